@@ -1,0 +1,66 @@
+/* What every ptb command shares: exit codes, option tables, --help from docs/.
+ *
+ * Each command declares its options once, in a table; the same table drives getopt_long,
+ * `--help` (which prints the command's page from docs/commands/, embedded at build time), and
+ * the test that fails when an option has no documentation (`ptb CMD --list-options`). */
+#ifndef PTB_CLI_H
+#define PTB_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Exit codes of every ptb command (docs/exit-codes.md). Stable. */
+enum {
+    PTB_EXIT_OK = 0,      /* success (verify: the store verifies) */
+    PTB_EXIT_FAIL = 1,    /* the check ran and failed (verify: problems found) */
+    PTB_EXIT_USAGE = 2,   /* bad command line or bad filter */
+    PTB_EXIT_NOSTORE = 3, /* store missing or not a ptb store */
+    PTB_EXIT_CORRUPT = 4, /* store corrupt (readers), input file corrupt (import) */
+    PTB_EXIT_ERROR = 5,   /* any other runtime error (I/O, memory, disk full) */
+};
+
+/* Map a PTB_E* / -errno / LMDB code to an exit code. */
+int ptb_exit_code(int err);
+
+typedef struct cli_option {
+    const char *name; /* long name without "--" */
+    int short_name;   /* single-letter alias, or 0 */
+    const char *arg;  /* argument placeholder ("N", "FILE"), NULL for a flag */
+    int id;           /* returned by cli_next() */
+} cli_option;
+
+typedef struct cli {
+    const char *cmd;        /* "query", "import", ... */
+    const cli_option *opts; /* terminated by {NULL} */
+    int argc;
+    char **argv;
+    int index;     /* next argv index */
+    bool dashdash; /* "--" seen: the rest is positional */
+    const char *optarg;
+    char err[256];
+} cli;
+
+/* Start parsing argv (argv[0] is the command name). */
+void cli_init(cli *c, const char *cmd, const cli_option *opts, int argc, char **argv);
+
+/* Next option: its id, with c->optarg set for options with an argument; CLI_POSITIONAL with
+ * c->optarg = the argument for a positional argument (everything after "--" is positional);
+ * CLI_END at the end; CLI_HELP for -h/--help; CLI_LIST for --list-options; CLI_ERROR with c->err
+ * set for an unknown option or a missing argument. */
+enum { CLI_END = -1, CLI_POSITIONAL = -2, CLI_HELP = -3, CLI_LIST = -4, CLI_ERROR = -5 };
+int cli_next(cli *c);
+
+/* Print the command's documentation page (docs/commands/ptb-CMD.md) to out. */
+void cli_help(const char *cmd, FILE *out);
+
+/* Print one line per option ("--name ARG") for the documentation test. */
+void cli_list_options(const cli_option *opts, FILE *out);
+
+/* Report a usage error on stderr ("ptb CMD: message\nTry 'ptb CMD --help'.") and return
+ * PTB_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned integer option strictly (all digits, no overflow); false on bad input. */
+bool cli_parse_u64(const char *s, unsigned long long *out);
+
+#endif

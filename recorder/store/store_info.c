@@ -1,0 +1,294 @@
+/* Reading what is around the events: blobs, meta, index key counts, the store summary. */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <zlib.h>
+
+
+static int rc_of(int mdb_rc)
+{
+    if (mdb_rc == MDB_NOTFOUND)
+        return PTB_ENOTFOUND;
+    if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
+        return PTB_ECORRUPT;
+    return mdb_rc > 0 ? -mdb_rc : mdb_rc;
+}
+
+static int g_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    int rc;
+    STORE_GUARDED(rc, mdb_get(txn, dbi, k, v));
+    return rc_of(rc);
+}
+
+static int g_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+{
+    int rc;
+    STORE_GUARDED(rc, mdb_cursor_get(c, k, v, op));
+    return rc_of(rc);
+}
+
+/* ------------------------------------------------------------ blobs */
+
+static int g_uncompress(uint8_t *out, uLongf *dl, const uint8_t *in, size_t n)
+{
+    int zrc;
+    STORE_GUARDED(zrc, uncompress(out, dl, in, n));
+    return zrc;
+}
+
+static int blob_inflate(const MDB_val *v, const uint8_t sha256[32], void **data, size_t *len)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size < STORE_BLOB_HDR || p[0] != 1)
+        return PTB_ECORRUPT;
+    uint64_t raw = store_get_u64(p + 1);
+    if (raw > ((uint64_t)1 << 40))
+        return PTB_ECORRUPT;
+    uint8_t *out = malloc(raw ? raw : 1);
+    if (!out)
+        return PTB_ENOMEM;
+    uLongf dl = raw;
+    int zrc = g_uncompress(out, &dl, p + STORE_BLOB_HDR, v->mv_size - STORE_BLOB_HDR);
+    if (zrc != Z_OK || dl != raw) {
+        free(out);
+        return PTB_ECORRUPT;
+    }
+    uint8_t h[32];
+    unsigned int hl = 32;
+    EVP_Digest(out, raw, h, &hl, EVP_sha256(), NULL);
+    if (memcmp(h, sha256, 32) != 0) {
+        free(out);
+        return PTB_ECORRUPT;
+    }
+    *data = out;
+    *len = raw;
+    return 0;
+}
+
+int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *len)
+{
+    MDB_val k = {32, (void *)sha256}, v;
+    int rc = g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v);
+    if (rc)
+        return rc;
+    return blob_inflate(&v, sha256, data, len);
+}
+
+bool store_blob_exists(store_txn *t, const uint8_t sha256[32])
+{
+    MDB_val k = {32, (void *)sha256}, v;
+    return g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v) == 0;
+}
+
+int store_blob_foreach(store_txn *t, int (*fn)(void *arg, const uint8_t sha256[32], size_t zlen),
+                       void *arg)
+{
+    MDB_cursor *c;
+    int rc = rc_of(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &c));
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 32) {
+            rc = PTB_ECORRUPT;
+            break;
+        }
+        if ((rc = fn(arg, k.mv_data, v.mv_size)))
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == PTB_ENOTFOUND ? 0 : rc;
+}
+
+/* ------------------------------------------------------------ meta */
+
+int store_meta_get(store_txn *t, const char *key, const char **val, size_t *len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    if (k.mv_size == 0 || k.mv_size > 511)
+        return PTB_EINVAL;
+    int rc = g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &k, &v);
+    if (rc)
+        return rc;
+    *val = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+int store_meta_foreach(store_txn *t,
+                       int (*fn)(void *arg, const char *key, size_t klen, const char *val,
+                                 size_t vlen),
+                       void *arg)
+{
+    MDB_cursor *c;
+    int rc = rc_of(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &c));
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT))
+        if ((rc = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
+            break;
+    mdb_cursor_close(c);
+    return rc == PTB_ENOTFOUND ? 0 : rc;
+}
+
+/* ------------------------------------------------------------ index keys */
+
+static int posting_count(const MDB_val *v, uint64_t *n)
+{
+    const uint8_t *p = v->mv_data;
+    if (store_varint_get(&p, p + v->mv_size, n) || *n == 0)
+        return PTB_ECORRUPT;
+    return 0;
+}
+
+int store_index_count(store_txn *t, store_index ix, uint64_t key, uint64_t *count)
+{
+    if (ix >= STORE_IX_COUNT)
+        return PTB_EINVAL;
+    *count = 0;
+    MDB_cursor *c;
+    int rc = rc_of(
+        mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_IX_FIRST + ix], &c));
+    if (rc)
+        return rc;
+    uint8_t kb[STORE_POSTING_KEY];
+    store_put_u64(kb, key);
+    store_put_u64(kb + 8, 0);
+    MDB_val k = {sizeof kb, kb}, v;
+    for (rc = g_cget(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != STORE_POSTING_KEY) {
+            rc = PTB_ECORRUPT;
+            break;
+        }
+        if (store_get_u64(k.mv_data) != key)
+            break;
+        uint64_t n;
+        if ((rc = posting_count(&v, &n)))
+            break;
+        *count += n;
+    }
+    mdb_cursor_close(c);
+    return rc == PTB_ENOTFOUND ? 0 : rc;
+}
+
+int store_index_foreach_key(store_txn *t, store_index ix,
+                            int (*fn)(void *arg, uint64_t key, uint64_t count), void *arg)
+{
+    if (ix >= STORE_IX_COUNT)
+        return PTB_EINVAL;
+    MDB_cursor *c;
+    int rc = rc_of(
+        mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_IX_FIRST + ix], &c));
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    uint64_t cur = 0, n = 0;
+    bool have = false;
+    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != STORE_POSTING_KEY) {
+            rc = PTB_ECORRUPT;
+            break;
+        }
+        uint64_t key = store_get_u64(k.mv_data), cnt;
+        if ((rc = posting_count(&v, &cnt)))
+            break;
+        if (have && key != cur) {
+            if ((rc = fn(arg, cur, n)))
+                break;
+            n = 0;
+        }
+        cur = key;
+        have = true;
+        n += cnt;
+    }
+    if ((rc == PTB_ENOTFOUND || rc == 0) && have)
+        rc = fn(arg, cur, n);
+    mdb_cursor_close(c);
+    return rc == PTB_ENOTFOUND ? 0 : rc;
+}
+
+/* ------------------------------------------------------------ summary */
+
+static int meta_u64(store_txn *t, const char *key, uint64_t *out)
+{
+    const char *v;
+    size_t n;
+    char buf[32];
+    int rc = store_meta_get(t, key, &v, &n);
+    if (rc)
+        return rc;
+    if (n == 0 || n >= sizeof buf)
+        return PTB_ECORRUPT;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    char *end;
+    *out = strtoull(buf, &end, 10);
+    return *end ? PTB_ECORRUPT : 0;
+}
+
+int store_summary_get(store_txn *t, store_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    store *s = store_txn_store(t);
+    MDB_txn *txn = store_txn_mdb(t);
+    uint64_t sv = 0;
+    int rc;
+    if ((rc = meta_u64(t, "ptb.last_seq", &out->events)) ||
+        (rc = meta_u64(t, "ptb.batches", &out->batches)) ||
+        (rc = meta_u64(t, "ptb.strings", &out->strings)) ||
+        (rc = meta_u64(t, "ptb.schema_version", &sv)))
+        return rc == PTB_ENOTFOUND ? PTB_ECORRUPT : rc;
+    out->schema_version = (uint32_t)sv;
+    const char *hv;
+    size_t hn;
+    if (store_meta_get(t, "ptb.chain_head", &hv, &hn) == 0 && hn == 64) {
+        for (int i = 0; i < 32; i++) {
+            unsigned x;
+            char pair[3] = {hv[2 * i], hv[2 * i + 1], 0};
+            if (sscanf(pair, "%2x", &x) != 1)
+                return PTB_ECORRUPT;
+            out->chain_head[i] = (uint8_t)x;
+        }
+    }
+    MDB_cursor *c;
+    MDB_val k, v;
+    if ((rc = rc_of(mdb_cursor_open(txn, s->dbi[STORE_DB_BATCHES], &c))))
+        return rc;
+    bool first = true;
+    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != STORE_BATCH_VAL) {
+            rc = PTB_ECORRUPT;
+            break;
+        }
+        int64_t lo = (int64_t)store_get_u64((uint8_t *)v.mv_data + 8);
+        int64_t hi = (int64_t)store_get_u64((uint8_t *)v.mv_data + 16);
+        if (first || lo < out->ts_min)
+            out->ts_min = lo;
+        if (first || hi > out->ts_max)
+            out->ts_max = hi;
+        first = false;
+    }
+    mdb_cursor_close(c);
+    if (rc != PTB_ENOTFOUND && rc)
+        return rc;
+    if ((rc = rc_of(mdb_cursor_open(txn, s->dbi[STORE_DB_BLOBS], &c))))
+        return rc;
+    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+        out->blobs++;
+        out->blob_zbytes += v.mv_size;
+    }
+    mdb_cursor_close(c);
+    if (rc != PTB_ENOTFOUND && rc)
+        return rc;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/data.mdb", s->dir);
+    if (stat(path, &st) == 0)
+        out->file_bytes = (uint64_t)st.st_size;
+    return 0;
+}

@@ -1,0 +1,134 @@
+/* Internal to the writer side of the store (store_write.c, store_writer.c, store_intern.c):
+ * the producer queue, its records, the string intern table and the blob claim set. */
+#ifndef PTB_STORE_WRITE_INT_H
+#define PTB_STORE_WRITE_INT_H
+
+#include "store_int.h"
+
+/* ------------------------------------------------------------ ring records */
+
+enum { REC_PAD = 1, REC_EVENT = 2, REC_BLOB = 3, REC_META = 4 };
+
+/* Every record starts with this header; sizes are multiples of 8. */
+typedef struct rec_hdr {
+    uint32_t kind;
+    uint32_t size;   /* whole record, aligned */
+    uint64_t ticket; /* enqueue order, for store_flush */
+} rec_hdr;
+
+typedef struct rec_posting {
+    uint64_t ix;
+    uint64_t key;
+} rec_posting;
+
+typedef struct rec_event {
+    rec_hdr h;
+    uint64_t seq;
+    int64_t ts;
+    uint32_t len; /* encoded bytes after the postings */
+    uint32_t npost;
+    rec_posting post[]; /* npost, then the encoded event */
+} rec_event;
+
+typedef struct rec_blob {
+    rec_hdr h;
+    uint8_t sha[32];
+    uint8_t *z; /* owned by the record: STORE_BLOB_HDR + zlib bytes, freed after commit */
+    size_t zlen;
+} rec_blob;
+
+typedef struct rec_meta {
+    rec_hdr h;
+    uint32_t klen, vlen;
+    char data[]; /* key then value, not NUL-terminated */
+} rec_meta;
+
+static inline size_t rec_align(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+static inline size_t rec_event_size(uint32_t npost, size_t len)
+{
+    return rec_align(sizeof(rec_event) + npost * sizeof(rec_posting) + len);
+}
+static inline uint8_t *rec_event_data(rec_event *e)
+{
+    return (uint8_t *)(e->post + e->npost);
+}
+
+/* ------------------------------------------------------------ intern table */
+
+typedef struct intern_ent {
+    uint64_t hash;
+    uint32_t sid;
+    uint32_t len;
+    const char *str; /* owned by the table */
+} intern_ent;
+
+typedef struct intern_table {
+    pthread_mutex_t mu;
+    intern_ent *slots; /* open addressing, power-of-two size */
+    size_t nslots, used;
+    const char **by_sid; /* by_sid[sid] = string, sid >= 1 */
+    uint32_t *len_by_sid;
+    size_t by_sid_cap;
+    uint32_t next_sid;   /* next id to give */
+    uint32_t stored_sid; /* ids below this are committed */
+    uint32_t max_strings;
+} intern_table;
+
+/* ------------------------------------------------------------ blob claims */
+
+typedef struct blob_set {
+    pthread_mutex_t mu;
+    uint8_t (*keys)[32]; /* open addressing; all-zero = empty */
+    size_t nslots, used;
+} blob_set;
+
+/* ------------------------------------------------------------ the queue */
+
+struct store_queue {
+    store *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cond_writer;    /* records arrived, flush asked, or stop */
+    pthread_cond_t cond_space;     /* the writer freed ring space */
+    pthread_cond_t cond_committed; /* a commit happened */
+    uint8_t *buf;
+    uint64_t cap;
+    uint64_t head, tail; /* bytes written / freed, monotonic */
+    uint64_t tickets, committed_ticket, flush_ticket;
+    uint64_t next_seq;      /* last seq given */
+    uint64_t committed_seq; /* last seq committed */
+    uint8_t chain_head[32]; /* head after the last commit (writer thread only) */
+    uint64_t inflight_bytes; /* compressed blob bytes queued */
+    uint64_t blob_zbytes;    /* compressed blob bytes stored or queued */
+    uint64_t waits;
+    bool writer_idle;
+    bool stop;
+    int state; /* 0, or the error that stopped the writer */
+    char state_msg[256];
+    store_write_stats stats;
+    pthread_t thread;
+    bool thread_started;
+    intern_table strings;
+    blob_set blobs;
+    int lock_fd; /* writer.lock, flock'd */
+};
+
+/* store_intern.c */
+int store_intern_init(intern_table *t, MDB_env *env, MDB_dbi strings, uint32_t count);
+void store_intern_free(intern_table *t);
+/* id of a string, interned on first sight; 0 when the table is full (string stays inline) */
+uint32_t store_intern(store_queue *q, const char *s, size_t n);
+
+int store_blobset_init(blob_set *b);
+void store_blobset_free(blob_set *b);
+/* 1: the blob is stored or queued already; 0: claimed, the caller stores it; <0: error */
+int store_blob_claim(store_queue *q, const uint8_t sha[32]);
+void store_blob_unclaim(store_queue *q, const uint8_t sha[32], int unused);
+
+/* store_write.c */
+int store_blob_gap(store *s, const char *reason, size_t len, const uint8_t sha[32],
+                   const char *what, int code);
+
+#endif

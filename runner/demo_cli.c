@@ -1,0 +1,123 @@
+/* `ptb demo`: the main job of a fresh checkout, until `ptb run` exists. It imports the bundled
+ * example run (tests/fixtures/example-events.jsonl) into a new store, then shows what ptb can
+ * answer from that store alone: stats, a few filters, the lineage of the checkpoint, verify. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ptb_cli.h"
+#include "ptb_commands.h"
+#include "store.h"
+
+enum { OPT_STORE = 1, OPT_EVENTS };
+static const cli_option demo_opts[] = {
+    {"store", 's', "DIR", OPT_STORE},
+    {"events", 'e', "FILE", OPT_EVENTS},
+    {NULL, 0, NULL, 0},
+};
+
+static int demo_step(const char *title, int argc, char **argv, int (*fn)(int, char **))
+{
+    printf("\n== %s\n$ ptb", title);
+    for (int i = 0; i < argc; i++)
+        printf(strchr(argv[i], ' ') ? " '%s'" : " %s", argv[i]);
+    printf("\n");
+    fflush(stdout);
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    return rc;
+}
+
+/* The path of the last file written under a final_model/ folder, for the lineage step. */
+static int demo_checkpoint_path(const char *dir, char *out, size_t cap)
+{
+    store *s;
+    int rc = store_open(dir, NULL, STORE_RDONLY, &s);
+    if (rc) {
+        store_close(s);
+        return rc;
+    }
+    store_txn *t;
+    if ((rc = store_txn_begin(s, &t))) {
+        store_close(s);
+        return rc;
+    }
+    store_range r = {.by_index = true, .index = STORE_IX_TYPE,
+                     .key = PTB__V1__EVENT__BODY_FILE_WRITE};
+    store_cursor *c;
+    out[0] = 0;
+    if ((rc = store_cursor_open(t, &r, &c)) == 0) {
+        const ptb_event *ev;
+        while ((rc = store_cursor_next(c, &ev)) == 0)
+            if (strstr(ev->file_write->path, "final_model/"))
+                snprintf(out, cap, "%s", ev->file_write->path);
+        store_cursor_close(c);
+        rc = rc == PTB_ENOTFOUND ? 0 : rc;
+    }
+    store_txn_end(t);
+    store_close(s);
+    return out[0] ? rc : PTB_ENOTFOUND;
+}
+
+int demo_main(int argc, char **argv)
+{
+    cli c;
+    cli_init(&c, "demo", demo_opts, argc, argv);
+    const char *dir = NULL, *events = PTB_SOURCE_DIR "/tests/fixtures/example-events.jsonl";
+    for (int o; (o = cli_next(&c)) != CLI_END;) {
+        switch (o) {
+        case CLI_HELP: cli_help("demo", stdout); return PTB_EXIT_OK;
+        case CLI_LIST: cli_list_options(demo_opts, stdout); return PTB_EXIT_OK;
+        case CLI_ERROR: return cli_usage_error("demo", "%s", c.err);
+        case OPT_STORE: dir = c.optarg; break;
+        case OPT_EVENTS: events = c.optarg; break;
+        case CLI_POSITIONAL: return cli_usage_error("demo", "unexpected argument '%s'", c.optarg);
+        }
+    }
+    char tmp[] = "/tmp/ptb-demo-XXXXXX";
+    char path[4096];
+    if (!dir) {
+        if (!mkdtemp(tmp)) {
+            perror("ptb demo: mkdtemp");
+            return PTB_EXIT_ERROR;
+        }
+        snprintf(path, sizeof path, "%s/RUN.ptb", tmp);
+        dir = path;
+    }
+    printf("ptb demo: the bundled example run (%s)\n", events);
+    char *imp[] = {"import", "--jsonl", (char *)events, (char *)dir, NULL};
+    int rc = demo_step("create a store from the example events", 4, imp, import_main);
+    if (rc)
+        return rc;
+    char *st[] = {"stats", (char *)dir, NULL};
+    if ((rc = demo_step("what the store holds", 2, st, stats_main)))
+        return rc;
+    struct {
+        const char *title, *filter;
+    } qs[] = {
+        {"the agent's tool calls", "evt.type = tool.call"},
+        {"programs the agent's tree ran", "evt.type = proc.exec"},
+        {"network names the run contacted", "evt.type in (net.dns, net.tls, net.http)"},
+        {"files written under final_model/", "evt.type = file.write and file.path contains "
+                                             "\"final_model/\""},
+        {"anything that could not be recorded", "evt.type = gap"},
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        char *q[] = {"query", (char *)dir, (char *)qs[i].filter, NULL};
+        if ((rc = demo_step(qs[i].title, 3, q, query_main)))
+            return rc;
+    }
+    char ck[4096];
+    if (demo_checkpoint_path(dir, ck, sizeof ck) == 0) {
+        char *q[] = {"query", (char *)dir, "--lineage", ck, NULL};
+        if ((rc = demo_step("where the checkpoint came from", 4, q, query_main)))
+            return rc;
+    }
+    char *v[] = {"verify", (char *)dir, NULL};
+    if ((rc = demo_step("check the store: structure, hash chain, blobs, indexes", 2, v,
+                        verify_main)))
+        return rc;
+    printf("\nThe store is %s; try: ptb query %s 'proc.exe endswith python3'\n", dir, dir);
+    return PTB_EXIT_OK;
+}

@@ -1,0 +1,12 @@
+/* The subcommands of the ptb program. Each takes (argc, argv) with argv[0] the subcommand name
+ * and returns a PTB_EXIT_* code (ptb_cli.h). */
+#ifndef PTB_COMMANDS_H
+#define PTB_COMMANDS_H
+
+int query_main(int argc, char **argv);  /* forensics/query_cli.c */
+int stats_main(int argc, char **argv);  /* forensics/stats_cli.c */
+int import_main(int argc, char **argv); /* runner/import_cli.c */
+int verify_main(int argc, char **argv); /* runner/verify_cli.c */
+int demo_main(int argc, char **argv);   /* runner/demo_cli.c */
+
+#endif

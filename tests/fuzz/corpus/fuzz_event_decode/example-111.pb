@@ -1,0 +1,2 @@
+בל€·וכבלעֻÊׂ (0µ ’/
+"/workspace/ckpt/final/optimizer.pt‏ÿÿÿÿÿÿÿÿ

@@ -1,0 +1,2 @@
+‘мџая¶ел‘мч›КТ (0µ єЧ
+Ёvoid flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4, false, false, cutlass::bfloat16_t>, false, true, false, false, true, true, false, false>(Flash_fwd_params) (Ђ08@ЂЂHяP`ђ«ґая¶елhюш¶ая¶елpf

@@ -1,0 +1,2 @@
+κθ®ΰÿ¶ελκθ†ΚÒ (0µ Ίί
+΄void (anonymous namespace)::softmax_warp_forward<c10::BFloat16, c10::BFloat16, float, 10, false, false>(c10::BFloat16*, c10::BFloat16 const*, int, int, int, bool const*, int, bool)€  (€08H(P`•½Εΰÿ¶ελhΟΘΰÿ¶ελpr

@@ -1,0 +1,434 @@
+/* Store writer and reader: real LMDB in a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char *tmpdir(void)
+{
+    char t[] = "/tmp/ptb-test-store-XXXXXX";
+    assert_non_null(mkdtemp(t));
+    char *d = malloc(strlen(t) + 16);
+    sprintf(d, "%s/RUN.ptb", t);
+    return d;
+}
+
+static void rmtree(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A deterministic event i: a mix of kinds with paths, kernels, hosts, tools. */
+typedef struct ev_buf {
+    ptb_event ev;
+    Ptb__V1__FileWrite fw;
+    Ptb__V1__GpuKernel gk;
+    Ptb__V1__NetConnect nc;
+    Ptb__V1__SockAddr remote;
+    Ptb__V1__ToolCall tc;
+    char s1[128], s2[64];
+    uint8_t sha[32];
+} ev_buf;
+
+static const ptb_event *make_event(ev_buf *b, uint64_t i)
+{
+    ptb__v1__event__init(&b->ev);
+    b->ev.ts_ns = 1700000000000000000LL + (int64_t)i * 1000;
+    b->ev.mono_ns = (int64_t)i;
+    b->ev.exec_id = 1 + i % 7;
+    b->ev.source = PTB__V1__SOURCE__SOURCE_TRACER;
+    switch (i % 4) {
+    case 0:
+        ptb__v1__file_write__init(&b->fw);
+        snprintf(b->s1, sizeof b->s1, "/work/data/file-%llu.jsonl", (unsigned long long)(i % 13));
+        b->fw.path = b->s1;
+        b->fw.bytes = i;
+        memset(b->sha, (int)i, 32);
+        b->fw.sha256.data = b->sha;
+        b->fw.sha256.len = 32;
+        b->ev.body_case = PTB__V1__EVENT__BODY_FILE_WRITE;
+        b->ev.file_write = &b->fw;
+        break;
+    case 1:
+        ptb__v1__gpu_kernel__init(&b->gk);
+        snprintf(b->s1, sizeof b->s1, "void gemm_kernel<%llu>(float*)", (unsigned long long)(i % 5));
+        b->gk.name = b->s1;
+        b->gk.grid_x = (uint32_t)i;
+        b->ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL;
+        b->ev.gpu_kernel = &b->gk;
+        b->ev.source = PTB__V1__SOURCE__SOURCE_GPU;
+        break;
+    case 2:
+        ptb__v1__net_connect__init(&b->nc);
+        ptb__v1__sock_addr__init(&b->remote);
+        snprintf(b->s2, sizeof b->s2, "10.0.0.%llu", (unsigned long long)(i % 3));
+        b->remote.ip = b->s2;
+        b->remote.port = 443;
+        b->nc.remote = &b->remote;
+        b->nc.host = (i % 8 == 2) ? "huggingface.co" : "";
+        b->nc.proto = "tcp";
+        b->ev.body_case = PTB__V1__EVENT__BODY_NET_CONNECT;
+        b->ev.net_connect = &b->nc;
+        break;
+    default:
+        ptb__v1__tool_call__init(&b->tc);
+        b->tc.name = (i % 8 == 3) ? "Bash" : "Write";
+        snprintf(b->s1, sizeof b->s1, "{\"command\":\"echo %llu\"}", (unsigned long long)i);
+        b->tc.input = b->s1;
+        b->ev.body_case = PTB__V1__EVENT__BODY_TOOL_CALL;
+        b->ev.tool_call = &b->tc;
+        b->ev.source = PTB__V1__SOURCE__SOURCE_AGENT;
+        break;
+    }
+    return &b->ev;
+}
+
+/* Compare a read event with the one written as number i (seq i+1). */
+static void check_event(const ptb_event *got, uint64_t i)
+{
+    ev_buf b;
+    const ptb_event *want = make_event(&b, i);
+    assert_int_equal(got->seq, i + 1);
+    assert_int_equal(got->body_case, want->body_case);
+    assert_int_equal(got->ts_ns, want->ts_ns);
+    assert_int_equal(got->exec_id, want->exec_id);
+    ptb_event g = *got;
+    g.seq = 0;
+    size_t n1 = protobuf_c_message_get_packed_size(&g.base);
+    size_t n2 = protobuf_c_message_get_packed_size(&want->base);
+    assert_int_equal(n1, n2);
+    uint8_t *a = malloc(n1), *c = malloc(n2);
+    protobuf_c_message_pack(&g.base, a);
+    protobuf_c_message_pack(&want->base, c);
+    assert_memory_equal(a, c, n1);
+    free(a);
+    free(c);
+}
+
+typedef struct producer_arg {
+    store *s;
+    uint64_t from, to;
+} producer_arg;
+
+static void write_range(store *s, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i < to; i++) {
+        ev_buf b;
+        uint64_t seq;
+        assert_int_equal(store_append(s, make_event(&b, i), 0, &seq), 0);
+        assert_int_equal(seq, i + 1);
+    }
+}
+
+static void test_roundtrip_and_indexes(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store_options o;
+    store_options_default(&o);
+    o.batch_events = 97; /* many batches */
+    store *s;
+    assert_int_equal(store_open(dir, &o, STORE_CREATE | STORE_EXCL, &s), 0);
+    const uint64_t N = 5000;
+    write_range(s, 0, N);
+    assert_int_equal(store_flush(s), 0);
+    store_write_stats ws;
+    store_write_stats_get(s, &ws);
+    assert_int_equal(ws.events, N);
+    assert_true(ws.batches >= N / 97);
+    assert_int_equal(store_close(s), 0);
+
+    /* a second writer session appends after the first */
+    assert_int_equal(store_open(dir, &o, STORE_CREATE, &s), 0);
+    write_range(s, N, N + 1000);
+    assert_int_equal(store_close(s), 0);
+
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY, &s), 0);
+    store_txn *t;
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    assert_int_equal(store_txn_last_seq(t), N + 1000);
+
+    /* by seq */
+    store_range r = {.seq_from = 10, .seq_to = 20};
+    store_cursor *c;
+    const ptb_event *ev;
+    assert_int_equal(store_cursor_open(t, &r, &c), 0);
+    uint64_t n = 0;
+    while (store_cursor_next(c, &ev) == 0)
+        check_event(ev, 9 + n++);
+    assert_int_equal(n, 11);
+    store_cursor_close(c);
+
+    /* by path index == brute force */
+    uint32_t sid;
+    assert_int_equal(store_string_lookup(t, "/work/data/file-3.jsonl", 23, &sid), 0);
+    r = (store_range){.by_index = true, .index = STORE_IX_PATH, .key = sid};
+    assert_int_equal(store_cursor_open(t, &r, &c), 0);
+    n = 0;
+    uint64_t expect_i = 0;
+    while (store_cursor_next(c, &ev) == 0) {
+        while (!(expect_i % 4 == 0 && expect_i % 13 == 3))
+            expect_i++;
+        check_event(ev, expect_i++);
+        n++;
+    }
+    store_cursor_close(c);
+    uint64_t cnt;
+    assert_int_equal(store_index_count(t, STORE_IX_PATH, sid, &cnt), 0);
+    assert_int_equal(cnt, n);
+    assert_true(n > 50);
+
+    /* index cursor starting mid-way */
+    r.seq_from = 3000;
+    assert_int_equal(store_cursor_open(t, &r, &c), 0);
+    uint64_t seq, m = 0;
+    while (store_cursor_next_seq(c, &seq) == 0) {
+        assert_true(seq >= 3000);
+        assert_int_equal((seq - 1) % 4, 0);
+        assert_int_equal((seq - 1) % 13, 3);
+        m++;
+    }
+    store_cursor_close(c);
+    assert_true(m > 0 && m < n);
+
+    /* type, tool, host, kernel, exec */
+    assert_int_equal(store_index_count(t, STORE_IX_TYPE, PTB__V1__EVENT__BODY_GPU_KERNEL, &cnt),
+                     0);
+    assert_int_equal(cnt, (N + 1000) / 4);
+    assert_int_equal(store_string_lookup(t, "Bash", 4, &sid), 0);
+    assert_int_equal(store_index_count(t, STORE_IX_TOOL, sid, &cnt), 0);
+    assert_int_equal(cnt, (N + 1000) / 8);
+    assert_int_equal(store_string_lookup(t, "huggingface.co", 14, &sid), 0);
+    assert_int_equal(store_index_count(t, STORE_IX_HOST, sid, &cnt), 0);
+    assert_int_equal(cnt, (N + 1000) / 8);
+    assert_int_equal(store_index_count(t, STORE_IX_EXEC, 3, &cnt), 0);
+    assert_int_equal(cnt, (N + 1000) / 7 + ((N + 1000) % 7 > 2));
+    assert_int_equal(store_string_lookup(t, "nope", 4, &sid), PTB_ENOTFOUND);
+
+    /* by time: events 100..199 */
+    r = (store_range){.by_time = true,
+                      .ts_from = 1700000000000000000LL + 100 * 1000,
+                      .ts_to = 1700000000000000000LL + 199 * 1000};
+    assert_int_equal(store_cursor_open(t, &r, &c), 0);
+    n = 0;
+    while (store_cursor_next(c, &ev) == 0)
+        if (ev->ts_ns >= r.ts_from && ev->ts_ns <= r.ts_to)
+            check_event(ev, 100 + n++);
+    assert_int_equal(n, 100);
+    store_cursor_close(c);
+
+    store_summary sum;
+    assert_int_equal(store_summary_get(t, &sum), 0);
+    assert_int_equal(sum.events, N + 1000);
+    assert_int_equal(sum.ts_min, 1700000000000000000LL);
+    store_txn_end(t);
+    store_close(s);
+
+    store_verify_report rep;
+    int rc = store_verify(dir, &rep, NULL, NULL);
+    if (rc)
+        fprintf(stderr, "verify: %s\n", rep.first);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rep.events, N + 1000);
+    rmtree(dir);
+    free(dir);
+}
+
+static void *producer(void *arg)
+{
+    producer_arg *p = arg;
+    for (uint64_t i = p->from; i < p->to; i++) {
+        ev_buf b;
+        if (store_append(p->s, make_event(&b, i), 0, NULL))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static void test_threads_small_queue(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store_options o;
+    store_options_default(&o);
+    o.queue_bytes = 64 * 1024; /* tiny: producers must wait */
+    o.batch_events = 500;
+    o.map_size_initial = 64 * 1024; /* tiny: the map must grow */
+    store *s;
+    assert_int_equal(store_open(dir, &o, STORE_CREATE, &s), 0);
+    pthread_t th[4];
+    producer_arg pa[4];
+    for (int i = 0; i < 4; i++) {
+        pa[i] = (producer_arg){s, (uint64_t)i * 20000, (uint64_t)(i + 1) * 20000};
+        pthread_create(&th[i], NULL, producer, &pa[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_null(r);
+    }
+    store_write_stats ws;
+    assert_int_equal(store_flush(s), 0);
+    store_write_stats_get(s, &ws);
+    assert_int_equal(ws.events, 80000);
+    assert_true(ws.map_grows > 0);
+    assert_true(ws.waits > 0);
+    assert_int_equal(store_close(s), 0);
+    store_verify_report rep;
+    assert_int_equal(store_verify(dir, &rep, NULL, NULL), 0);
+    assert_int_equal(rep.events, 80000);
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_blobs(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store_options o;
+    store_options_default(&o);
+    o.blob_max = 1 << 20;
+    o.blob_budget = 3 << 20;
+    store *s;
+    assert_int_equal(store_open(dir, &o, STORE_CREATE, &s), 0);
+    size_t n = 900 * 1024;
+    uint8_t *data = malloc(n);
+    uint64_t x = 1;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        data[i] = (uint8_t)(x >> 56); /* incompressible */
+    }
+    uint8_t sha[32], sha2[32];
+    assert_int_equal(store_blob_put(s, data, n, "a", sha), 0);
+    assert_int_equal(store_blob_put(s, data, n, "a again", sha2), 0); /* dedup */
+    assert_memory_equal(sha, sha2, 32);
+    assert_int_equal(store_blob_put(s, "hello", 5, "small", sha2), 0);
+    uint8_t *big = calloc(1, (1 << 20) + 1);
+    assert_int_equal(store_blob_put(s, big, (1 << 20) + 1, "big.bin", sha2), PTB_ETOOBIG);
+    data[0] ^= 1;
+    assert_int_equal(store_blob_put(s, data, n, "b", sha2), 0);
+    data[0] ^= 2;
+    assert_int_equal(store_blob_put(s, data, n, "c", sha2), 0);
+    data[0] ^= 4;
+    assert_int_equal(store_blob_put(s, data, n, "d", sha2), PTB_EBUDGET);
+    store_write_stats ws;
+    assert_int_equal(store_flush(s), 0);
+    store_write_stats_get(s, &ws);
+    assert_int_equal(ws.blobs_new, 4);
+    assert_int_equal(ws.blobs_dup, 1);
+    assert_int_equal(store_close(s), 0);
+
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY, &s), 0);
+    store_txn *t;
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    void *back;
+    size_t blen;
+    assert_int_equal(store_blob_get(t, sha, &back, &blen), 0);
+    data[0] ^= 7;
+    assert_int_equal(blen, n);
+    assert_memory_equal(back, data, n);
+    free(back);
+    assert_false(store_blob_exists(t, sha2) && 0);
+    /* two gap events: blob_cap and blob_budget, with path and size */
+    store_range r = {.by_index = true, .index = STORE_IX_TYPE, .key = PTB__V1__EVENT__BODY_GAP};
+    store_cursor *c;
+    const ptb_event *ev;
+    assert_int_equal(store_cursor_open(t, &r, &c), 0);
+    assert_int_equal(store_cursor_next(c, &ev), 0);
+    assert_string_equal(ev->gap->reason, "blob_cap");
+    assert_string_equal(ev->gap->path, "big.bin");
+    assert_int_equal(ev->gap->bytes, (1 << 20) + 1);
+    assert_int_equal(store_cursor_next(c, &ev), 0);
+    assert_string_equal(ev->gap->reason, "blob_budget");
+    assert_int_equal(store_cursor_next(c, &ev), PTB_ENOTFOUND);
+    store_cursor_close(c);
+    store_txn_end(t);
+    store_close(s);
+    store_verify_report rep;
+    assert_int_equal(store_verify(dir, &rep, NULL, NULL), 0);
+    assert_int_equal(rep.blobs, 4);
+    free(data);
+    free(big);
+    rmtree(dir);
+    free(dir);
+}
+
+/* Rewriting one stored event (same length, other bytes) breaks the chain. */
+static void test_tamper_detected(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store *s;
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s), 0);
+    write_range(s, 0, 100);
+    assert_int_equal(store_close(s), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
+    uint8_t k[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+    MDB_val key = {8, k}, val;
+    assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+    uint8_t *copy = malloc(val.mv_size);
+    memcpy(copy, val.mv_data, val.mv_size);
+    copy[val.mv_size - 1] ^= 1; /* the last varint of the body: still decodes */
+    val.mv_data = copy;
+    assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(copy);
+    store_verify_report rep;
+    int rc = store_verify(dir, &rep, NULL, NULL);
+    assert_true(rc == PTB_ECHAIN || rc == PTB_ECORRUPT);
+    assert_true(rep.problems >= 1);
+    assert_non_null(strstr(rep.first, "batch"));
+    rmtree(dir);
+    free(dir);
+}
+
+static void test_open_errors(void **state)
+{
+    (void)state;
+    store *s;
+    assert_int_equal(store_open("/nonexistent/ptb/store", NULL, STORE_RDONLY, &s), -ENOENT);
+    assert_non_null(strstr(store_errmsg(s), "/nonexistent"));
+    store_close(s);
+    assert_int_equal(store_open("/tmp", NULL, STORE_RDONLY, &s), PTB_ENOSTORE);
+    store_close(s);
+    char *dir = tmpdir();
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s), 0);
+    store *s2;
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s2), PTB_ELOCKED);
+    store_close(s2);
+    assert_int_equal(store_close(s), 0);
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE | STORE_EXCL, &s2), PTB_EEXIST);
+    store_close(s2);
+    rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_and_indexes), cmocka_unit_test(test_threads_small_queue),
+        cmocka_unit_test(test_blobs),                 cmocka_unit_test(test_tamper_detected),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
