@@ -1,5 +1,4 @@
 /* Evaluation of a parsed filter on one event (three-valued, see filter.h). */
-#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

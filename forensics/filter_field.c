@@ -533,12 +533,14 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
     *count = 0;
     if (!filter_mask_has(f->mask, bc))
         return FILTER_VISIT_DONE;
-    const ProtobufCMessage *body = event_body(ev);
+    /* Every member of the body union is a message pointer at the same place, so any of them
+     * reads the body of any case (event_body() finds the same pointer through the descriptor). */
+    const ProtobufCMessage *body =
+        bc != PTB__V1__EVENT__BODY__NOT_SET ? (const ProtobufCMessage *)(void *)ev->run_start : NULL;
     /* fields that need the body of a light event */
-    bool need_body = !filter_mask_all(f->mask) ||
-                     (f->id == FF_PROC_PID && body_has_pid(bc));
+    bool need_body = !filter_mask_all(f->mask) || (f->id == FF_PROC_PID && body_has_pid(bc));
     if (need_body && !body)
-        return event_type_field(bc) ? FILTER_VISIT_UNKNOWN : FILTER_VISIT_DONE;
+        return bc != PTB__V1__EVENT__BODY__NOT_SET ? FILTER_VISIT_UNKNOWN : FILTER_VISIT_DONE;
     filter_proc tmp;
     const filter_proc *pr;
     bool unknown = false;

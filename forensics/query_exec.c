@@ -47,6 +47,19 @@ typedef struct exec {
 
 /* ------------------------------------------------------------------ the envelope */
 
+/* The known body cases (field numbers of the oneof), bit c of body_cases[c / 64]. */
+static uint64_t body_cases[2];
+static pthread_once_t body_cases_once = PTHREAD_ONCE_INIT;
+
+static void body_cases_init(void)
+{
+    for (size_t i = 0; i < event_type_count(); i++) {
+        uint32_t c = event_type_at(i);
+        if (c < 128)
+            body_cases[c / 64] |= (uint64_t)1 << (c % 64);
+    }
+}
+
 static bool env_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     uint64_t r = 0;
@@ -113,7 +126,7 @@ static bool env_parse(const void *data, size_t len, uint64_t seq, ptb_event *ev)
             if (!env_varint(&p, end, &v) || v > (uint64_t)(end - p))
                 return false;
             p += v;
-            if (field >= 16 && event_type_field(field))
+            if (field < 128 && (body_cases[field / 64] >> (field % 64)) & 1)
                 ev->body_case = (Ptb__V1__Event__BodyCase)field; /* last one wins */
             break;
         default:
@@ -314,6 +327,7 @@ static int collect(query *q, uint64_t **out, size_t *nout)
 int query_run(query *q, query_emit_fn emit, void *arg)
 {
     q->corrupt = q->corrupt_first = q->checked = 0;
+    pthread_once(&body_cases_once, body_cases_init);
     const plan_set *p = &q->plan;
     exec x = {.q = q};
     uint64_t *list = NULL;

@@ -353,7 +353,7 @@ static int plan_cmp(query *q, const filter_node *n, plan_set *p)
         best = &a;
     if (rb == 0 && (!best || b.count < best->count)) {
         best = &b;
-        snprintf(desc, sizeof desc, "type index, types that have %s: %s", f->name, text);
+        snprintf(desc, sizeof desc, "type index, types that have %.40s: %.160s", f->name, text);
     }
     if (!best)
         goto out; /* p stays "all" */

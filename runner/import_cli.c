@@ -313,8 +313,7 @@ int import_main(int argc, char **argv) {
         if (rc == PTB_EEXIST)
             fprintf(stderr, "ptb import: %s already exists (use --append to add to it)\n", dir);
         else
-            fprintf(stderr, "ptb import: %s: %s\n", dir,
-                    ir.s ? store_errmsg(ir.s) : ptb_strerror(rc));
+            fprintf(stderr, "ptb import: %s\n", ir.s ? store_errmsg(ir.s) : ptb_strerror(rc));
         store_close(ir.s);
         free(r.buf);
         if (!is_stdin)

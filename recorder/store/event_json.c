@@ -673,9 +673,11 @@ static int ej_get_field(ej_dec *dc, const char *path, const ProtobufCFieldDescri
         char ep[300];
         snprintf(ep, sizeof ep, "%.250s[%zu]", path, i);
         int rc = ej_get_value(dc, ep, f, json_array_get(v, i), arr + i * es);
+        /* a submessage is linked before it is filled: count it so the free reaches it */
+        if (rc == 0 || (f->type == PROTOBUF_C_TYPE_MESSAGE && *(void **)(arr + i * es)))
+            (*count)++;
         if (rc)
             return rc;
-        (*count)++;
     }
     return 0;
 }

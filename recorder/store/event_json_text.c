@@ -330,8 +330,7 @@ int event_json_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len
     return 0;
 }
 
-int event_json_parse_decimal(const char *str, size_t n, bool is_signed, int64_t *s, uint64_t *u)
-{
+int event_json_parse_decimal(const char *str, size_t n, bool is_signed, int64_t *s, uint64_t *u) {
     bool neg = is_signed && n > 0 && str[0] == '-';
     size_t i = neg ? 1 : 0;
     if (n == i || n - i > 20)

@@ -215,6 +215,20 @@ static const ProtobufCMessage *codec_intern_copy(codec_enc *e, const ProtobufCMe
     return c;
 }
 
+typedef struct codec_sink {
+    ProtobufCBuffer base;
+    uint8_t *buf;
+    size_t cap, len;
+} codec_sink;
+
+static void codec_sink_append(ProtobufCBuffer *b, size_t n, const uint8_t *data)
+{
+    codec_sink *s = (codec_sink *)b;
+    if (s->len + n <= s->cap)
+        memcpy(s->buf + s->len, data, n);
+    s->len += n;
+}
+
 size_t store_codec_size(const ptb_event *ev)
 {
     return protobuf_c_message_get_packed_size(&ev->base);
@@ -244,12 +258,11 @@ int store_codec_encode(const ptb_event *ev, store_intern_fn intern, void *arg, u
             return PTB_ETOOBIG; /* more nested messages than any event kind has */
         *bp = (ProtobufCMessage *)nb;
     }
-    size_t n = protobuf_c_message_get_packed_size(&copy.base);
-    *len = n;
-    if (n > cap)
-        return PTB_ETOOBIG;
-    protobuf_c_message_pack(&copy.base, buf);
-    return 0;
+    /* one pass: pack into buf while it fits, count the rest */
+    codec_sink sink = {{codec_sink_append}, buf, cap, 0};
+    protobuf_c_message_pack_to_buffer(&copy.base, &sink.base);
+    *len = sink.len;
+    return sink.len > cap ? PTB_ETOOBIG : 0;
 }
 
 /* ------------------------------------------------------------ arena */

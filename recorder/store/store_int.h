@@ -29,7 +29,7 @@ extern const char *const store_db_names[STORE_DB_COUNT];
 #define PTB_STR_(x) #x
 #define PTB_STR(x) PTB_STR_(x)
 #define STORE_FORMAT "ptb-store-1"
-#define STORE_STRING_MAX 4096 /* longer strings stay inline in the event */
+#define STORE_STRING_MAX 65536 /* longer strings stay inline in the event */
 #define STORE_POSTING_KEY 16  /* u64 BE value, u64 BE first seq */
 #define STORE_BATCH_VAL 24    /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
 #define STORE_CHAIN_FIXED 96  /* see store.md, `chain` */
@@ -58,14 +58,32 @@ static inline uint32_t store_get_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-/* FNV-1a 64: the key of `strings_r`. */
+/* The key of `strings_r` (schemas/store.md): 8 bytes at a time, little-endian words w (the last
+ * one zero-padded), h = (h ^ w) * M then h ^= h >> 29 per word, seeded with the length; then the
+ * splitmix64 finaliser. Not cryptographic: `strings_r` keeps every id under a hash and readers
+ * compare the strings. */
 static inline uint64_t store_str_hash(const void *s, size_t n)
 {
     const uint8_t *p = s;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
+    while (n >= 8) {
+        uint64_t w = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                     (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+                     (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+        h = (h ^ w) * 0xc6a4a7935bd1e995ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
+        w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0xc6a4a7935bd1e995ULL;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
 }
 
 /* ------------------------------------------------------------ codec (store_codec.c) */

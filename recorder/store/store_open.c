@@ -161,9 +161,11 @@ static int queue_open(store *s)
     q->cap = s->opt.queue_bytes & ~(uint64_t)7;
     if (q->cap < (1u << 16))
         q->cap = 1u << 16;
+    q->wake_bytes = q->cap / 16 < (256u << 10) ? q->cap / 16 : (256u << 10);
     q->buf = malloc(q->cap);
     if (!q->buf)
         return PTB_ENOMEM;
+    memset(q->buf, 0, q->cap); /* fault the ring in now, not one page per append */
     return store_blobset_init(&q->blobs);
 }
 

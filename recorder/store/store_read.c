@@ -13,30 +13,34 @@
 
 __thread sigjmp_buf *store_guard_jmp;
 
+static struct sigaction guard_prev_segv, guard_prev_bus;
+
 static void guard_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)si, (void)uc;
     if (store_guard_jmp)
         siglongjmp(*store_guard_jmp, 1);
-    signal(sig, SIG_DFL); /* not ours: crash as usual */
-    raise(sig);
+    /* not a fault of a guarded store read: give it to whoever had the signal before us, by
+     * restoring their action and letting the faulting instruction run again */
+    sigaction(sig, sig == SIGSEGV ? &guard_prev_segv : &guard_prev_bus, NULL);
 }
 
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-static void guard_setup(void)
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Install the guard unless it is already the handler (someone may have replaced it since). */
+int store_guard_install(void)
 {
-    struct sigaction sa;
+    pthread_mutex_lock(&guard_mu);
+    struct sigaction cur, sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = guard_handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
-}
-
-int store_guard_install(void)
-{
-    pthread_once(&guard_once, guard_setup);
+    if (sigaction(SIGSEGV, NULL, &cur) == 0 && cur.sa_sigaction != guard_handler)
+        sigaction(SIGSEGV, &sa, &guard_prev_segv);
+    if (sigaction(SIGBUS, NULL, &cur) == 0 && cur.sa_sigaction != guard_handler)
+        sigaction(SIGBUS, &sa, &guard_prev_bus);
+    pthread_mutex_unlock(&guard_mu);
     return 0;
 }
 

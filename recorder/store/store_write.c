@@ -115,11 +115,13 @@ static rec_hdr *ring_reserve(store_queue *q, size_t need, bool nowait, int *rc)
     }
 }
 
+/* Wake the writer only when enough has piled up: it polls every batch_ms anyway, and a
+ * futex wake per event would cost more than the event. */
 static void ring_publish(store_queue *q, rec_hdr *h)
 {
     q->head += h->size;
     h->ticket = ++q->tickets;
-    if (q->writer_idle)
+    if (q->writer_idle && q->head - q->tail >= q->wake_bytes)
         pthread_cond_signal(&q->cond_writer);
 }
 

@@ -96,6 +96,7 @@ struct store_queue {
     uint8_t *buf;
     uint64_t cap;
     uint64_t head, tail; /* bytes written / freed, monotonic */
+    uint64_t wake_bytes; /* producers wake an idle writer past this much queued */
     uint64_t tickets, committed_ticket, flush_ticket;
     uint64_t next_seq;      /* last seq given */
     uint64_t committed_seq; /* last seq committed */

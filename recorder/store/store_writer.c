@@ -518,6 +518,7 @@ static void *writer_main(void *arg)
 {
     store *s = arg;
     store_queue *q = s->q;
+    pthread_setname_np(pthread_self(), "ptb-writer");
     batch b = {0};
     b.md = EVP_MD_CTX_new();
     if (!b.md) {
@@ -535,23 +536,21 @@ static void *writer_main(void *arg)
                                 store_now_mono_ns() - b.t_start >= batch_ns);
             if (pending || due || q->stop)
                 break;
+            /* sleep until the batch is due, or batch_ms when no batch is open: producers
+             * wake us only past wake_bytes (ring_publish) */
             q->writer_idle = true;
-            if (open) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t left = b.t_start + batch_ns - store_now_mono_ns();
-                if (left < 0)
-                    left = 0;
-                ts.tv_sec += left / 1000000000;
-                ts.tv_nsec += left % 1000000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&q->cond_writer, &q->mu, &ts);
-            } else {
-                pthread_cond_wait(&q->cond_writer, &q->mu);
+            int64_t left = open ? b.t_start + batch_ns - store_now_mono_ns() : batch_ns;
+            if (left < 0)
+                left = 0;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += left / 1000000000;
+            ts.tv_nsec += left % 1000000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
             }
+            pthread_cond_timedwait(&q->cond_writer, &q->mu, &ts);
             q->writer_idle = false;
         }
         uint64_t head = q->head;

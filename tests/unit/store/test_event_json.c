@@ -28,8 +28,7 @@ static const char *const fill_strings[] = {
 
 static void fill_message(ProtobufCMessage *m, unsigned seed, int depth);
 
-static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed, unsigned k)
-{
+static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed, unsigned k) {
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -87,8 +86,7 @@ static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed
     }
 }
 
-static size_t elem_size(ProtobufCType t)
-{
+static size_t elem_size(ProtobufCType t) {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
@@ -108,8 +106,7 @@ static size_t elem_size(ProtobufCType t)
 }
 
 /* Every field of m set to a non-default value (repeated: 2 elements), `_sid` fields left 0. */
-static void fill_message(ProtobufCMessage *m, unsigned seed, int depth)
-{
+static void fill_message(ProtobufCMessage *m, unsigned seed, int depth) {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -132,8 +129,7 @@ static void fill_message(ProtobufCMessage *m, unsigned seed, int depth)
 }
 
 /* An event of kind body_case; filled: every field set; else the body is empty. */
-static ptb_event *make_event(uint32_t body_case, bool filled)
-{
+static ptb_event *make_event(uint32_t body_case, bool filled) {
     ptb_event *ev = calloc(1, sizeof *ev);
     ptb__v1__event__init(ev);
     const ProtobufCFieldDescriptor *bf = event_type_field(body_case);
@@ -154,16 +150,14 @@ static ptb_event *make_event(uint32_t body_case, bool filled)
     return ev;
 }
 
-static uint8_t *pack(const ptb_event *ev, size_t *len)
-{
+static uint8_t *pack(const ptb_event *ev, size_t *len) {
     *len = protobuf_c_message_get_packed_size(&ev->base);
     uint8_t *b = malloc(*len ? *len : 1);
     protobuf_c_message_pack(&ev->base, b);
     return b;
 }
 
-static void assert_roundtrip(const ptb_event *ev)
-{
+static void assert_roundtrip(const ptb_event *ev) {
     char *line;
     size_t len;
     assert_int_equal(event_json_encode_line(ev, &line, &len), 0);
@@ -196,8 +190,7 @@ static void assert_roundtrip(const ptb_event *ev)
     event_json_free(back2);
 }
 
-static void test_init(void **state)
-{
+static void test_init(void **state) {
     ptb_errbuf eb = {{0}};
     int rc = event_json_init(&eb);
     if (rc)
@@ -205,8 +198,7 @@ static void test_init(void **state)
     assert_true(event_type_count() >= 29);
 }
 
-static void test_roundtrip_every_type_filled(void **state)
-{
+static void test_roundtrip_every_type_filled(void **state) {
     for (size_t i = 0; i < event_type_count(); i++) {
         ptb_event *ev = make_event(event_type_at(i), true);
         assert_roundtrip(ev);
@@ -214,8 +206,7 @@ static void test_roundtrip_every_type_filled(void **state)
     }
 }
 
-static void test_roundtrip_every_type_empty(void **state)
-{
+static void test_roundtrip_every_type_empty(void **state) {
     for (size_t i = 0; i < event_type_count(); i++) {
         ptb_event *ev = make_event(event_type_at(i), false);
         assert_roundtrip(ev);
@@ -230,8 +221,7 @@ static void test_roundtrip_every_type_empty(void **state)
     }
 }
 
-static ptb_event *make_file_write(void)
-{
+static ptb_event *make_file_write(void) {
     ptb_event *ev = make_event(PTB__V1__EVENT__BODY_FILE_WRITE, false);
     ev->seq = 7;
     ev->ts_ns = 1718000000000000000;
@@ -249,15 +239,15 @@ static ptb_event *make_file_write(void)
     return ev;
 }
 
-static void test_golden_line(void **state)
-{
+static void test_golden_line(void **state) {
     ptb_event *ev = make_file_write();
     char *line;
     assert_int_equal(event_json_encode_line(ev, &line, NULL), 0);
-    assert_string_equal(line, "{\"seq\":7,\"ts_ns\":1718000000000000000,\"source\":\"tracer\","
-                              "\"exec_id\":3,\"type\":\"file.write\",\"path\":\"/w/ck\xef\xbf\xbdpt"
-                              "\\\"\",\"bytes\":10,\"sha256\":\"000102030405060708090a0b0c0d0e0f1011"
-                              "12131415161718191a1b1c1d1e1f\",\"captured\":true}");
+    assert_string_equal(line,
+                        "{\"seq\":7,\"ts_ns\":1718000000000000000,\"source\":\"tracer\","
+                        "\"exec_id\":3,\"type\":\"file.write\",\"path\":\"/w/ck\xef\xbf\xbdpt"
+                        "\\\"\",\"bytes\":10,\"sha256\":\"000102030405060708090a0b0c0d0e0f1011"
+                        "12131415161718191a1b1c1d1e1f\",\"captured\":true}");
     free(line);
     event_json_free(ev);
 
@@ -287,8 +277,7 @@ static void test_golden_line(void **state)
     event_json_free(ev);
 }
 
-static void test_lenient_forms(void **state)
-{
+static void test_lenient_forms(void **state) {
     static const char *ok[] = {
         "{\"type\":\"file.write\",\"size\":\"18446744073709551615\",\"bytes\":\"12\"}",
         "{\"type\":\"run.start\",\"budget_s\":\"-9223372036854775808\"}",
@@ -312,14 +301,14 @@ static void test_lenient_forms(void **state)
     }
 }
 
-static void test_rejections(void **state)
-{
+static void test_rejections(void **state) {
     static const struct {
         const char *line, *msg;
     } bad[] = {
         {"{\"seq\":1,\"type\":\"file.write\",\"bytes\":\"x\"}",
          "field 'bytes': expected integer or decimal string"},
-        {"{\"type\":\"file.write\",\"bytes\":true}", "field 'bytes': expected integer, got boolean"},
+        {"{\"type\":\"file.write\",\"bytes\":true}",
+         "field 'bytes': expected integer, got boolean"},
         {"{\"type\":\"file.write\",\"nope\":1}", "field 'nope': unknown key"},
         {"{\"type\":\"gap\",\"gap\":{}}", "field 'gap': unknown key"},
         {"{\"type\":\"file.write\",\"path\":5}", "field 'path': expected string, got integer"},
@@ -392,8 +381,7 @@ static void test_rejections(void **state)
 
 /* The bundled example run: every line decodes, every kind appears, seqs are dense from 1, time
  * does not go back, and each line is exactly what the encoder writes (canonical form). */
-static void test_example_fixture(void **state)
-{
+static void test_example_fixture(void **state) {
     const char *src = getenv("PTB_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/example-events.jsonl", src ? src : ".");
@@ -421,8 +409,7 @@ static void test_example_fixture(void **state)
         if (buf[n - 1] == '\n')
             buf[n - 1] = 0;
         if (strcmp(line, buf) != 0)
-            fail_msg("line %llu is not canonical:\n  %s\n  %s", (unsigned long long)seq, buf,
-                     line);
+            fail_msg("line %llu is not canonical:\n  %s\n  %s", (unsigned long long)seq, buf, line);
         free(line);
         event_json_free(ev);
     }
@@ -434,8 +421,7 @@ static void test_example_fixture(void **state)
 }
 
 /* PTB_WRITE_SEEDS=DIR: write the fuzz seed corpora. */
-static void write_file(const char *dir, const char *name, const void *data, size_t len)
-{
+static void write_file(const char *dir, const char *name, const void *data, size_t len) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "wb");
@@ -444,8 +430,7 @@ static void write_file(const char *dir, const char *name, const void *data, size
     fclose(f);
 }
 
-static void test_write_seeds(void **state)
-{
+static void test_write_seeds(void **state) {
     const char *dir = getenv("PTB_WRITE_SEEDS");
     if (!dir)
         skip();
@@ -475,8 +460,7 @@ static void test_write_seeds(void **state)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_roundtrip_every_type_filled),

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "common/test_events.h"
 #include "store.h"
 
 static char *tmpdir(void)
@@ -30,93 +31,6 @@ static void rmtree(const char *dir)
     assert_int_equal(system(cmd), 0);
 }
 
-/* A deterministic event i: a mix of kinds with paths, kernels, hosts, tools. */
-typedef struct ev_buf {
-    ptb_event ev;
-    Ptb__V1__FileWrite fw;
-    Ptb__V1__GpuKernel gk;
-    Ptb__V1__NetConnect nc;
-    Ptb__V1__SockAddr remote;
-    Ptb__V1__ToolCall tc;
-    char s1[128], s2[64];
-    uint8_t sha[32];
-} ev_buf;
-
-static const ptb_event *make_event(ev_buf *b, uint64_t i)
-{
-    ptb__v1__event__init(&b->ev);
-    b->ev.ts_ns = 1700000000000000000LL + (int64_t)i * 1000;
-    b->ev.mono_ns = (int64_t)i;
-    b->ev.exec_id = 1 + i % 7;
-    b->ev.source = PTB__V1__SOURCE__SOURCE_TRACER;
-    switch (i % 4) {
-    case 0:
-        ptb__v1__file_write__init(&b->fw);
-        snprintf(b->s1, sizeof b->s1, "/work/data/file-%llu.jsonl", (unsigned long long)(i % 13));
-        b->fw.path = b->s1;
-        b->fw.bytes = i;
-        memset(b->sha, (int)i, 32);
-        b->fw.sha256.data = b->sha;
-        b->fw.sha256.len = 32;
-        b->ev.body_case = PTB__V1__EVENT__BODY_FILE_WRITE;
-        b->ev.file_write = &b->fw;
-        break;
-    case 1:
-        ptb__v1__gpu_kernel__init(&b->gk);
-        snprintf(b->s1, sizeof b->s1, "void gemm_kernel<%llu>(float*)", (unsigned long long)(i % 5));
-        b->gk.name = b->s1;
-        b->gk.grid_x = (uint32_t)i;
-        b->ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL;
-        b->ev.gpu_kernel = &b->gk;
-        b->ev.source = PTB__V1__SOURCE__SOURCE_GPU;
-        break;
-    case 2:
-        ptb__v1__net_connect__init(&b->nc);
-        ptb__v1__sock_addr__init(&b->remote);
-        snprintf(b->s2, sizeof b->s2, "10.0.0.%llu", (unsigned long long)(i % 3));
-        b->remote.ip = b->s2;
-        b->remote.port = 443;
-        b->nc.remote = &b->remote;
-        b->nc.host = (i % 8 == 2) ? "huggingface.co" : "";
-        b->nc.proto = "tcp";
-        b->ev.body_case = PTB__V1__EVENT__BODY_NET_CONNECT;
-        b->ev.net_connect = &b->nc;
-        break;
-    default:
-        ptb__v1__tool_call__init(&b->tc);
-        b->tc.name = (i % 8 == 3) ? "Bash" : "Write";
-        snprintf(b->s1, sizeof b->s1, "{\"command\":\"echo %llu\"}", (unsigned long long)i);
-        b->tc.input = b->s1;
-        b->ev.body_case = PTB__V1__EVENT__BODY_TOOL_CALL;
-        b->ev.tool_call = &b->tc;
-        b->ev.source = PTB__V1__SOURCE__SOURCE_AGENT;
-        break;
-    }
-    return &b->ev;
-}
-
-/* Compare a read event with the one written as number i (seq i+1). */
-static void check_event(const ptb_event *got, uint64_t i)
-{
-    ev_buf b;
-    const ptb_event *want = make_event(&b, i);
-    assert_int_equal(got->seq, i + 1);
-    assert_int_equal(got->body_case, want->body_case);
-    assert_int_equal(got->ts_ns, want->ts_ns);
-    assert_int_equal(got->exec_id, want->exec_id);
-    ptb_event g = *got;
-    g.seq = 0;
-    size_t n1 = protobuf_c_message_get_packed_size(&g.base);
-    size_t n2 = protobuf_c_message_get_packed_size(&want->base);
-    assert_int_equal(n1, n2);
-    uint8_t *a = malloc(n1), *c = malloc(n2);
-    protobuf_c_message_pack(&g.base, a);
-    protobuf_c_message_pack(&want->base, c);
-    assert_memory_equal(a, c, n1);
-    free(a);
-    free(c);
-}
-
 typedef struct producer_arg {
     store *s;
     uint64_t from, to;
@@ -125,9 +39,9 @@ typedef struct producer_arg {
 static void write_range(store *s, uint64_t from, uint64_t to)
 {
     for (uint64_t i = from; i < to; i++) {
-        ev_buf b;
+        test_event b;
         uint64_t seq;
-        assert_int_equal(store_append(s, make_event(&b, i), 0, &seq), 0);
+        assert_int_equal(store_append(s, test_event_make(&b, i), 0, &seq), 0);
         assert_int_equal(seq, i + 1);
     }
 }
@@ -167,7 +81,7 @@ static void test_roundtrip_and_indexes(void **state)
     assert_int_equal(store_cursor_open(t, &r, &c), 0);
     uint64_t n = 0;
     while (store_cursor_next(c, &ev) == 0)
-        check_event(ev, 9 + n++);
+        assert_true(test_event_equal(ev, 9 + n++));
     assert_int_equal(n, 11);
     store_cursor_close(c);
 
@@ -181,7 +95,7 @@ static void test_roundtrip_and_indexes(void **state)
     while (store_cursor_next(c, &ev) == 0) {
         while (!(expect_i % 4 == 0 && expect_i % 13 == 3))
             expect_i++;
-        check_event(ev, expect_i++);
+        assert_true(test_event_equal(ev, expect_i++));
         n++;
     }
     store_cursor_close(c);
@@ -225,7 +139,7 @@ static void test_roundtrip_and_indexes(void **state)
     n = 0;
     while (store_cursor_next(c, &ev) == 0)
         if (ev->ts_ns >= r.ts_from && ev->ts_ns <= r.ts_to)
-            check_event(ev, 100 + n++);
+            assert_true(test_event_equal(ev, 100 + n++));
     assert_int_equal(n, 100);
     store_cursor_close(c);
 
@@ -250,8 +164,8 @@ static void *producer(void *arg)
 {
     producer_arg *p = arg;
     for (uint64_t i = p->from; i < p->to; i++) {
-        ev_buf b;
-        if (store_append(p->s, make_event(&b, i), 0, NULL))
+        test_event b;
+        if (store_append(p->s, test_event_make(&b, i), 0, NULL))
             return (void *)1;
     }
     return NULL;
