@@ -305,7 +305,7 @@ static void ej_put_fields(event_json_buf *b, const ProtobufCMessage *m, bool *fi
             size_t n = EJ_CAT(size_t, m, f->quantifier_offset);
             if (n == 0)
                 continue;
-            const char *arr = EJ_CAT(const char *, m, f->offset);
+            const char *arr = EJ_CAT(char *, m, f->offset);
             event_json_buf_key(b, ej_alias_n ? event_json_field_key(body_case, f) : f->name, first);
             event_json_buf_putc(b, '[');
             size_t es = ej_elem_size(f->type);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -406,9 +407,17 @@ static int grow_map(store *s)
     return rc;
 }
 
-static bool is_disk_full(int rc)
+/* LMDB reports a short write (a disk that filled mid-commit) as EIO: count that as a full disk
+ * when the file system has (almost) no space left. */
+static bool is_disk_full(const store *s, int rc)
 {
-    return rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == -ENOSPC || rc == -EDQUOT;
+    if (rc < 0 && rc > -4096)
+        rc = -rc;
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+        return true;
+    struct statvfs vfs;
+    return rc == EIO && statvfs(s->dir, &vfs) == 0 &&
+           (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20);
 }
 
 /* Stop the writer with code and message; wake every producer. */
@@ -575,7 +584,7 @@ static void *writer_main(void *arg)
             writer_fail(q, PTB_ENOSPC, "store map size limit reached (map_size_max)");
             break;
         }
-        if (is_disk_full(rc)) {
+        if (is_disk_full(s, rc)) {
             writer_disk_full(s, &b, rc);
             break;
         }

@@ -10,7 +10,7 @@ const ptb_event *test_event_make(test_event *b, uint64_t i)
 {
     ptb__v1__event__init(&b->ev);
     b->ev.ts_ns = 1700000000000000000LL + (int64_t)i * 1000;
-    b->ev.mono_ns = (int64_t)i;
+    b->ev.mono_ns = (int64_t)i + 1; /* 0 would be filled in by the store */
     b->ev.exec_id = 1 + i % 7;
     b->ev.source = PTB__V1__SOURCE__SOURCE_TRACER;
     switch (i % 4) {
