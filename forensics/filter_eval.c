@@ -1,4 +1,7 @@
 /* Evaluation of a parsed filter on one event (three-valued, see filter.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

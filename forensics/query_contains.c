@@ -1,5 +1,8 @@
 /* --contains: a walk over every field of an event through the protobuf-c descriptors, with a
  * per-query cache of blob answers (query_contains.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memmem */
+#endif
 #include <stdlib.h>
 #include <string.h>
 

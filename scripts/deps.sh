@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian packages ptb needs, only those missing. Run as root (or with sudo).
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config      # toolchain
+  liblmdb-dev lmdb-utils                # the store
+  libprotobuf-c-dev protobuf-c-compiler # events
+  zlib1g-dev libssl-dev                 # blob compression, SHA-256
+  libjansson-dev                        # JSON
+  libcmocka-dev                         # unit tests
+  clang libclang-rt-14-dev              # libFuzzer targets
+  libsqlite3-dev sqlite3                # the benchmark's comparison
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "ptb: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
