@@ -282,7 +282,7 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
                ev->gpu_memcpy->bytes, ev->gpu_memcpy->device);
         break;
     case C(GAP):
-        sb_add(&b, "%s %s count %" PRIu64, ev->gap->source ? ev->gap->source : "",
+        sb_add(&b, "%s %s count %" PRIu64, ev->gap->origin ? ev->gap->origin : "",
                ev->gap->reason ? ev->gap->reason : "", ev->gap->count);
         if (ev->gap->path && *ev->gap->path) {
             sb_add(&b, " ");

@@ -27,7 +27,7 @@ typedef struct type_count {
 } type_count;
 
 typedef struct gap_sum {
-    char source[64], reason[64];
+    char origin[64], reason[64];
     uint64_t count, bytes, events;
 } gap_sum;
 
@@ -36,7 +36,7 @@ typedef struct stats {
     size_t ntypes;
     gap_sum gaps[STATS_GAPS_MAX];
     size_t ngaps;
-    uint64_t gap_other; /* gap events beyond STATS_GAPS_MAX distinct (source, reason) */
+    uint64_t gap_other; /* gap events beyond STATS_GAPS_MAX distinct (origin, reason) */
 } stats;
 
 static int type_cb(void *arg, uint64_t key, uint64_t count)
@@ -60,11 +60,11 @@ static int read_gaps(store_txn *t, stats *st)
             break;
         if (ev->body_case != PTB__V1__EVENT__BODY_GAP || !ev->gap)
             continue;
-        const char *src = ev->gap->source ? ev->gap->source : "";
+        const char *src = ev->gap->origin ? ev->gap->origin : "";
         const char *rea = ev->gap->reason ? ev->gap->reason : "";
         gap_sum *g = NULL;
         for (size_t i = 0; i < st->ngaps && !g; i++)
-            if (strncmp(st->gaps[i].source, src, sizeof g->source - 1) == 0 &&
+            if (strncmp(st->gaps[i].origin, src, sizeof g->origin - 1) == 0 &&
                 strncmp(st->gaps[i].reason, rea, sizeof g->reason - 1) == 0)
                 g = &st->gaps[i];
         if (!g) {
@@ -73,7 +73,7 @@ static int read_gaps(store_txn *t, stats *st)
                 continue;
             }
             g = &st->gaps[st->ngaps++];
-            snprintf(g->source, sizeof g->source, "%s", src);
+            snprintf(g->origin, sizeof g->origin, "%s", src);
             snprintf(g->reason, sizeof g->reason, "%s", rea);
         }
         g->count += ev->gap->count;
@@ -144,9 +144,9 @@ static void print_table(const char *dir, const store_summary *sum, const stats *
         printf("gaps:           none recorded\n");
         return;
     }
-    printf("gaps (source/reason: total count, events):\n");
+    printf("gaps (origin/reason: total count, events):\n");
     for (size_t i = 0; i < st->ngaps; i++)
-        printf("  %s/%s: %" PRIu64 " (%" PRIu64 " event%s)\n", st->gaps[i].source,
+        printf("  %s/%s: %" PRIu64 " (%" PRIu64 " event%s)\n", st->gaps[i].origin,
                st->gaps[i].reason, st->gaps[i].count, st->gaps[i].events,
                st->gaps[i].events == 1 ? "" : "s");
     if (st->gap_other)
@@ -194,8 +194,8 @@ static int print_json(const char *dir, const store_summary *sum, const stats *st
     }
     json_object_set_new(o, "types", types);
     for (size_t i = 0; i < st->ngaps; i++)
-        json_array_append_new(gaps, json_pack("{s:s, s:s, s:I, s:I, s:I}", "source",
-                                              st->gaps[i].source, "reason", st->gaps[i].reason,
+        json_array_append_new(gaps, json_pack("{s:s, s:s, s:I, s:I, s:I}", "origin",
+                                              st->gaps[i].origin, "reason", st->gaps[i].reason,
                                               "count", (json_int_t)st->gaps[i].count, "bytes",
                                               (json_int_t)st->gaps[i].bytes, "events",
                                               (json_int_t)st->gaps[i].events));

@@ -5,7 +5,7 @@
  * after the last event with --append). Validating the whole file first would read a huge file
  * twice, so a bad line stops the import there: the store is flushed and closed holding the
  * events before it, and the command says how many (exit 4). With --skip-bad, bad lines are
- * counted and skipped, and a `gap` event (source "import", reason "bad_line") at the end puts the
+ * counted and skipped, and a `gap` event (origin "import", reason "bad_line") at the end puts the
  * omission on record. Lines are at most 64 MiB; blank lines are skipped. */
 #include <errno.h>
 #include <stdbool.h>
@@ -165,7 +165,7 @@ static int import_append_gap(import_run *ir) {
     char detail[640];
     snprintf(detail, sizeof detail, "first bad line %llu: %s",
              (unsigned long long)ir->first_bad_line, ir->first_bad);
-    gap.source = (char *)"import";
+    gap.origin = (char *)"import";
     gap.reason = (char *)"bad_line";
     gap.count = ir->bad;
     gap.path = (char *)ir->file_name;

@@ -39,7 +39,7 @@ static char ej_enum_names[EJ_ENUM_NAMES_MAX][48];
 static unsigned ej_enum_names_n;
 
 /* Body fields named like an envelope key (or `type`) are shown as "<body case>_<field>" at the
- * top level: Gap.source is "gap_source". An alias that still collides fails event_json_init. */
+ * top level: none today; Gap.origin was renamed from `source` for this. An alias that still collides fails event_json_init. */
 #define EJ_ALIAS_MAX 16
 static struct {
     uint32_t body_case;

@@ -11,7 +11,7 @@
  *
  * - Envelope keys first (seq, ts_ns, mono_ns, source, exec_id, tid), then `type` (the dotted name
  *   of the body case, event_type.h), then the body's fields flattened at the top level. A body field
- *   named like an envelope key is shown as "<body case>_<field>" (Gap.source is "gap_source");
+ *   named like an envelope key is shown as "<body case>_<field>" (none today);
  *   event_json_init() fails if such an alias is itself taken.
  * - Fields equal to their proto3 default (0, "", false, empty) are omitted, except seq, ts_ns and
  *   type. A submessage is shown when present, even if empty ({}), so presence round-trips.
@@ -79,7 +79,7 @@ bool event_json_field_hidden(const ProtobufCFieldDescriptor *f);
 bool event_json_field_hex(const ProtobufCFieldDescriptor *f);
 
 /* JSON key of a field of the body of body_case at the top level: f->name, or its alias when f is
- * named like an envelope key ("gap_source"). body_case 0: f->name. Static storage. */
+ * named like an envelope key . body_case 0: f->name. Static storage. */
 const char *event_json_field_key(uint32_t body_case, const ProtobufCFieldDescriptor *f);
 
 /* JSON name of an enum value ("tracer"), NULL when the value has no name. Static storage. */

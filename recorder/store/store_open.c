@@ -283,7 +283,7 @@ static int store_open_writer(store *s)
         return ptb_errf(&s->err, rc, "cannot start the writer thread");
     if (crashed) {
         Ptb__V1__Gap g = PTB__V1__GAP__INIT;
-        g.source = (char *)"store";
+        g.origin = (char *)"store";
         g.reason = (char *)"writer_crashed";
         g.count = 1;
         g.detail = (char *)"the previous writer stopped without closing the store; events it "

@@ -323,7 +323,7 @@ int store_blob_gap(store *s, const char *reason, size_t len, const uint8_t sha[3
                    const char *what, int code)
 {
     Ptb__V1__Gap g = PTB__V1__GAP__INIT;
-    g.source = (char *)"blob";
+    g.origin = (char *)"blob";
     g.reason = (char *)reason;
     g.count = 1;
     g.bytes = len;

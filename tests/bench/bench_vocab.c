@@ -8,6 +8,9 @@
  * in which the names were made. */
 #include "bench_vocab.h"
 
+/* The name templates below are tables of printf formats, each used with its own arguments. */
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>

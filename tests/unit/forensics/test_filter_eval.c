@@ -125,7 +125,7 @@ static void build(void)
     ev_kernel.gpu_kernel = &gk;
 
     envelope(&ev_gap, 10, C(GAP), 0);
-    gp.source = "pcap";
+    gp.origin = "pcap";
     gp.reason = "drops";
     gp.count = 12;
     ev_gap.gap = &gp;

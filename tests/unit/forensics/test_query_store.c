@@ -168,7 +168,7 @@ static void append_one(uint64_t i, int64_t ts)
         default:
             ev.body_case = C(GAP);
             ev.gap = &gp;
-            gp.source = (char *)(rand() % 2 ? "pcap" : "gpu");
+            gp.origin = (char *)(rand() % 2 ? "pcap" : "gpu");
             gp.reason = (char *)"drops";
             gp.count = (uint64_t)(rand() % 100);
             break;

@@ -265,13 +265,13 @@ static void test_golden_line(void **state) {
     free(line);
     event_json_free(ev);
 
-    /* Gap.source is shown as gap_source (envelope `source` is the event's source) */
+    /* Gap.origin next to the envelope source */
     ev = make_event(PTB__V1__EVENT__BODY_GAP, false);
     ev->source = PTB__V1__SOURCE__SOURCE_IMPORT;
-    ev->gap->source = strdup("pcap");
+    ev->gap->origin = strdup("pcap");
     ev->gap->count = 5;
     assert_int_equal(event_json_encode_line(ev, &line, NULL), 0);
-    assert_non_null(strstr(line, "\"source\":\"import\",\"type\":\"gap\",\"gap_source\":\"pcap\""));
+    assert_non_null(strstr(line, "\"source\":\"import\",\"type\":\"gap\",\"origin\":\"pcap\""));
     free(line);
     assert_roundtrip(ev);
     event_json_free(ev);
@@ -287,7 +287,7 @@ static void test_lenient_forms(void **state) {
         "{\"type\":\"agent.usage\",\"cost_usd\":2}",
         "{\"type\":\"net.packet\",\"data\":\"AQ==\",\"blob\":\"00ff\"}",
         "{\"type\":\"net.packet\",\"data\":\"\"}",
-        "{\"type\":\"gap\",\"source\":7,\"gap_source\":\"x\"}",
+        "{\"type\":\"gap\",\"source\":7,\"origin\":\"x\"}",
         "  {\"type\":\"net.connect\",\"remote\":{}, \"local\":{\"port\":1}}\n",
         "{\"type\":\"proc.exec\",\"argv\":[],\"env\":[{\"name\":\"K\",\"redacted\":{}}]}",
     };
@@ -340,7 +340,7 @@ static void test_rejections(void **state) {
         {"{\"type\":\"gap\",\"source\":\"martian\"}", "field 'source': unknown Source 'martian'"},
         {"{\"type\":\"gap\",\"source\":\"SOURCE_PCAP\"}", "unknown Source"},
         {"{\"type\":\"gap\",\"source\":true}", "field 'source': expected string (enum Source)"},
-        {"{\"type\":\"gap\",\"gap_source\":5}", "field 'gap_source': expected string"},
+        {"{\"type\":\"gap\",\"origin\":5}", "field 'origin': expected string"},
         {"{\"type\":\"file.write\",\"path_sid\":3}", "field 'path_sid': store-internal field"},
         {"{\"type\":\"net.connect\",\"remote\":{\"ip_sid\":3}}", "field 'remote.ip_sid'"},
         {"{\"type\":\"file.write\",\"captured\":1}", "field 'captured': expected boolean"},
