@@ -100,8 +100,8 @@ enum { FILTER_VISIT_DONE = 0, FILTER_VISIT_STOPPED = 1, FILTER_VISIT_UNKNOWN = 2
 /* Call fn for every value of field f on ev. Returns FILTER_VISIT_STOPPED when fn returned true,
  * FILTER_VISIT_UNKNOWN when ev is light and the body is needed, FILTER_VISIT_DONE otherwise
  * (*count = values visited; 0 means the field is absent). */
-int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *cx,
-                       filter_val_fn fn, void *arg, size_t *count);
+int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *cx, filter_val_fn fn,
+                       void *arg, size_t *count);
 
 /* ------------------------------------------------------------------ the tree */
 

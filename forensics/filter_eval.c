@@ -126,20 +126,13 @@ static bool op_order(filter_op op, int c)
 {
     switch (op) {
     case FOP_EQ:
-    case FOP_IN:
-        return c == 0;
-    case FOP_NE:
-        return c != 0;
-    case FOP_LT:
-        return c < 0;
-    case FOP_LE:
-        return c <= 0;
-    case FOP_GT:
-        return c > 0;
-    case FOP_GE:
-        return c >= 0;
-    default:
-        return false;
+    case FOP_IN: return c == 0;
+    case FOP_NE: return c != 0;
+    case FOP_LT: return c < 0;
+    case FOP_LE: return c <= 0;
+    case FOP_GT: return c > 0;
+    case FOP_GE: return c >= 0;
+    default: return false;
     }
 }
 
@@ -149,8 +142,7 @@ static bool cmp_one(const filter_node *n, const filter_lit *l, const filter_val 
     case FT_UINT:
     case FT_INT:
     case FT_BOOL:
-    case FT_TIME:
-        return op_order(n->op, v->i < l->i ? -1 : v->i > l->i);
+    case FT_TIME: return op_order(n->op, v->i < l->i ? -1 : v->i > l->i);
     case FT_DOUBLE:
         if (v->d != v->d || l->d != l->d) /* NaN: unequal to everything, unordered */
             return n->op == FOP_NE;
@@ -160,22 +152,16 @@ static bool cmp_one(const filter_node *n, const filter_lit *l, const filter_val 
         if (n->op == FOP_EQ || n->op == FOP_NE || n->op == FOP_IN)
             return op_order(n->op, v->i == l->i ? 0 : 1);
         break;
-    default:
-        break;
+    default: break;
     }
     switch (n->op) {
     case FOP_CONTAINS:
         return l->len == 0 || (v->n >= l->len && memmem(v->s, v->n, l->text, l->len) != NULL);
-    case FOP_ICONTAINS:
-        return str_icontains(v->s, v->n, l->text, l->len);
-    case FOP_STARTSWITH:
-        return v->n >= l->len && memcmp(v->s, l->text, l->len) == 0;
-    case FOP_ENDSWITH:
-        return v->n >= l->len && memcmp(v->s + v->n - l->len, l->text, l->len) == 0;
-    case FOP_GLOB:
-        return filter_glob_match(l->text, l->len, v->s, v->n);
-    default:
-        return op_order(n->op, str_cmp(v->s, v->n, l->text, l->len));
+    case FOP_ICONTAINS: return str_icontains(v->s, v->n, l->text, l->len);
+    case FOP_STARTSWITH: return v->n >= l->len && memcmp(v->s, l->text, l->len) == 0;
+    case FOP_ENDSWITH: return v->n >= l->len && memcmp(v->s + v->n - l->len, l->text, l->len) == 0;
+    case FOP_GLOB: return filter_glob_match(l->text, l->len, v->s, v->n);
+    default: return op_order(n->op, str_cmp(v->s, v->n, l->text, l->len));
     }
 }
 
@@ -200,8 +186,7 @@ static bool eval_val_cb(void *arg, const filter_field *f, const filter_val *v)
 int filter_node_eval(const filter_node *n, const ptb_event *ev, filter_ctx *cx)
 {
     switch (n->kind) {
-    case FN_TRUE:
-        return FILTER_TRUE;
+    case FN_TRUE: return FILTER_TRUE;
     case FN_CMP: {
         size_t count;
         int r = filter_field_visit(&n->field, ev, cx, eval_val_cb, (void *)n, &count);

@@ -33,55 +33,113 @@ typedef struct field_def {
 
 static const field_def field_defs[] = {
     {"evt.seq", FF_EVT_SEQ, FT_UINT, false, {ALL}, "sequence number (dense, from 1)"},
-    {"evt.time", FF_EVT_TIME, FT_TIME, false, {ALL},
+    {"evt.time",
+     FF_EVT_TIME,
+     FT_TIME,
+     false,
+     {ALL},
      "wall-clock time in ns since the epoch; literals may be ISO-8601 times"},
     {"evt.mono", FF_EVT_MONO, FT_INT, false, {ALL}, "monotonic clock in ns"},
     {"evt.type", FF_EVT_TYPE, FT_TYPE, false, {ALL}, "dotted event type (file.write)"},
-    {"evt.source", FF_EVT_SOURCE, FT_SOURCE, false, {ALL},
+    {"evt.source",
+     FF_EVT_SOURCE,
+     FT_SOURCE,
+     false,
+     {ALL},
      "tracer, pcap, gpu, agent, runner, eval, import or store"},
-    {"proc.exec_id", FF_PROC_EXEC_ID, FT_UINT, false, {ALL},
+    {"proc.exec_id",
+     FF_PROC_EXEC_ID,
+     FT_UINT,
+     false,
+     {ALL},
      "run-local process id of the event (absent when 0)"},
     {"proc.tid", FF_PROC_TID, FT_UINT, false, {ALL}, "thread id (absent when 0)"},
-    {"proc.pid", FF_PROC_PID, FT_INT, true, {ALL},
+    {"proc.pid",
+     FF_PROC_PID,
+     FT_INT,
+     true,
+     {ALL},
      "pid field of the body (proc.*, net.connect..., gpu.context), else the process's pid"},
     {"proc.ppid", FF_PROC_PPID, FT_INT, true, {ALL}, "parent pid of the event's process"},
     {"proc.exe", FF_PROC_EXE, FT_STR, true, {ALL}, "executable of the event's process"},
-    {"proc.cmdline", FF_PROC_CMDLINE, FT_STR, true, {ALL},
+    {"proc.cmdline",
+     FF_PROC_CMDLINE,
+     FT_STR,
+     true,
+     {ALL},
      "argv of the event's process joined by spaces"},
     {"proc.cwd", FF_PROC_CWD, FT_STR, true, {ALL}, "working directory at exec"},
-    {"proc.parent_exe", FF_PROC_PARENT_EXE, FT_STR, true, {ALL},
+    {"proc.parent_exe",
+     FF_PROC_PARENT_EXE,
+     FT_STR,
+     true,
+     {ALL},
      "executable of the parent process"},
-    {"proc.parent_exec_id", FF_PROC_PARENT_EXEC_ID, FT_UINT, true, {ALL},
+    {"proc.parent_exec_id",
+     FF_PROC_PARENT_EXEC_ID,
+     FT_UINT,
+     true,
+     {ALL},
      "exec_id of the parent process"},
-    {"file.path", FF_FILE_PATH, FT_STR, false,
+    {"file.path",
+     FF_FILE_PATH,
+     FT_STR,
+     false,
      {C(FILE_OPEN), C(FILE_WRITE), C(FILE_READ), C(FILE_RENAME), C(FILE_UNLINK), C(FILE_MKDIR),
       C(FILE_LINK), C(FILE_TRUNCATE), C(CHECKPOINT)},
      "path of file.* events (rename: old and new path; link: path and target), checkpoint "
      "folder"},
-    {"file.sha256", FF_FILE_SHA256, FT_HEX, false, {C(FILE_WRITE), C(FILE_READ)},
+    {"file.sha256",
+     FF_FILE_SHA256,
+     FT_HEX,
+     false,
+     {C(FILE_WRITE), C(FILE_READ)},
      "content hash (hex) of file.write / file.read"},
-    {"file.bytes", FF_FILE_BYTES, FT_UINT, false, {C(FILE_WRITE), C(FILE_READ)},
+    {"file.bytes",
+     FF_FILE_BYTES,
+     FT_UINT,
+     false,
+     {C(FILE_WRITE), C(FILE_READ)},
      "bytes written / read"},
     {"file.size", FF_FILE_SIZE, FT_UINT, false, {C(FILE_WRITE)}, "final size of a written file"},
-    {"net.host", FF_NET_HOST, FT_STR, false,
+    {"net.host",
+     FF_NET_HOST,
+     FT_STR,
+     false,
      {NETC, C(NET_FLOW), C(NET_DNS), C(NET_TLS), C(NET_HTTP)},
      "host name: connect (from DNS), flow, DNS query, TLS SNI, HTTP Host"},
-    {"net.ip", FF_NET_IP, FT_STR, false, {NETC, C(NET_FLOW)},
+    {"net.ip",
+     FF_NET_IP,
+     FT_STR,
+     false,
+     {NETC, C(NET_FLOW)},
      "local and remote (connect...) or src and dst (flow) address"},
-    {"net.port", FF_NET_PORT, FT_UINT, false, {NETC, C(NET_FLOW)},
+    {"net.port",
+     FF_NET_PORT,
+     FT_UINT,
+     false,
+     {NETC, C(NET_FLOW)},
      "local and remote / src and dst port"},
     {"net.proto", FF_NET_PROTO, FT_STR, false, {NETC, C(NET_FLOW)}, "tcp, udp, unix ..."},
     {"tool.name", FF_TOOL_NAME, FT_STR, false, {C(TOOL_CALL)}, "tool of a tool.call (Bash ...)"},
     {"tool.input", FF_TOOL_INPUT, FT_STR, false, {C(TOOL_CALL)}, "tool input (JSON text)"},
-    {"tool.call_id", FF_TOOL_CALL_ID, FT_STR, false, {C(TOOL_CALL), C(TOOL_RESULT)},
+    {"tool.call_id",
+     FF_TOOL_CALL_ID,
+     FT_STR,
+     false,
+     {C(TOOL_CALL), C(TOOL_RESULT)},
      "call id of tool.call / tool.result"},
     {"gpu.kernel", FF_GPU_KERNEL, FT_STR, false, {C(GPU_KERNEL)}, "kernel name (demangled)"},
-    {"gpu.device", FF_GPU_DEVICE, FT_UINT, false,
-     {C(GPU_CONTEXT), C(GPU_KERNEL), C(GPU_MEMCPY), C(GPU_MEMSET)}, "device index"},
+    {"gpu.device",
+     FF_GPU_DEVICE,
+     FT_UINT,
+     false,
+     {C(GPU_CONTEXT), C(GPU_KERNEL), C(GPU_MEMCPY), C(GPU_MEMSET)},
+     "device index"},
 };
 
 static const char *const source_names[] = {"unspecified", "tracer", "pcap",   "gpu",  "agent",
-                                            "runner",      "eval",   "import", "store"};
+                                           "runner",      "eval",   "import", "store"};
 
 const char *filter_source_name(int source)
 {
@@ -102,22 +160,14 @@ static const char *ftype_word(filter_ftype t)
 {
     switch (t) {
     case FT_UINT:
-    case FT_INT:
-        return "number";
-    case FT_DOUBLE:
-        return "decimal";
-    case FT_BOOL:
-        return "bool";
-    case FT_STR:
-        return "text";
-    case FT_HEX:
-        return "hex";
-    case FT_TIME:
-        return "time";
-    case FT_TYPE:
-        return "type";
-    case FT_SOURCE:
-        return "source";
+    case FT_INT: return "number";
+    case FT_DOUBLE: return "decimal";
+    case FT_BOOL: return "bool";
+    case FT_STR: return "text";
+    case FT_HEX: return "hex";
+    case FT_TIME: return "time";
+    case FT_TYPE: return "type";
+    case FT_SOURCE: return "source";
     }
     return "?";
 }
@@ -146,25 +196,17 @@ static filter_ftype generic_type(const ProtobufCFieldDescriptor *fd, bool *ok)
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_ENUM:
-        return FT_INT;
+    case PROTOBUF_C_TYPE_ENUM: return FT_INT;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return FT_UINT;
+    case PROTOBUF_C_TYPE_FIXED64: return FT_UINT;
     case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return FT_DOUBLE;
-    case PROTOBUF_C_TYPE_BOOL:
-        return FT_BOOL;
-    case PROTOBUF_C_TYPE_STRING:
-        return FT_STR;
-    case PROTOBUF_C_TYPE_BYTES:
-        return FT_HEX;
-    default:
-        *ok = false;
-        return FT_STR;
+    case PROTOBUF_C_TYPE_DOUBLE: return FT_DOUBLE;
+    case PROTOBUF_C_TYPE_BOOL: return FT_BOOL;
+    case PROTOBUF_C_TYPE_STRING: return FT_STR;
+    case PROTOBUF_C_TYPE_BYTES: return FT_HEX;
+    default: *ok = false; return FT_STR;
     }
 }
 
@@ -391,28 +433,20 @@ static bool body_has_pid(uint32_t bc)
     case C(NET_ACCEPT):
     case C(NET_BIND):
     case C(NET_SEND):
-    case C(GPU_CONTEXT):
-        return true;
-    default:
-        return false;
+    case C(GPU_CONTEXT): return true;
+    default: return false;
     }
 }
 
 static int32_t body_pid(const ptb_event *ev)
 {
     switch (ev->body_case) {
-    case C(PROC_EXEC):
-        return ev->proc_exec->pid;
-    case C(PROC_EXIT):
-        return ev->proc_exit->pid;
-    case C(PROC_DENIED):
-        return ev->proc_denied->pid;
-    case C(PROC_ENV):
-        return ev->proc_env->pid;
-    case C(GPU_CONTEXT):
-        return ev->gpu_context->pid;
-    default:
-        return ev->net_connect->pid; /* the NetConnect cases */
+    case C(PROC_EXEC): return ev->proc_exec->pid;
+    case C(PROC_EXIT): return ev->proc_exit->pid;
+    case C(PROC_DENIED): return ev->proc_denied->pid;
+    case C(PROC_ENV): return ev->proc_env->pid;
+    case C(GPU_CONTEXT): return ev->gpu_context->pid;
+    default: return ev->net_connect->pid; /* the NetConnect cases */
     }
 }
 
@@ -422,25 +456,15 @@ static void visit_generic_value(visit *v, const ProtobufCFieldDescriptor *fd, co
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-        emit_int(v, *(const int32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_ENUM: emit_int(v, *(const int32_t *)p); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        emit_int(v, *(const uint32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: emit_int(v, *(const uint32_t *)p); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        emit_int(v, *(const int64_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED64: emit_int(v, *(const int64_t *)p); break;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        emit_int(v, *(const uint64_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_BOOL:
-        emit_int(v, *(const protobuf_c_boolean *)p ? 1 : 0);
-        break;
+    case PROTOBUF_C_TYPE_FIXED64: emit_int(v, *(const uint64_t *)p); break;
+    case PROTOBUF_C_TYPE_BOOL: emit_int(v, *(const protobuf_c_boolean *)p ? 1 : 0); break;
     case PROTOBUF_C_TYPE_FLOAT: {
         filter_val val = {.d = *(const float *)p};
         emit(v, &val);
@@ -451,16 +475,13 @@ static void visit_generic_value(visit *v, const ProtobufCFieldDescriptor *fd, co
         emit(v, &val);
         break;
     }
-    case PROTOBUF_C_TYPE_STRING:
-        emit_str(v, *(char *const *)p);
-        break;
+    case PROTOBUF_C_TYPE_STRING: emit_str(v, *(char *const *)p); break;
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
         emit_hex(v, b->data, b->len);
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -472,17 +493,12 @@ static size_t generic_elem_size(const ProtobufCFieldDescriptor *fd)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
     case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 4;
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    default: return 4;
     }
 }
 
@@ -525,8 +541,8 @@ static void visit_generic(visit *v, const ProtobufCMessage *m, unsigned depth)
         visit_generic(v, *(const ProtobufCMessage *const *)p, depth + 1);
 }
 
-int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *cx,
-                       filter_val_fn fn, void *arg, size_t *count)
+int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *cx, filter_val_fn fn,
+                       void *arg, size_t *count)
 {
     visit v = {.f = f, .cx = cx, .fn = fn, .arg = arg};
     uint32_t bc = ev->body_case;
@@ -535,8 +551,9 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
         return FILTER_VISIT_DONE;
     /* Every member of the body union is a message pointer at the same place, so any of them
      * reads the body of any case (event_body() finds the same pointer through the descriptor). */
-    const ProtobufCMessage *body =
-        bc != PTB__V1__EVENT__BODY__NOT_SET ? (const ProtobufCMessage *)(void *)ev->run_start : NULL;
+    const ProtobufCMessage *body = bc != PTB__V1__EVENT__BODY__NOT_SET
+                                       ? (const ProtobufCMessage *)(void *)ev->run_start
+                                       : NULL;
     /* fields that need the body of a light event */
     bool need_body = !filter_mask_all(f->mask) || (f->id == FF_PROC_PID && body_has_pid(bc));
     if (need_body && !body)
@@ -545,18 +562,10 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
     const filter_proc *pr;
     bool unknown = false;
     switch (f->id) {
-    case FF_GENERIC:
-        visit_generic(&v, body, 0);
-        break;
-    case FF_EVT_SEQ:
-        emit_int(&v, ev->seq);
-        break;
-    case FF_EVT_TIME:
-        emit_int(&v, ev->ts_ns);
-        break;
-    case FF_EVT_MONO:
-        emit_int(&v, ev->mono_ns);
-        break;
+    case FF_GENERIC: visit_generic(&v, body, 0); break;
+    case FF_EVT_SEQ: emit_int(&v, ev->seq); break;
+    case FF_EVT_TIME: emit_int(&v, ev->ts_ns); break;
+    case FF_EVT_MONO: emit_int(&v, ev->mono_ns); break;
     case FF_EVT_TYPE: {
         const char *n = event_type_name(bc);
         filter_val val = {.s = n ? n : "", .n = n ? strlen(n) : 0, .i = bc};
@@ -616,35 +625,21 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
         break;
     case FF_FILE_PATH:
         switch (bc) {
-        case C(FILE_OPEN):
-            emit_str(&v, ev->file_open->path);
-            break;
-        case C(FILE_WRITE):
-            emit_str(&v, ev->file_write->path);
-            break;
-        case C(FILE_READ):
-            emit_str(&v, ev->file_read->path);
-            break;
+        case C(FILE_OPEN): emit_str(&v, ev->file_open->path); break;
+        case C(FILE_WRITE): emit_str(&v, ev->file_write->path); break;
+        case C(FILE_READ): emit_str(&v, ev->file_read->path); break;
         case C(FILE_RENAME):
             emit_str(&v, ev->file_rename->path);
             emit_str(&v, ev->file_rename->new_path);
             break;
-        case C(FILE_UNLINK):
-            emit_str(&v, ev->file_unlink->path);
-            break;
-        case C(FILE_MKDIR):
-            emit_str(&v, ev->file_mkdir->path);
-            break;
+        case C(FILE_UNLINK): emit_str(&v, ev->file_unlink->path); break;
+        case C(FILE_MKDIR): emit_str(&v, ev->file_mkdir->path); break;
         case C(FILE_LINK):
             emit_str(&v, ev->file_link->path);
             emit_str(&v, ev->file_link->target);
             break;
-        case C(FILE_TRUNCATE):
-            emit_str(&v, ev->file_truncate->path);
-            break;
-        case C(CHECKPOINT):
-            emit_str(&v, ev->checkpoint->path);
-            break;
+        case C(FILE_TRUNCATE): emit_str(&v, ev->file_truncate->path); break;
+        case C(CHECKPOINT): emit_str(&v, ev->checkpoint->path); break;
         }
         break;
     case FF_FILE_SHA256:
@@ -656,26 +651,14 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
     case FF_FILE_BYTES:
         emit_int(&v, bc == C(FILE_WRITE) ? ev->file_write->bytes : ev->file_read->bytes);
         break;
-    case FF_FILE_SIZE:
-        emit_int(&v, ev->file_write->size);
-        break;
+    case FF_FILE_SIZE: emit_int(&v, ev->file_write->size); break;
     case FF_NET_HOST:
         switch (bc) {
-        case C(NET_FLOW):
-            emit_str(&v, ev->net_flow->host);
-            break;
-        case C(NET_DNS):
-            emit_str(&v, ev->net_dns->host);
-            break;
-        case C(NET_TLS):
-            emit_str(&v, ev->net_tls->host);
-            break;
-        case C(NET_HTTP):
-            emit_str(&v, ev->net_http->host);
-            break;
-        default:
-            emit_str(&v, ev->net_connect->host);
-            break;
+        case C(NET_FLOW): emit_str(&v, ev->net_flow->host); break;
+        case C(NET_DNS): emit_str(&v, ev->net_dns->host); break;
+        case C(NET_TLS): emit_str(&v, ev->net_tls->host); break;
+        case C(NET_HTTP): emit_str(&v, ev->net_http->host); break;
+        default: emit_str(&v, ev->net_connect->host); break;
         }
         break;
     case FF_NET_IP:
@@ -697,29 +680,17 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
             emit_addr(&v, ev->net_connect->remote, f->id == FF_NET_PORT);
         }
         break;
-    case FF_TOOL_NAME:
-        emit_str(&v, ev->tool_call->name);
-        break;
-    case FF_TOOL_INPUT:
-        emit_str(&v, ev->tool_call->input);
-        break;
+    case FF_TOOL_NAME: emit_str(&v, ev->tool_call->name); break;
+    case FF_TOOL_INPUT: emit_str(&v, ev->tool_call->input); break;
     case FF_TOOL_CALL_ID:
         emit_str(&v, bc == C(TOOL_CALL) ? ev->tool_call->call_id : ev->tool_result->call_id);
         break;
-    case FF_GPU_KERNEL:
-        emit_str(&v, ev->gpu_kernel->name);
-        break;
+    case FF_GPU_KERNEL: emit_str(&v, ev->gpu_kernel->name); break;
     case FF_GPU_DEVICE:
         switch (bc) {
-        case C(GPU_CONTEXT):
-            emit_int(&v, ev->gpu_context->device);
-            break;
-        case C(GPU_KERNEL):
-            emit_int(&v, ev->gpu_kernel->device);
-            break;
-        default:
-            emit_int(&v, ev->gpu_memcpy->device);
-            break;
+        case C(GPU_CONTEXT): emit_int(&v, ev->gpu_context->device); break;
+        case C(GPU_KERNEL): emit_int(&v, ev->gpu_kernel->device); break;
+        default: emit_int(&v, ev->gpu_memcpy->device); break;
         }
         break;
     }

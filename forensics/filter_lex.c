@@ -164,8 +164,7 @@ int filter_lex_next(filter_lex *lx, filter_tok *t)
         lx->pos++;
         return 0;
     case '\'':
-    case '"':
-        return lex_string(lx, t);
+    case '"': return lex_string(lx, t);
     case '=':
     case '<':
     case '>':
@@ -183,8 +182,7 @@ int filter_lex_next(filter_lex *lx, filter_tok *t)
         t->len = 2;
         lx->pos += 2;
         return 0;
-    default:
-        break;
+    default: break;
     }
     if (c == '\0') {
         t->kind = TOK_ERROR;

@@ -47,8 +47,8 @@ const char *filter_op_name(filter_op op)
     return (unsigned)op < sizeof op_names / sizeof op_names[0] ? op_names[op] : "?";
 }
 
-__attribute__((format(printf, 3, 4))) static int parse_fail(parser *p, int column,
-                                                            const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int parse_fail(parser *p, int column, const char *fmt,
+                                                            ...)
 {
     if (p->rc)
         return p->rc;
@@ -217,16 +217,11 @@ static const char *ftype_name(filter_ftype t)
 {
     switch (t) {
     case FT_UINT:
-    case FT_INT:
-        return "a number";
-    case FT_DOUBLE:
-        return "a decimal number";
-    case FT_BOOL:
-        return "true or false";
-    case FT_TIME:
-        return "a time (ns since the epoch or ISO-8601 like 2026-11-26T10:00:00Z)";
-    default:
-        return "text";
+    case FT_INT: return "a number";
+    case FT_DOUBLE: return "a decimal number";
+    case FT_BOOL: return "true or false";
+    case FT_TIME: return "a time (ns since the epoch or ISO-8601 like 2026-11-26T10:00:00Z)";
+    default: return "text";
     }
 }
 
@@ -251,9 +246,7 @@ static int parse_lit(parser *p, filter_node *n, filter_lit *lit)
     bool ok = true;
     switch (f->type) {
     case FT_UINT:
-    case FT_INT:
-        ok = lit_int(s, len, f->type == FT_INT, &lit->i);
-        break;
+    case FT_INT: ok = lit_int(s, len, f->type == FT_INT, &lit->i); break;
     case FT_TIME: {
         int64_t ns;
         ok = lit_int(s, len, true, &lit->i);
@@ -301,8 +294,7 @@ static int parse_lit(parser *p, filter_node *n, filter_lit *lit)
             lit->i = src;
         }
         break;
-    case FT_STR:
-        break;
+    case FT_STR: break;
     }
     if (!ok)
         return parse_fail(p, t->column, "'%.*s' is not %s (the type of %s)",
@@ -326,8 +318,8 @@ static const struct {
     const char *word;
     filter_op op;
 } word_ops[] = {
-    {"contains", FOP_CONTAINS},     {"icontains", FOP_ICONTAINS}, {"startswith", FOP_STARTSWITH},
-    {"endswith", FOP_ENDSWITH},     {"glob", FOP_GLOB},           {"in", FOP_IN},
+    {"contains", FOP_CONTAINS}, {"icontains", FOP_ICONTAINS}, {"startswith", FOP_STARTSWITH},
+    {"endswith", FOP_ENDSWITH}, {"glob", FOP_GLOB},           {"in", FOP_IN},
     {"exists", FOP_EXISTS},
 };
 
@@ -638,17 +630,10 @@ static void pb_lit(pbuf *b, const filter_node *n, const filter_lit *l)
     switch (n->field.type) {
     case FT_UINT:
     case FT_INT:
-    case FT_TIME:
-        pb_int(b, l->i);
-        return;
-    case FT_BOOL:
-        pb_add(b, "%s", l->i ? "true" : "false");
-        return;
-    case FT_DOUBLE:
-        pb_add(b, "%.17g", l->d);
-        return;
-    default:
-        break;
+    case FT_TIME: pb_int(b, l->i); return;
+    case FT_BOOL: pb_add(b, "%s", l->i ? "true" : "false"); return;
+    case FT_DOUBLE: pb_add(b, "%.17g", l->d); return;
+    default: break;
     }
     pb_add(b, "\"");
     for (size_t i = 0; i < l->len; i++) {
@@ -670,8 +655,7 @@ static void pb_lit(pbuf *b, const filter_node *n, const filter_lit *l)
 static void pb_node(pbuf *b, const filter_node *n)
 {
     switch (n->kind) {
-    case FN_TRUE:
-        return;
+    case FN_TRUE: return;
     case FN_AND:
     case FN_OR:
         pb_add(b, "(");

@@ -142,15 +142,9 @@ int query_main(int argc, char **argv)
             cli_list_options(query_opts, stdout);
             free(ftext);
             return PTB_EXIT_OK;
-        case CLI_ERROR:
-            free(ftext);
-            return cli_usage_error("query", "%s", c.err);
-        case OPT_SINCE:
-            since = c.optarg;
-            break;
-        case OPT_UNTIL:
-            until = c.optarg;
-            break;
+        case CLI_ERROR: free(ftext); return cli_usage_error("query", "%s", c.err);
+        case OPT_SINCE: since = c.optarg; break;
+        case OPT_UNTIL: until = c.optarg; break;
         case OPT_LIMIT:
             if (!cli_parse_u64(c.optarg, &limit)) {
                 free(ftext);
@@ -166,8 +160,7 @@ int query_main(int argc, char **argv)
         case OPT_THREADS:
             if (!cli_parse_u64(c.optarg, &threads) || threads > 64) {
                 free(ftext);
-                return cli_usage_error("query", "--threads: '%s' is not a number <= 64",
-                                       c.optarg);
+                return cli_usage_error("query", "--threads: '%s' is not a number <= 64", c.optarg);
             }
             break;
         case OPT_TREE:
@@ -190,15 +183,9 @@ int query_main(int argc, char **argv)
                                        c.optarg);
             }
             break;
-        case OPT_CONTAINS:
-            contains = c.optarg;
-            break;
-        case OPT_LINEAGE:
-            lineage = c.optarg;
-            break;
-        case OPT_EXPLAIN:
-            explain = true;
-            break;
+        case OPT_CONTAINS: contains = c.optarg; break;
+        case OPT_LINEAGE: lineage = c.optarg; break;
+        case OPT_EXPLAIN: explain = true; break;
         case CLI_POSITIONAL:
             if (!dir) {
                 dir = c.optarg;

@@ -134,17 +134,10 @@ static int walk(query_contains *qc, const ProtobufCMessage *m, int depth)
                 continue;
         }
         switch (f->type) {
-        case PROTOBUF_C_TYPE_STRING:
-            es = sizeof(char *);
-            break;
-        case PROTOBUF_C_TYPE_BYTES:
-            es = sizeof(ProtobufCBinaryData);
-            break;
-        case PROTOBUF_C_TYPE_MESSAGE:
-            es = sizeof(ProtobufCMessage *);
-            break;
-        default:
-            continue;
+        case PROTOBUF_C_TYPE_STRING: es = sizeof(char *); break;
+        case PROTOBUF_C_TYPE_BYTES: es = sizeof(ProtobufCBinaryData); break;
+        case PROTOBUF_C_TYPE_MESSAGE: es = sizeof(ProtobufCMessage *); break;
+        default: continue;
         }
         for (size_t k = 0; k < n; k++) {
             const void *p = arr + k * es;

@@ -93,23 +93,12 @@ static bool env_parse(const void *data, size_t len, uint64_t seq, ptb_event *ev)
             if (!env_varint(&p, end, &v))
                 return false;
             switch (field) {
-            case 2:
-                ev->ts_ns = (int64_t)v;
-                break;
-            case 3:
-                ev->mono_ns = (int64_t)v;
-                break;
-            case 4:
-                ev->source = (Ptb__V1__Source)(int32_t)v;
-                break;
-            case 5:
-                ev->exec_id = v;
-                break;
-            case 6:
-                ev->tid = (uint32_t)v;
-                break;
-            default:
-                break;
+            case 2: ev->ts_ns = (int64_t)v; break;
+            case 3: ev->mono_ns = (int64_t)v; break;
+            case 4: ev->source = (Ptb__V1__Source)(int32_t)v; break;
+            case 5: ev->exec_id = v; break;
+            case 6: ev->tid = (uint32_t)v; break;
+            default: break;
             }
             break;
         case 1:
@@ -129,8 +118,7 @@ static bool env_parse(const void *data, size_t len, uint64_t seq, ptb_event *ev)
             if (field < 128 && (body_cases[field / 64] >> (field % 64)) & 1)
                 ev->body_case = (Ptb__V1__Event__BodyCase)field; /* last one wins */
             break;
-        default:
-            return false;
+        default: return false;
         }
     }
     return true;

@@ -143,8 +143,7 @@ static void sum_generic(sbuf *b, const ProtobufCMessage *m)
                 continue;
             sb_add(b, "%s%s", shown ? " " : "", f->name);
             break;
-        default:
-            continue;
+        default: continue;
         }
         shown++;
     }
@@ -159,9 +158,7 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
     if (!event_body(ev))
         return;
     switch (ev->body_case) {
-    case C(PROC_EXEC):
-        sum_proc_exec(&b, ev->proc_exec);
-        break;
+    case C(PROC_EXEC): sum_proc_exec(&b, ev->proc_exec); break;
     case C(PROC_EXIT):
         if (ev->proc_exit->signal)
             sb_add(&b, "pid %d killed by signal %d%s", ev->proc_exit->pid, ev->proc_exit->signal,
@@ -209,9 +206,7 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
     case C(NET_CONNECT):
     case C(NET_ACCEPT):
     case C(NET_BIND):
-    case C(NET_SEND):
-        sum_net_connect(&b, ev->net_connect);
-        break;
+    case C(NET_SEND): sum_net_connect(&b, ev->net_connect); break;
     case C(NET_FLOW): {
         const Ptb__V1__NetFlow *f = ev->net_flow;
         sb_add(&b, "%s ", f->proto && *f->proto ? f->proto : "?");
@@ -229,13 +224,11 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
                d->host ? d->host : "");
         for (size_t i = 0; i < d->n_answers && i < 4; i++)
             if (d->answers[i])
-                sb_add(&b, "%s%s", i ? ", " : " -> ", d->answers[i]->data ? d->answers[i]->data
-                                                                          : "");
+                sb_add(&b, "%s%s", i ? ", " : " -> ",
+                       d->answers[i]->data ? d->answers[i]->data : "");
         break;
     }
-    case C(NET_TLS):
-        sb_add(&b, "SNI %s", ev->net_tls->host ? ev->net_tls->host : "");
-        break;
+    case C(NET_TLS): sb_add(&b, "SNI %s", ev->net_tls->host ? ev->net_tls->host : ""); break;
     case C(NET_HTTP): {
         const Ptb__V1__NetHttp *h = ev->net_http;
         if (h->response)
@@ -271,8 +264,8 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
     case C(GPU_KERNEL): {
         const Ptb__V1__GpuKernel *k = ev->gpu_kernel;
         sb_text(&b, k->name, TEXT_MAX);
-        sb_add(&b, " grid %ux%ux%u block %ux%ux%u dev %u %.3f ms", k->grid_x, k->grid_y,
-               k->grid_z, k->block_x, k->block_y, k->block_z, k->device,
+        sb_add(&b, " grid %ux%ux%u block %ux%ux%u dev %u %.3f ms", k->grid_x, k->grid_y, k->grid_z,
+               k->block_x, k->block_y, k->block_z, k->device,
                (double)(k->end_ns - k->start_ns) / 1e6);
         break;
     }
@@ -293,9 +286,7 @@ void query_format_summary(const ptb_event *ev, char *buf, size_t cap)
         sb_text(&b, ev->checkpoint->path, 300);
         sb_add(&b, " %zu files, %zu tensors", ev->checkpoint->n_files, ev->checkpoint->n_tensors);
         break;
-    default:
-        sum_generic(&b, event_body(ev));
-        break;
+    default: sum_generic(&b, event_body(ev)); break;
     }
 }
 
@@ -310,8 +301,8 @@ void query_table_init(query_table *tb, uint64_t last_seq)
 
 void query_table_header(const query_table *tb, FILE *out)
 {
-    fprintf(out, "%*s  %-24s  %-13s  %*s  %s\n", tb->seq_w, "SEQ", "TIME (UTC)", "TYPE",
-            tb->exec_w, "EXEC", "SUMMARY");
+    fprintf(out, "%*s  %-24s  %-13s  %*s  %s\n", tb->seq_w, "SEQ", "TIME (UTC)", "TYPE", tb->exec_w,
+            "EXEC", "SUMMARY");
 }
 
 void query_table_row(const query_table *tb, const ptb_event *ev, FILE *out)
@@ -323,6 +314,6 @@ void query_table_row(const query_table *tb, const ptb_event *ev, FILE *out)
     char ex[24] = "-";
     if (ev->exec_id)
         snprintf(ex, sizeof ex, "%" PRIu64, ev->exec_id);
-    fprintf(out, "%*" PRIu64 "  %-24s  %-13s  %*s  %s\n", tb->seq_w, ev->seq, t,
-            type ? type : "?", tb->exec_w, ex, sum);
+    fprintf(out, "%*" PRIu64 "  %-24s  %-13s  %*s  %s\n", tb->seq_w, ev->seq, t, type ? type : "?",
+            tb->exec_w, ex, sum);
 }

@@ -46,7 +46,8 @@ typedef struct lin_ev {
     char summary[400];
 } lin_ev;
 
-static void lin_line(lin *L, int indent, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void lin_line(lin *L, int indent, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void lin_line(lin *L, int indent, const char *fmt, ...)
 {
     if (L->lines >= LIN_LINES_MAX) {
@@ -137,10 +138,8 @@ static int find_writers(lin *L, const char *path, uint64_t before, lin_ev **out,
     lin_ev *v = calloc(LIN_WRITERS_MAX, sizeof *v);
     if (!v)
         return PTB_ENOMEM;
-    store_range r = {.seq_to = before ? before - 1 : 0,
-                     .by_index = true,
-                     .index = STORE_IX_PATH,
-                     .key = sid};
+    store_range r = {
+        .seq_to = before ? before - 1 : 0, .by_index = true, .index = STORE_IX_PATH, .key = sid};
     if (before == 1) {
         free(v);
         return 0;
@@ -209,10 +208,8 @@ static int lineage_proc(lin *L, uint64_t x, uint64_t before, int depth, int inde
         lin_line(L, indent, "(inputs of exec %" PRIu64 ": see above)", x);
         return 0;
     }
-    store_range r = {.seq_to = before > 1 ? before - 1 : 1,
-                     .by_index = true,
-                     .index = STORE_IX_EXEC,
-                     .key = x};
+    store_range r = {
+        .seq_to = before > 1 ? before - 1 : 1, .by_index = true, .index = STORE_IX_EXEC, .key = x};
     store_cursor *c;
     int rc = store_cursor_open(L->t, &r, &c);
     if (rc)
@@ -330,8 +327,9 @@ static int lineage_file(lin *L, const char *path, uint64_t before, int depth, in
     if (rc)
         return rc;
     if (total == 0) {
-        lin_line(L, indent, "(no recorded write: the file predates the run or was written "
-                            "outside it)");
+        lin_line(L, indent,
+                 "(no recorded write: the file predates the run or was written "
+                 "outside it)");
         lev_free(w, nw);
         return 0;
     }

@@ -237,9 +237,7 @@ static int plan_cmp(query *q, const filter_node *n, plan_set *p)
     if (f->id == FF_EVT_SEQ || f->id == FF_EVT_TIME) {
         __int128 lo = INT64_MIN, hi = (__int128)UINT64_MAX;
         switch (n->op) {
-        case FOP_EQ:
-            lo = hi = n->lits[0].i;
-            break;
+        case FOP_EQ: lo = hi = n->lits[0].i; break;
         case FOP_IN:
             lo = hi = n->lits[0].i;
             for (size_t i = 1; i < n->nlits; i++) {
@@ -247,20 +245,11 @@ static int plan_cmp(query *q, const filter_node *n, plan_set *p)
                 hi = n->lits[i].i > hi ? n->lits[i].i : hi;
             }
             break;
-        case FOP_LT:
-            hi = n->lits[0].i - 1;
-            break;
-        case FOP_LE:
-            hi = n->lits[0].i;
-            break;
-        case FOP_GT:
-            lo = n->lits[0].i + 1;
-            break;
-        case FOP_GE:
-            lo = n->lits[0].i;
-            break;
-        default:
-            return 0;
+        case FOP_LT: hi = n->lits[0].i - 1; break;
+        case FOP_LE: hi = n->lits[0].i; break;
+        case FOP_GT: lo = n->lits[0].i + 1; break;
+        case FOP_GE: lo = n->lits[0].i; break;
+        default: return 0;
         }
         if (f->id == FF_EVT_SEQ) {
             if (lo > (__int128)p->seq_lo)
@@ -336,8 +325,7 @@ static int plan_cmp(query *q, const filter_node *n, plan_set *p)
         ra = cmp_strings(q, n, &a, STORE_IX_KERNEL);
         snprintf(desc, sizeof desc, "kernel index: %s", text);
         break;
-    default:
-        break;
+    default: break;
     }
     if (ra < 0) {
         rc = ra;
@@ -371,10 +359,8 @@ static int plan_node(query *q, const filter_node *n, plan_set *p)
     set_all(p, q->last_seq);
     switch (n->kind) {
     case FN_TRUE:
-    case FN_NOT:
-        return 0;
-    case FN_CMP:
-        return plan_cmp(q, n, p);
+    case FN_NOT: return 0;
+    case FN_CMP: return plan_cmp(q, n, p);
     case FN_AND: {
         /* bounds: intersection; postings: the smallest child's */
         plan_set best;

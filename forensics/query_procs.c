@@ -76,9 +76,8 @@ int query_procs_build(store_txn *t, query_procs **out)
     query_procs *p = calloc(1, sizeof *p);
     if (!p)
         return PTB_ENOMEM;
-    store_range r = {.by_index = true,
-                     .index = STORE_IX_TYPE,
-                     .key = PTB__V1__EVENT__BODY_PROC_EXEC};
+    store_range r = {
+        .by_index = true, .index = STORE_IX_TYPE, .key = PTB__V1__EVENT__BODY_PROC_EXEC};
     store_cursor *c;
     int rc = store_cursor_open(t, &r, &c);
     if (rc) {

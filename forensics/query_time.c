@@ -86,8 +86,7 @@ int query_time_parse(const char *s, size_t len, int64_t *ns)
     int64_t off_s = 0;
     if (i < len && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
         i++;
-        if (!digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' ||
-            !digits(s, len, &i, 2, &mi))
+        if (!digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' || !digits(s, len, &i, 2, &mi))
             return PTB_EINVAL;
         if (i < len && s[i] == ':') {
             i++;

@@ -215,14 +215,9 @@ int stats_main(int argc, char **argv)
     bool json = false;
     for (int o; (o = cli_next(&c)) != CLI_END;) {
         switch (o) {
-        case CLI_HELP:
-            cli_help("stats", stdout);
-            return PTB_EXIT_OK;
-        case CLI_LIST:
-            cli_list_options(stats_opts, stdout);
-            return PTB_EXIT_OK;
-        case CLI_ERROR:
-            return cli_usage_error("stats", "%s", c.err);
+        case CLI_HELP: cli_help("stats", stdout); return PTB_EXIT_OK;
+        case CLI_LIST: cli_list_options(stats_opts, stdout); return PTB_EXIT_OK;
+        case CLI_ERROR: return cli_usage_error("stats", "%s", c.err);
         case OPT_FORMAT:
             if (strcmp(c.optarg, "json") == 0)
                 json = true;

@@ -1,6 +1,7 @@
 /* `ptb demo`: the main job of a fresh checkout, until `ptb run` exists. It imports the bundled
  * example run (tests/fixtures/example-events.jsonl) into a new store, then shows what ptb can
  * answer from that store alone: stats, a few filters, the lineage of the checkpoint, verify. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ static int demo_step(const char *title, int argc, char **argv, int (*fn)(int, ch
     return rc;
 }
 
-/* The path of the last file written under a final_model/ folder, for the lineage step. */
+/* The checkpoint file to trace: the model.safetensors under final_model/ (written or renamed
+ * there), else the last file written there. */
 static int demo_checkpoint_path(const char *dir, char *out, size_t cap)
 {
     store *s;
@@ -43,15 +45,25 @@ static int demo_checkpoint_path(const char *dir, char *out, size_t cap)
         store_close(s);
         return rc;
     }
-    store_range r = {.by_index = true, .index = STORE_IX_TYPE,
-                     .key = PTB__V1__EVENT__BODY_FILE_WRITE};
-    store_cursor *c;
     out[0] = 0;
-    if ((rc = store_cursor_open(t, &r, &c)) == 0) {
+    bool model = false;
+    static const uint32_t kinds[] = {PTB__V1__EVENT__BODY_FILE_WRITE,
+                                     PTB__V1__EVENT__BODY_FILE_RENAME};
+    for (size_t k = 0; k < 2 && rc == 0; k++) {
+        store_range r = {.by_index = true, .index = STORE_IX_TYPE, .key = kinds[k]};
+        store_cursor *c;
+        if ((rc = store_cursor_open(t, &r, &c)))
+            break;
         const ptb_event *ev;
-        while ((rc = store_cursor_next(c, &ev)) == 0)
-            if (strstr(ev->file_write->path, "final_model/"))
-                snprintf(out, cap, "%s", ev->file_write->path);
+        while ((rc = store_cursor_next(c, &ev)) == 0) {
+            const char *p = ev->body_case == PTB__V1__EVENT__BODY_FILE_WRITE
+                                ? ev->file_write->path
+                                : ev->file_rename->new_path;
+            if (!strstr(p, "final_model/") || (model && !strstr(p, "model.safetensors")))
+                continue;
+            snprintf(out, cap, "%s", p);
+            model = model || strstr(p, "/model.safetensors") != NULL;
+        }
         store_cursor_close(c);
         rc = rc == PTB_ENOTFOUND ? 0 : rc;
     }
@@ -118,6 +130,6 @@ int demo_main(int argc, char **argv)
     if ((rc = demo_step("check the store: structure, hash chain, blobs, indexes", 2, v,
                         verify_main)))
         return rc;
-    printf("\nThe store is %s; try: ptb query %s 'proc.exe endswith python3'\n", dir, dir);
+    printf("\nThe store is %s; try: ptb query %s 'proc.exe contains python'\n", dir, dir);
     return PTB_EXIT_OK;
 }

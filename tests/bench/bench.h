@@ -55,6 +55,8 @@ void bench_gen_targets(uint64_t seed, bench_targets *t);
 
 double bench_now(void); /* CLOCK_MONOTONIC seconds */
 double bench_median(double *v, int n);
+double bench_cpu_seconds(void);    /* user + system CPU of the process */
+double bench_io_write_bytes(void); /* /proc/self/io write_bytes, -1 if unknown */
 
 /* One measured number. */
 void bench_result_add(const char *section, const char *what, const char *backend, double value,

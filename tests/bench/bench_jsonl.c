@@ -19,7 +19,7 @@ int bench_jsonl_fill(const char *path, uint64_t events, uint64_t seed)
     bench_gen *g = bench_gen_new(seed, 0);
     if (!g)
         return -1;
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu_seconds();
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "bench_store: %s: %s\n", path, strerror(errno));
@@ -51,6 +51,7 @@ int bench_jsonl_fill(const char *path, uint64_t events, uint64_t seed)
     if (rc == 0) {
         bench_result_add("append", "seconds", "jsonl", t, "s");
         bench_result_add("append", "events/s", "jsonl", (double)events / t, "ev/s");
+        bench_result_add("append", "cpu seconds", "jsonl", bench_cpu_seconds() - c0, "s");
     } else {
         fprintf(stderr, "bench_store: writing %s failed\n", path);
     }

@@ -68,7 +68,7 @@ int bench_sqlite_fill(const bench_sqlite_opts *o)
     sqlite3 *db = NULL;
     sqlite3_stmt *ins = NULL;
     int rc = -1;
-    double t0 = bench_now(), t_rows = 0;
+    double t0 = bench_now(), t_rows = 0, io0 = bench_io_write_bytes(), c0 = bench_cpu_seconds();
     if (sq_open(o->path, &db) ||
         sq_exec(db, "CREATE TABLE events(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, type TEXT "
                     "NOT NULL, exec_id INTEGER, tid INTEGER, path TEXT, host TEXT, tool TEXT, "
@@ -127,6 +127,9 @@ out:
         const char *b = o->late_index ? "sqlite-late-index" : "sqlite";
         bench_result_add("append", "seconds", b, t, "s");
         bench_result_add("append", "events/s", b, (double)o->events / t, "ev/s");
+        bench_result_add("append", "cpu seconds", b, bench_cpu_seconds() - c0, "s");
+        bench_result_add("append", "disk write bytes/event", b,
+                         (bench_io_write_bytes() - io0) / (double)o->events, "B");
         if (o->late_index)
             bench_result_add("append", "rows-only seconds", b, t_rows, "s");
     }

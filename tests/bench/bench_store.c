@@ -16,6 +16,7 @@
 #include "query_contains.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -80,12 +81,62 @@ double bench_result_get(const char *section, const char *what, const char *backe
     return -1;
 }
 
-static double cpu_seconds(void)
+double bench_cpu_seconds(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Bytes this process caused to be written to storage so far (/proc/self/io), -1 if unknown. */
+double bench_io_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    double v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "write_bytes:", 12))
+            v = strtod(line + 12, NULL);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* CPU time and run-queue wait of one thread of this process, from schedstat (seconds). */
+static int thread_sched(pid_t tid, double *run, double *wait)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+    FILE *f = fopen(path, "r");
+    unsigned long long r = 0, w = 0;
+    int ok = f && fscanf(f, "%llu %llu", &r, &w) == 2;
+    if (f)
+        fclose(f);
+    *run = ok ? (double)r * 1e-9 : 0;
+    *wait = ok ? (double)w * 1e-9 : 0;
+    return ok ? 0 : -1;
+}
+
+/* The thread of this process named name (the first found), or 0. */
+static pid_t thread_by_name(const char *name)
+{
+    pid_t found = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && !found && (e = readdir(d))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) && !strncmp(comm, name, strlen(name)))
+            found = (pid_t)atoi(e->d_name);
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return found;
 }
 
 /* ------------------------------------------------------------------ ptb: append */
@@ -95,6 +146,7 @@ typedef struct producer {
     uint64_t seed, events;
     unsigned stream;
     int rc;
+    double run, wait; /* CPU and run-queue wait of the producer thread, seconds */
 } producer;
 
 static void *producer_main(void *arg)
@@ -105,8 +157,14 @@ static void *producer_main(void *arg)
         p->rc = PTB_ENOMEM;
         return NULL;
     }
+    double r0, w0, r1, w1;
+    pid_t tid = gettid();
+    thread_sched(tid, &r0, &w0);
     for (uint64_t n = 0; n < p->events && p->rc == 0; n++)
         p->rc = store_append(p->s, bench_gen_next(g), 0, NULL);
+    thread_sched(tid, &r1, &w1);
+    p->run = r1 - r0;
+    p->wait = w1 - w0;
     bench_gen_free(g);
     return NULL;
 }
@@ -115,7 +173,7 @@ static void *producer_main(void *arg)
 static int ptb_fill(const char *dir, uint64_t events, uint64_t seed, int nprod)
 {
     const char *b = nprod == 1 ? "ptb" : "ptb-2producers";
-    double c0 = cpu_seconds(), t0 = bench_now();
+    double c0 = bench_cpu_seconds(), t0 = bench_now(), io0 = bench_io_write_bytes();
     store *s = NULL;
     int rc = store_open(dir, NULL, STORE_CREATE | STORE_EXCL, &s);
     if (rc) {
@@ -139,8 +197,12 @@ static int ptb_fill(const char *dir, uint64_t events, uint64_t seed, int nprod)
     double t_app = bench_now() - t0;
     store_write_stats ws;
     store_write_stats_get(s, &ws);
+    double wrun = 0, wwait = 0;
+    pid_t wtid = thread_by_name("ptb-writer");
+    if (wtid)
+        thread_sched(wtid, &wrun, &wwait); /* the writer's time up to here (not the last commit) */
     rc = store_close(s);
-    double t = bench_now() - t0, cpu = cpu_seconds() - c0;
+    double t = bench_now() - t0, cpu = bench_cpu_seconds() - c0, io = bench_io_write_bytes() - io0;
     for (int i = 0; i < nprod; i++)
         if (p[i].rc && !rc)
             rc = p[i].rc;
@@ -153,6 +215,16 @@ static int ptb_fill(const char *dir, uint64_t events, uint64_t seed, int nprod)
     bench_result_add("append", "last append returned (s)", b, t_app, "s");
     bench_result_add("append", "cpu seconds", b, cpu, "s");
     bench_result_add("append", "batches", b, (double)ws.batches, "");
+    bench_result_add("append", "writer cpu s", b, wrun, "s");
+    bench_result_add("append", "writer runqueue wait s", b, wwait, "s");
+    double prun = 0, pwait = 0;
+    for (int i = 0; i < nprod; i++) {
+        prun += p[i].run;
+        pwait += p[i].wait;
+    }
+    bench_result_add("append", "producer cpu s", b, prun, "s");
+    bench_result_add("append", "producer runqueue wait s", b, pwait, "s");
+    bench_result_add("append", "disk write bytes/event", b, io / (double)events, "B");
     bench_result_add("append", "producer waits", b, (double)ws.waits, "");
     return 0;
 }
@@ -461,24 +533,25 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_store [--events N] [--dir DIR] [--keep] [--seed S] "
                "[--only ptb|sqlite|jsonl] [--runs R] [--no-2producers] [--sqlite-late-index] "
-               "[--no-queries] [--json FILE] [--quick]\n");
+               "[--no-queries] [--no-fill] [--json FILE] [--quick]\n");
 }
 
 int main(int argc, char **argv)
 {
     uint64_t events = 10000000, seed = 1;
     const char *dir_opt = NULL, *only = NULL, *json = NULL;
-    bool keep = false, two = true, late = false, queries = true;
+    bool keep = false, two = true, late = false, queries = true, fill = true;
     int runs = 5;
     enum { O_EVENTS = 1, O_DIR, O_KEEP, O_SEED, O_ONLY, O_RUNS, O_NO2, O_LATE, O_JSON, O_QUICK,
-           O_NOQ, O_HELP };
+           O_NOQ, O_NOFILL, O_HELP };
     static const struct option lo[] = {
         {"events", 1, NULL, O_EVENTS}, {"dir", 1, NULL, O_DIR},
         {"keep", 0, NULL, O_KEEP},     {"seed", 1, NULL, O_SEED},
         {"only", 1, NULL, O_ONLY},     {"runs", 1, NULL, O_RUNS},
         {"no-2producers", 0, NULL, O_NO2}, {"sqlite-late-index", 0, NULL, O_LATE},
         {"json", 1, NULL, O_JSON},     {"quick", 0, NULL, O_QUICK},
-        {"no-queries", 0, NULL, O_NOQ}, {"help", 0, NULL, O_HELP},     {NULL, 0, NULL, 0}};
+        {"no-queries", 0, NULL, O_NOQ}, {"no-fill", 0, NULL, O_NOFILL},
+        {"help", 0, NULL, O_HELP},     {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
@@ -515,6 +588,9 @@ int main(int argc, char **argv)
             break;
         case O_NOQ:
             queries = false;
+            break;
+        case O_NOFILL:
+            fill = false;
             break;
         case O_HELP:
             usage(stdout);
@@ -565,7 +641,14 @@ int main(int argc, char **argv)
     bench_sqlite_opts so = {p_sq, events, seed, false, runs, &tg};
     int rc = 0;
 
-    gen_only(events, seed);
+    if (!fill)
+        keep = true;
+    if (!fill && !dir_opt) {
+        fprintf(stderr, "bench_store: --no-fill needs --dir of a --keep run\n");
+        return 2;
+    }
+    if (fill)
+        gen_only(events, seed);
 #define STEP(cond, expr, label)                                                                  \
     do {                                                                                         \
         if (rc == 0 && (cond)) {                                                                 \
@@ -575,15 +658,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_store: %s done in %.1f s\n", label, bench_now() - t_);        \
         }                                                                                        \
     } while (0)
-    rm_tree(p_ptb);
-    rm_tree(p_ptb2);
-    STEP(do_ptb, ptb_fill(p_ptb, events, seed, 1), "ptb append (1 producer)");
-    if (do_ptb && two) {
+    if (fill) {
+        rm_tree(p_ptb);
+        rm_tree(p_ptb2);
+    }
+    STEP(do_ptb && fill, ptb_fill(p_ptb, events, seed, 1), "ptb append (1 producer)");
+    if (do_ptb && fill && two) {
         STEP(true, ptb_fill(p_ptb2, events, seed, 2), "ptb append (2 producers)");
         rm_tree(p_ptb2);
     }
-    STEP(do_sq, bench_sqlite_fill(&so), "sqlite insert");
-    if (do_sq && late) {
+    STEP(do_sq && fill, bench_sqlite_fill(&so), "sqlite insert");
+    if (do_sq && fill && late) {
         char p_late[640];
         snprintf(p_late, sizeof p_late, "%s/late.sqlite", dir);
         bench_sqlite_opts lo2 = so;
@@ -592,7 +677,7 @@ int main(int argc, char **argv)
         STEP(true, bench_sqlite_fill(&lo2), "sqlite insert, indexes after");
         remove(p_late);
     }
-    STEP(do_js, bench_jsonl_fill(p_js, events, seed), "jsonl write");
+    STEP(do_js && fill, bench_jsonl_fill(p_js, events, seed), "jsonl write");
     if (rc == 0 && do_ptb)
         size_of(p_mdb, "ptb", events);
     if (rc == 0 && do_sq)

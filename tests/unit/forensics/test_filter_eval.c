@@ -203,8 +203,8 @@ static const struct {
     {"proc.tid = 107", &ev_write, 1},
     {"proc.tid exists", &ev_gap, 0},
     {"proc.pid = 4242", &ev_exec, 1},
-    {"proc.pid = 4243", &ev_connect, 1},  /* body pid */
-    {"proc.pid = 4242", &ev_write, 1},    /* table pid */
+    {"proc.pid = 4243", &ev_connect, 1}, /* body pid */
+    {"proc.pid = 4242", &ev_write, 1},   /* table pid */
     {"proc.pid = 4242", &ev_exit, 1},
     {"proc.ppid = 4000", &ev_write, 1},
     {"proc.exe = /usr/bin/python3.11", &ev_write, 1},
@@ -231,8 +231,8 @@ static const struct {
     {"file.path = x", &ev_exec, 0},
     {"file.path != x", &ev_exec, 0}, /* absent: every comparison false */
     {"file.sha256 startswith abcdef01", &ev_write, 1},
-    {"file.sha256 = ABCDEF010000000000000000000000000000000000000000000000000000000000",
-     &ev_write, 0},
+    {"file.sha256 = ABCDEF010000000000000000000000000000000000000000000000000000000000", &ev_write,
+     0},
     {"file.sha256 = abcdef0100000000000000000000000000000000000000000000000000000000", &ev_write,
      1},
     {"file.bytes = 4096", &ev_write, 1},
@@ -427,8 +427,8 @@ static void test_fields_listed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),    cmocka_unit_test(test_no_table),
-        cmocka_unit_test(test_light),    cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_cases),         cmocka_unit_test(test_no_table),
+        cmocka_unit_test(test_light),         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_fields_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,8 +126,8 @@ static void test_invalid(void **state)
             continue;
         if (err.column != invalid[i].column ||
             strncmp(err.msg, invalid[i].msg, strlen(invalid[i].msg)) != 0)
-            fail_msg("'%s': got col %d '%s', want col %d '%s'", invalid[i].in, err.column,
-                     err.msg, invalid[i].column, invalid[i].msg);
+            fail_msg("'%s': got col %d '%s', want col %d '%s'", invalid[i].in, err.column, err.msg,
+                     invalid[i].column, invalid[i].msg);
     }
 }
 
@@ -173,8 +173,12 @@ static void test_times(void **state)
         if (ns != times[i].ns)
             fail_msg("%s: %lld", times[i].in, (long long)ns);
     }
-    const char *bad[] = {"", "2026-13-01", "2026-11-26T25:00", "2026-11-26T10:00:00Zx",
-                         "2026-11-26T10:00:00.", "tomorrow"};
+    const char *bad[] = {"",
+                         "2026-13-01",
+                         "2026-11-26T25:00",
+                         "2026-11-26T10:00:00Zx",
+                         "2026-11-26T10:00:00.",
+                         "tomorrow"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ns;
         if (query_time_parse(bad[i], strlen(bad[i]), &ns) == 0)
@@ -189,9 +193,8 @@ static void test_times(void **state)
     const struct {
         const char *in;
         int64_t ns;
-    } durs[] = {{"+2h", 7200000000000LL},   {"90s", 90000000000LL},
-                {"1h30m", 5400000000000LL}, {"+500ms", 500000000LL},
-                {"1d", 86400000000000LL},   {"7ns", 7}};
+    } durs[] = {{"+2h", 7200000000000LL}, {"90s", 90000000000LL},   {"1h30m", 5400000000000LL},
+                {"+500ms", 500000000LL},  {"1d", 86400000000000LL}, {"7ns", 7}};
     for (size_t i = 0; i < sizeof durs / sizeof durs[0]; i++) {
         int64_t ns;
         assert_int_equal(query_duration_parse(durs[i].in, strlen(durs[i].in), &ns), 0);
@@ -212,11 +215,20 @@ static void test_glob(void **state)
         const char *pat, *s;
         bool want;
     } g[] = {
-        {"*", "", true},          {"*", "abc", true},         {"a*c", "abbbc", true},
-        {"a*c", "abbb", false},   {"?b", "ab", true},         {"?b", "b", false},
-        {"*.py", "/x/y.py", true}, {"[a-c]x", "bx", true},    {"[!a-c]x", "bx", false},
-        {"[]]", "]", true},       {"\\*", "*", true},         {"\\*", "a", false},
-        {"a[", "a[", true},       {"*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaa", false},
+        {"*", "", true},
+        {"*", "abc", true},
+        {"a*c", "abbbc", true},
+        {"a*c", "abbb", false},
+        {"?b", "ab", true},
+        {"?b", "b", false},
+        {"*.py", "/x/y.py", true},
+        {"[a-c]x", "bx", true},
+        {"[!a-c]x", "bx", false},
+        {"[]]", "]", true},
+        {"\\*", "*", true},
+        {"\\*", "a", false},
+        {"a[", "a[", true},
+        {"*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaa", false},
         {"/data/**/test*", "/data/x/y/test.jsonl", true},
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
@@ -227,9 +239,8 @@ static void test_glob(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_depth), cmocka_unit_test(test_times),
-        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid), cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_times), cmocka_unit_test(test_glob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

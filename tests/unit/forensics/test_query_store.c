@@ -18,9 +18,13 @@
 #define NEVENTS 30000
 #define NEXEC 40
 
-static const char *paths[] = {"/workspace/train.py", "/workspace/data/train.jsonl",
-                              "/workspace/data/test.jsonl", "/data/eval/gsm8k_test.jsonl",
-                              "/tmp/x", "/home/agent/.netrc", "/workspace/ckpt/model.safetensors",
+static const char *paths[] = {"/workspace/train.py",
+                              "/workspace/data/train.jsonl",
+                              "/workspace/data/test.jsonl",
+                              "/data/eval/gsm8k_test.jsonl",
+                              "/tmp/x",
+                              "/home/agent/.netrc",
+                              "/workspace/ckpt/model.safetensors",
                               "/usr/lib/python3/os.py"};
 static const char *hosts[] = {"huggingface.co", "api.openai.com", "pypi.org", "github.com"};
 static const char *ips[] = {"10.0.2.15", "18.244.202.73", "104.18.6.192", "127.0.0.1"};
@@ -269,8 +273,8 @@ static void rnd_value(char *buf, size_t cap, const char *field)
     else if (!strcmp(field, "proc.exe") || !strcmp(field, "proc.parent_exe"))
         snprintf(buf, cap, "%s", PICK(exes));
     else if (!strcmp(field, "evt.type")) {
-        static const char *t[] = {"file.write", "file.read", "proc.exec", "net.connect",
-                                  "tool.call", "gap", "gpu.kernel", "file.link"};
+        static const char *t[] = {"file.write", "file.read", "proc.exec",  "net.connect",
+                                  "tool.call",  "gap",       "gpu.kernel", "file.link"};
         snprintf(buf, cap, "%s", PICK(t));
     } else if (!strcmp(field, "evt.source")) {
         static const char *t[] = {"tracer", "pcap", "gpu", "agent"};
@@ -278,7 +282,8 @@ static void rnd_value(char *buf, size_t cap, const char *field)
     } else if (!strcmp(field, "evt.seq"))
         snprintf(buf, cap, "%d", rand() % NEVENTS);
     else if (!strcmp(field, "evt.time"))
-        snprintf(buf, cap, "%lld", 1795687200LL * 1000000000 + (long long)(rand() % 1500) * 1000000);
+        snprintf(buf, cap, "%lld",
+                 1795687200LL * 1000000000 + (long long)(rand() % 1500) * 1000000);
     else if (!strcmp(field, "proc.exec_id") || !strcmp(field, "proc.parent_exec_id"))
         snprintf(buf, cap, "%d", rand() % (NEXEC + 2));
     else if (!strcmp(field, "proc.pid"))
@@ -292,10 +297,10 @@ static void rnd_value(char *buf, size_t cap, const char *field)
 }
 
 static const char *rnd_fields[] = {
-    "evt.type",  "evt.seq",   "evt.time",     "evt.source", "proc.exec_id",
-    "proc.pid",  "proc.exe",  "proc.cmdline", "proc.parent_exe", "proc.parent_exec_id",
-    "file.path", "file.bytes", "net.host",    "net.ip",     "net.port",
-    "tool.name", "tool.input", "gpu.kernel",  "gap.count",  "tool.result.output",
+    "evt.type",  "evt.seq",    "evt.time",     "evt.source",      "proc.exec_id",
+    "proc.pid",  "proc.exe",   "proc.cmdline", "proc.parent_exe", "proc.parent_exec_id",
+    "file.path", "file.bytes", "net.host",     "net.ip",          "net.port",
+    "tool.name", "tool.input", "gpu.kernel",   "gap.count",       "tool.result.output",
 };
 
 static size_t rnd_cond(char *buf, size_t cap)
@@ -305,8 +310,8 @@ static size_t rnd_cond(char *buf, size_t cap)
                !strcmp(f, "proc.pid") || !strcmp(f, "proc.parent_exec_id") ||
                !strcmp(f, "net.port") || !strcmp(f, "file.bytes") || !strcmp(f, "gap.count");
     static const char *nops[] = {"=", "!=", "<", "<=", ">", ">=", "=", "="};
-    static const char *sops[] = {"=", "=", "!=", "contains", "icontains", "startswith",
-                                 "endswith", "glob", "<", ">="};
+    static const char *sops[] = {"=",          "=",        "!=",   "contains", "icontains",
+                                 "startswith", "endswith", "glob", "<",        ">="};
     char v[128], v2[128];
     int kind = rand() % 10;
     if (kind == 0)
@@ -319,8 +324,8 @@ static size_t rnd_cond(char *buf, size_t cap)
     const char *op = num ? PICK(nops) : PICK(sops);
     if (!num && (!strcmp(op, "contains") || !strcmp(op, "startswith") || !strcmp(op, "glob"))) {
         /* shorter patterns so that they match something */
-        static const char *pats[] = {"'/workspace/'", "'data'", "'*.jsonl'", "'*train*'",
-                                     "'h'",           "'api'",  "'1'",       "'B*'", "'s'"};
+        static const char *pats[] = {"'/workspace/'", "'data'", "'*.jsonl'", "'*train*'", "'h'",
+                                     "'api'",         "'1'",    "'B*'",      "'s'"};
         snprintf(v, sizeof v, "%s", PICK(pats));
     }
     if (!strcmp(f, "evt.type") && strcmp(op, "=") && strcmp(op, "!="))
@@ -422,8 +427,8 @@ static void test_plans(void **state)
         query *q;
         assert_int_equal(query_plan(S, T, f, NULL, &q, NULL), 0);
         if (q->use_index != plans[i].index)
-            fail_msg("'%s': index %d, want %d (%s)", plans[i].filter, q->use_index,
-                     plans[i].index, q->why);
+            fail_msg("'%s': index %d, want %d (%s)", plans[i].filter, q->use_index, plans[i].index,
+                     q->why);
         if (plans[i].ix >= 0 && (q->plan.nkeys == 0 || (int)q->plan.keys[0].ix != plans[i].ix))
             fail_msg("'%s': first index %d, want %d", plans[i].filter,
                      q->plan.nkeys ? (int)q->plan.keys[0].ix : -1, plans[i].ix);
