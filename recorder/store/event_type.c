@@ -13,6 +13,9 @@ static struct {
     const ProtobufCFieldDescriptor *field;
 } event_types[EVENT_TYPE_MAX];
 static size_t event_types_n;
+/* body case -> index + 1 in event_types, for O(1) lookups on the hot paths */
+#define EVENT_CASE_MAX 256
+static uint8_t event_by_case[EVENT_CASE_MAX];
 static pthread_once_t event_types_once = PTHREAD_ONCE_INIT;
 
 static void event_types_init(void)
@@ -22,6 +25,8 @@ static void event_types_init(void)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || event_types_n == EVENT_TYPE_MAX)
             continue;
+        if (f->id < EVENT_CASE_MAX)
+            event_by_case[f->id] = (uint8_t)(event_types_n + 1);
         event_types[event_types_n].body_case = f->id;
         event_types[event_types_n].field = f;
         char *n = event_types[event_types_n].name;
@@ -41,10 +46,9 @@ static void event_types_ready(void)
 const char *event_type_name(uint32_t body_case)
 {
     event_types_ready();
-    for (size_t i = 0; i < event_types_n; i++)
-        if (event_types[i].body_case == body_case)
-            return event_types[i].name;
-    return NULL;
+    if (body_case >= EVENT_CASE_MAX || !event_by_case[body_case])
+        return NULL;
+    return event_types[event_by_case[body_case] - 1].name;
 }
 
 uint32_t event_type_from_name(const char *name, size_t len)
@@ -71,10 +75,9 @@ uint32_t event_type_at(size_t i)
 const ProtobufCFieldDescriptor *event_type_field(uint32_t body_case)
 {
     event_types_ready();
-    for (size_t i = 0; i < event_types_n; i++)
-        if (event_types[i].body_case == body_case)
-            return event_types[i].field;
-    return NULL;
+    if (body_case >= EVENT_CASE_MAX || !event_by_case[body_case])
+        return NULL;
+    return event_types[event_by_case[body_case] - 1].field;
 }
 
 const ProtobufCMessage *event_body(const ptb_event *ev)

@@ -92,11 +92,11 @@ typedef enum { T_FREE, T_MAIN, T_NAMED, T_DUPS } tree_kind;
 /* One B+tree being walked, with what it should contain and what was counted. */
 typedef struct chk_tree {
     tree_kind kind;
-    char what[96];   /* for messages: "main DB", "DB \"events\"", "dups of a key in ..." */
-    uint16_t flags;  /* the DB's flags; for T_DUPS the flags of the DB holding the dups */
-    int cmp;         /* CMP_*: the order of keys in this tree */
-    int leaf2;       /* leaves are LEAF2 (DUPFIXED dup sub-DB) */
-    uint32_t ks;     /* LEAF2 key size */
+    char what[96];  /* for messages: "main DB", "DB \"events\"", "dups of a key in ..." */
+    uint16_t flags; /* the DB's flags; for T_DUPS the flags of the DB holding the dups */
+    int cmp;        /* CMP_*: the order of keys in this tree */
+    int leaf2;      /* leaves are LEAF2 (DUPFIXED dup sub-DB) */
+    uint32_t ks;    /* LEAF2 key size */
     uint16_t depth;
     uint64_t branch, leaf, overflow, entries; /* counted during the walk */
 } chk_tree;
@@ -224,8 +224,7 @@ static int chk_layout(chk *c, const chk_tree *t, const uint8_t *base, size_t siz
     if (*n == 0)
         return chk_fail(c, pgno, fo + 12, t, "page holds no keys");
     if (leaf2 && HDR + (uint64_t)*n * ks > size)
-        return chk_fail(c, pgno, fo + 8, t, "%u LEAF2 keys of %u bytes overflow the page", *n,
-                        ks);
+        return chk_fail(c, pgno, fo + 8, t, "%u LEAF2 keys of %u bytes overflow the page", *n, ks);
     return 0;
 }
 
@@ -249,8 +248,8 @@ static int chk_node(chk *c, const chk_tree *t, const uint8_t *base, size_t size,
 static int chk_tree_walk(chk *c, chk_tree *t, const chk_db *db, uint64_t pgno, size_t off);
 
 /* The overflow run holding dsz bytes of an F_BIGDATA value, starting at page ovpg. */
-static int chk_overflow(chk *c, chk_tree *t, uint64_t ovpg, uint64_t dsz, uint64_t pgno,
-                        size_t off, const uint8_t **data)
+static int chk_overflow(chk *c, chk_tree *t, uint64_t ovpg, uint64_t dsz, uint64_t pgno, size_t off,
+                        const uint8_t **data)
 {
     if (ovpg < 2 || ovpg > c->last_pg)
         return chk_fail(c, pgno, off, t, "overflow page number %llu outside [2, %llu]",
@@ -285,8 +284,7 @@ static int chk_idl(chk *c, const chk_tree *t, const uint8_t *d, uint64_t dsz, ui
                    size_t off)
 {
     if (dsz < 8 || dsz % 8)
-        return chk_fail(c, pgno, off, t, "free list record of %llu bytes",
-                        (unsigned long long)dsz);
+        return chk_fail(c, pgno, off, t, "free list record of %llu bytes", (unsigned long long)dsz);
     uint64_t n = rd64(d);
     if (n > dsz / 8 - 1)
         return chk_fail(c, pgno, off, t, "free list count %llu exceeds its record",
@@ -428,11 +426,11 @@ static int chk_leaf(chk *c, chk_tree *t, const uint8_t *p, unsigned n, uint64_t 
         prev = k;
         unsigned fl = rd16(node + 4);
         int dupsort = t->kind != T_DUPS && t->kind != T_FREE && (t->flags & MDB_DUPSORT);
-        int ok = t->kind == T_DUPS     ? fl == 0
-                 : t->kind == T_FREE   ? (fl & ~F_BIGDATA) == 0
-                 : dupsort             ? fl == 0 || fl == F_DUPDATA || fl == (F_DUPDATA | F_SUBDATA)
-                 : t->kind == T_MAIN   ? fl == 0 || fl == F_BIGDATA || fl == F_SUBDATA
-                                       : fl == 0 || fl == F_BIGDATA;
+        int ok = t->kind == T_DUPS   ? fl == 0
+                 : t->kind == T_FREE ? (fl & ~F_BIGDATA) == 0
+                 : dupsort           ? fl == 0 || fl == F_DUPDATA || fl == (F_DUPDATA | F_SUBDATA)
+                 : t->kind == T_MAIN ? fl == 0 || fl == F_BIGDATA || fl == F_SUBDATA
+                                     : fl == 0 || fl == F_BIGDATA;
         if (!ok)
             return chk_fail(c, pgno, no + 4, t, "node %u has flags 0x%x", i, fl);
         uint64_t dsz;
@@ -525,8 +523,8 @@ static int chk_page(chk *c, chk_tree *t, uint64_t pgno, unsigned level, const ch
         chk_key k, next, *clo = NULL, *chi = NULL;
         if ((rc = chk_node(c, t, p, c->psize, pgno, fo, i, &node, &k)))
             return rc;
-        uint64_t child = (uint64_t)rd16(node) | (uint64_t)rd16(node + 2) << 16 |
-                         (uint64_t)rd16(node + 4) << 32;
+        uint64_t child =
+            (uint64_t)rd16(node) | (uint64_t)rd16(node + 2) << 16 | (uint64_t)rd16(node + 4) << 32;
         if (i > 0)
             clo = &k;
         if (i + 1 < n) {

@@ -170,12 +170,21 @@ static void *producer_main(void *arg)
 }
 
 /* Append `events` events from `nprod` producer threads into a new store in dir. */
+static uint32_t opt_batch_events; /* --batch-events (0: the store's default) */
+static int opt_sync = -1;          /* --sync none|data|full (-1: the store's default) */
+
 static int ptb_fill(const char *dir, uint64_t events, uint64_t seed, int nprod)
 {
     const char *b = nprod == 1 ? "ptb" : "ptb-2producers";
     double c0 = bench_cpu_seconds(), t0 = bench_now(), io0 = bench_io_write_bytes();
     store *s = NULL;
-    int rc = store_open(dir, NULL, STORE_CREATE | STORE_EXCL, &s);
+    store_options so;
+    store_options_default(&so);
+    if (opt_batch_events)
+        so.batch_events = opt_batch_events;
+    if (opt_sync >= 0)
+        so.sync = (store_sync)opt_sync;
+    int rc = store_open(dir, &so, STORE_CREATE | STORE_EXCL, &s);
     if (rc) {
         fprintf(stderr, "bench_store: store_open %s: %s\n", dir, s ? store_errmsg(s) : "?");
         store_close(s);
@@ -185,7 +194,7 @@ static int ptb_fill(const char *dir, uint64_t events, uint64_t seed, int nprod)
     pthread_t th[2];
     for (int i = 0; i < nprod; i++) {
         p[i] = (producer){s, seed, events / (uint64_t)nprod + (i == 0 ? events % nprod : 0),
-                          (unsigned)i, 0};
+                          (unsigned)i, 0, 0, 0};
         if (nprod == 1)
             producer_main(&p[0]); /* the calling thread is the one producer */
         else if (pthread_create(&th[i], NULL, producer_main, &p[i]) != 0)
@@ -447,15 +456,19 @@ static double R(const char *sec, const char *what, const char *b)
 static void print_report(uint64_t events)
 {
     printf("\n== append (%llu events) ==\n", (unsigned long long)events);
-    printf("%-20s %10s %14s %12s\n", "backend", "seconds", "events/s", "cpu s");
+    printf("%-18s %8s %11s %7s %8s %8s %8s %8s %8s\n", "backend", "seconds", "events/s",
+           "cpu s", "prod cpu", "prod rqw", "wrtr cpu", "wrtr rqw", "disk B/ev");
     static const char *const ab[] = {"generator-only", "ptb", "ptb-2producers", "sqlite",
                                      "sqlite-late-index", "jsonl"};
     for (size_t i = 0; i < sizeof ab / sizeof ab[0]; i++) {
         double s = R("append", "seconds", ab[i]);
         if (s < 0)
             continue;
-        printf("%-20s %10.2f %14.0f %12.2f\n", ab[i], s, R("append", "events/s", ab[i]),
-               R("append", "cpu seconds", ab[i]));
+        printf("%-18s %8.2f %11.0f %7.2f %8.2f %8.2f %8.2f %8.2f %8.1f\n", ab[i], s,
+               R("append", "events/s", ab[i]), R("append", "cpu seconds", ab[i]),
+               R("append", "producer cpu s", ab[i]), R("append", "producer runqueue wait s", ab[i]),
+               R("append", "writer cpu s", ab[i]), R("append", "writer runqueue wait s", ab[i]),
+               R("append", "disk write bytes/event", ab[i]));
     }
     double pa = R("append", "events/s", "ptb"), sa = R("append", "events/s", "sqlite");
     if (pa > 0 && sa > 0)
@@ -533,7 +546,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_store [--events N] [--dir DIR] [--keep] [--seed S] "
                "[--only ptb|sqlite|jsonl] [--runs R] [--no-2producers] [--sqlite-late-index] "
-               "[--no-queries] [--no-fill] [--json FILE] [--quick]\n");
+               "[--no-queries] [--no-fill] [--batch-events N] [--sync none|data|full] "
+               "[--json FILE] [--quick]\n");
 }
 
 int main(int argc, char **argv)
@@ -543,7 +557,7 @@ int main(int argc, char **argv)
     bool keep = false, two = true, late = false, queries = true, fill = true;
     int runs = 5;
     enum { O_EVENTS = 1, O_DIR, O_KEEP, O_SEED, O_ONLY, O_RUNS, O_NO2, O_LATE, O_JSON, O_QUICK,
-           O_NOQ, O_NOFILL, O_HELP };
+           O_NOQ, O_NOFILL, O_BATCH, O_SYNC, O_HELP };
     static const struct option lo[] = {
         {"events", 1, NULL, O_EVENTS}, {"dir", 1, NULL, O_DIR},
         {"keep", 0, NULL, O_KEEP},     {"seed", 1, NULL, O_SEED},
@@ -551,6 +565,7 @@ int main(int argc, char **argv)
         {"no-2producers", 0, NULL, O_NO2}, {"sqlite-late-index", 0, NULL, O_LATE},
         {"json", 1, NULL, O_JSON},     {"quick", 0, NULL, O_QUICK},
         {"no-queries", 0, NULL, O_NOQ}, {"no-fill", 0, NULL, O_NOFILL},
+        {"batch-events", 1, NULL, O_BATCH}, {"sync", 1, NULL, O_SYNC},
         {"help", 0, NULL, O_HELP},     {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -592,6 +607,19 @@ int main(int argc, char **argv)
         case O_NOFILL:
             fill = false;
             break;
+        case O_BATCH:
+            opt_batch_events = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case O_SYNC:
+            opt_sync = !strcmp(optarg, "none") ? STORE_SYNC_NONE
+                       : !strcmp(optarg, "data") ? STORE_SYNC_DATA
+                       : !strcmp(optarg, "full") ? STORE_SYNC_FULL
+                                                 : -2;
+            if (opt_sync == -2) {
+                usage(stderr);
+                return 2;
+            }
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -628,6 +656,9 @@ int main(int argc, char **argv)
     bench_gen_targets(seed, &tg);
     printf("bench_store: %llu events, seed %llu, dir %s, load average %.2f %.2f %.2f\n",
            (unsigned long long)events, (unsigned long long)seed, dir, load[0], load[1], load[2]);
+    if (opt_batch_events || opt_sync >= 0)
+        printf("ptb store options: batch_events %u, sync %d (0 = store default)\n",
+               opt_batch_events, opt_sync);
     printf("targets: path %s, exec_id %llu, host %s, tid %u, needle '%s'\n", tg.path,
            (unsigned long long)tg.exec_id, tg.host, tg.tid, tg.needle);
     fflush(stdout);

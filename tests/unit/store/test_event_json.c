@@ -15,140 +15,8 @@
 
 #include <cmocka.h>
 
+#include "common/event_fill.h"
 #include "event_json.h"
-
-/* ------------------------------------------------------------------ a generic filler */
-
-static const char *const fill_strings[] = {
-    "h\xc3\xa9llo \"quoted\" \\back\\ slash/",
-    "line\nbreak\ttab\r\x01\x1f\x7f end",
-    "\xe2\x9c\x93 \xf0\x9f\x98\x80 <\xe6\x97\xa5\xe6\x9c\xac> \xe2\x80\xa8",
-    "/workspace/data/train.jsonl",
-};
-
-static void fill_message(ProtobufCMessage *m, unsigned seed, int depth);
-
-static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed, unsigned k) {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        *(int32_t *)p = k ? INT32_MIN : -(int32_t)(seed * 7 + 3);
-        break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        *(uint32_t *)p = k ? UINT32_MAX : 4000000000u - seed;
-        break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        *(int64_t *)p = (seed + k) % 2 ? INT64_MIN + seed : 1718000000123456789 + seed;
-        break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        *(uint64_t *)p = (seed + k) % 2 ? UINT64_MAX - seed : 9007199254740993ull + seed;
-        break;
-    case PROTOBUF_C_TYPE_FLOAT:
-        *(float *)p = 0.1f * (float)(seed + 1);
-        break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        *(double *)p = seed % 2 ? 1e-300 * seed : 3.141592653589793 * (seed + 1) / 7;
-        break;
-    case PROTOBUF_C_TYPE_BOOL:
-        *(protobuf_c_boolean *)p = 1;
-        break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumDescriptor *e = f->descriptor;
-        *(int *)p = e->values[e->n_values - 1 - (seed + k) % e->n_values / 2].value;
-        if (*(int *)p == 0)
-            *(int *)p = e->values[e->n_values - 1].value;
-        break;
-    }
-    case PROTOBUF_C_TYPE_STRING:
-        *(char **)p = strdup(fill_strings[(seed + k) % 4]);
-        break;
-    case PROTOBUF_C_TYPE_BYTES: {
-        ProtobufCBinaryData *bd = p;
-        bd->len = event_json_field_hex(f) ? 32 : 1 + (seed + k) % 7;
-        bd->data = malloc(bd->len);
-        for (size_t i = 0; i < bd->len; i++)
-            bd->data[i] = (uint8_t)(i * 37 + seed * 11 + k + (i == 0 ? 0 : 0xf0));
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessageDescriptor *d = f->descriptor;
-        ProtobufCMessage *sub = calloc(1, d->sizeof_message);
-        protobuf_c_message_init(d, sub);
-        fill_message(sub, seed + k + 1, 1);
-        *(ProtobufCMessage **)p = sub;
-        break;
-    }
-    }
-}
-
-static size_t elem_size(ProtobufCType t) {
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
-    }
-}
-
-/* Every field of m set to a non-default value (repeated: 2 elements), `_sid` fields left 0. */
-static void fill_message(ProtobufCMessage *m, unsigned seed, int depth) {
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (event_json_field_hidden(f) || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-            continue;
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth > 3)
-            continue;
-        char *at = (char *)m + f->offset;
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t es = elem_size(f->type);
-            char *arr = calloc(2, es);
-            for (unsigned k = 0; k < 2; k++)
-                fill_value(f, arr + k * es, seed + i, k);
-            *(char **)at = arr;
-            *(size_t *)((char *)m + f->quantifier_offset) = 2;
-        } else {
-            fill_value(f, at, seed + i, 0);
-        }
-    }
-}
-
-/* An event of kind body_case; filled: every field set; else the body is empty. */
-static ptb_event *make_event(uint32_t body_case, bool filled) {
-    ptb_event *ev = calloc(1, sizeof *ev);
-    ptb__v1__event__init(ev);
-    const ProtobufCFieldDescriptor *bf = event_type_field(body_case);
-    const ProtobufCMessageDescriptor *bd = bf->descriptor;
-    ProtobufCMessage *body = calloc(1, bd->sizeof_message);
-    protobuf_c_message_init(bd, body);
-    *(ProtobufCMessage **)((char *)ev + bf->offset) = body;
-    ev->body_case = body_case;
-    ev->seq = filled ? body_case : 1;
-    ev->ts_ns = 1718000000000000000 + body_case;
-    if (filled) {
-        ev->mono_ns = 123456789 + body_case;
-        ev->source = PTB__V1__SOURCE__SOURCE_TRACER + body_case % 8;
-        ev->exec_id = body_case % 2 ? UINT64_MAX : 42;
-        ev->tid = 4242;
-        fill_message(body, body_case, 0);
-    }
-    return ev;
-}
 
 static uint8_t *pack(const ptb_event *ev, size_t *len) {
     *len = protobuf_c_message_get_packed_size(&ev->base);
@@ -200,7 +68,7 @@ static void test_init(void **state) {
 
 static void test_roundtrip_every_type_filled(void **state) {
     for (size_t i = 0; i < event_type_count(); i++) {
-        ptb_event *ev = make_event(event_type_at(i), true);
+        ptb_event *ev = test_event_filled(event_type_at(i), true);
         assert_roundtrip(ev);
         event_json_free(ev);
     }
@@ -208,7 +76,7 @@ static void test_roundtrip_every_type_filled(void **state) {
 
 static void test_roundtrip_every_type_empty(void **state) {
     for (size_t i = 0; i < event_type_count(); i++) {
-        ptb_event *ev = make_event(event_type_at(i), false);
+        ptb_event *ev = test_event_filled(event_type_at(i), false);
         assert_roundtrip(ev);
         char *line;
         assert_int_equal(event_json_encode_line(ev, &line, NULL), 0);
@@ -222,7 +90,7 @@ static void test_roundtrip_every_type_empty(void **state) {
 }
 
 static ptb_event *make_file_write(void) {
-    ptb_event *ev = make_event(PTB__V1__EVENT__BODY_FILE_WRITE, false);
+    ptb_event *ev = test_event_filled(PTB__V1__EVENT__BODY_FILE_WRITE, false);
     ev->seq = 7;
     ev->ts_ns = 1718000000000000000;
     ev->source = PTB__V1__SOURCE__SOURCE_TRACER;
@@ -251,7 +119,7 @@ static void test_golden_line(void **state) {
     free(line);
     event_json_free(ev);
 
-    ev = make_event(PTB__V1__EVENT__BODY_AGENT_USAGE, false);
+    ev = test_event_filled(PTB__V1__EVENT__BODY_AGENT_USAGE, false);
     ev->seq = UINT64_MAX;
     ev->agent_usage->cost_usd = 0.1;
     ev->agent_usage->input_tokens = 3;
@@ -266,7 +134,7 @@ static void test_golden_line(void **state) {
     event_json_free(ev);
 
     /* Gap.origin next to the envelope source */
-    ev = make_event(PTB__V1__EVENT__BODY_GAP, false);
+    ev = test_event_filled(PTB__V1__EVENT__BODY_GAP, false);
     ev->source = PTB__V1__SOURCE__SOURCE_IMPORT;
     ev->gap->origin = strdup("pcap");
     ev->gap->count = 5;
@@ -442,7 +310,7 @@ static void test_write_seeds(void **state) {
     for (size_t i = 0; i < event_type_count(); i++) {
         if (i % 2 != 0 && i != event_type_count() - 1)
             continue;
-        ptb_event *ev = make_event(event_type_at(i), true);
+        ptb_event *ev = test_event_filled(event_type_at(i), true);
         ev->seq = 0; /* the store keeps seq out of the stored value */
         size_t len;
         uint8_t *b = pack(ev, &len);
