@@ -140,19 +140,11 @@ static int chunk_push(chunk *c, uint64_t seq)
     return 0;
 }
 
-/* Check one candidate. */
-static int check_one(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t seq)
+/* Check one candidate whose stored bytes are data/len. */
+static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t seq,
+                       const void *data, size_t len)
 {
-    const void *data;
-    size_t len;
     c->checked++;
-    int rc = store_event_raw(t, seq, &data, &len);
-    if (rc == PTB_ENOTFOUND)
-        return 0;
-    if (rc == PTB_ECORRUPT)
-        goto corrupt;
-    if (rc)
-        return rc;
     ptb_event light;
     int r = FILTER_UNKNOWN;
     if (env_parse(data, len, seq, &light)) {
@@ -163,7 +155,7 @@ static int check_one(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t s
     }
     if (r == FILTER_UNKNOWN) {
         const ptb_event *ev;
-        rc = store_event_get(t, seq, &ev);
+        int rc = store_event_decode(t, seq, data, len, &ev);
         if (rc == PTB_ECORRUPT)
             goto corrupt;
         if (rc)
@@ -175,6 +167,47 @@ corrupt:
     if (!c->corrupt++)
         c->first = seq;
     return 0;
+}
+
+/* Check one candidate by seq (index plans: random access). */
+static int check_one(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t seq)
+{
+    const void *data;
+    size_t len;
+    int rc = store_event_raw(t, seq, &data, &len);
+    if (rc == PTB_ENOTFOUND)
+        return 0;
+    if (rc == PTB_ECORRUPT) {
+        c->checked++;
+        if (!c->corrupt++)
+            c->first = seq;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    return check_bytes(x, t, cx, c, seq, data, len);
+}
+
+/* Check a seq range in order with one cursor (scans: sequential reads, no lookup per event). */
+static int check_range(exec *x, store_txn *t, filter_ctx *cx, chunk *c, const store_range *r)
+{
+    store_cursor *cur;
+    int rc = store_cursor_open(t, r, &cur);
+    if (rc)
+        return rc;
+    uint64_t seq;
+    const void *data;
+    size_t len;
+    while ((rc = store_cursor_next_raw(cur, &seq, &data, &len)) == 0)
+        if ((rc = check_bytes(x, t, cx, c, seq, data, len)))
+            break;
+    store_cursor_close(cur);
+    if (rc == PTB_ECORRUPT) { /* the events tree itself is damaged: the rest of the range too */
+        if (!c->corrupt++)
+            c->first = r->seq_from;
+        rc = 0;
+    }
+    return rc == PTB_ENOTFOUND ? 0 : rc;
 }
 
 static int check_chunk(exec *x, store_txn *t, filter_ctx *cx, chunk *c)
@@ -190,25 +223,14 @@ static int check_chunk(exec *x, store_txn *t, filter_ctx *cx, chunk *c)
     }
     uint64_t lo = p->seq_lo + c->k * CHUNK_RANGE;
     uint64_t hi = p->seq_hi - lo < CHUNK_RANGE ? p->seq_hi : lo + CHUNK_RANGE - 1;
-    if (p->ts_lo == INT64_MIN && p->ts_hi == INT64_MAX) {
-        for (uint64_t s = lo; s <= hi && !rc; s++)
-            rc = check_one(x, t, cx, c, s);
-        return rc;
+    store_range r = {.seq_from = lo, .seq_to = hi};
+    if (p->ts_lo != INT64_MIN || p->ts_hi != INT64_MAX) {
+        /* time bounds: only the batches whose span meets them */
+        r.by_time = true;
+        r.ts_from = p->ts_lo;
+        r.ts_to = p->ts_hi == INT64_MAX ? 0 : p->ts_hi;
     }
-    /* time bounds: only the batches whose span meets them */
-    store_range r = {.seq_from = lo,
-                     .seq_to = hi,
-                     .by_time = true,
-                     .ts_from = p->ts_lo,
-                     .ts_to = p->ts_hi == INT64_MAX ? 0 : p->ts_hi};
-    store_cursor *cur;
-    if ((rc = store_cursor_open(t, &r, &cur)))
-        return rc;
-    uint64_t s;
-    while (!rc && (rc = store_cursor_next_seq(cur, &s)) == 0)
-        rc = check_one(x, t, cx, c, s);
-    store_cursor_close(cur);
-    return rc == PTB_ENOTFOUND ? 0 : rc;
+    return check_range(x, t, cx, c, &r);
 }
 
 static void *worker_main(void *arg)

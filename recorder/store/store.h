@@ -168,6 +168,16 @@ int store_cursor_next(store_cursor *c, const ptb_event **ev);
 /* Like store_cursor_next but only yields the seq, without reading the event. */
 int store_cursor_next_seq(store_cursor *c, uint64_t *seq);
 
+/* Like store_cursor_next but yields the stored bytes undecoded (borrowed, valid until
+ * store_txn_end); decode them with store_event_decode when needed. */
+int store_cursor_next_raw(store_cursor *c, uint64_t *seq, const void **data, size_t *len);
+
+/* Decode stored bytes of event seq (from store_event_raw or store_cursor_next_raw) into t's
+ * arena; *ev valid until the next store_event_get/store_event_decode on t or store_txn_end.
+ * PTB_ECORRUPT for bytes that do not decode. */
+int store_event_decode(store_txn *t, uint64_t seq, const void *data, size_t len,
+                       const ptb_event **ev);
+
 /* One event by seq; *ev valid until the next call on t with the same kind, or store_txn_end. */
 int store_event_get(store_txn *t, uint64_t seq, const ptb_event **ev);
 

@@ -495,6 +495,23 @@ int store_cursor_next_seq(store_cursor *c, uint64_t *seq)
     return cursor_step(c, seq, &v, false);
 }
 
+int store_cursor_next_raw(store_cursor *c, uint64_t *seq, const void **data, size_t *len)
+{
+    MDB_val v;
+    int rc = cursor_step(c, seq, &v, true);
+    if (rc)
+        return rc;
+    *data = v.mv_data;
+    *len = v.mv_size;
+    return 0;
+}
+
+int store_event_decode(store_txn *t, uint64_t seq, const void *data, size_t len,
+                       const ptb_event **ev)
+{
+    return decode_guarded(t, data, len, seq, &t->arena, ev);
+}
+
 int store_cursor_next(store_cursor *c, const ptb_event **ev)
 {
     uint64_t seq;

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -347,6 +348,8 @@ static int run_child(const char *path, unsigned secs)
         static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
         for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
             signal(sigs[i], SIG_DFL);
+        struct rlimit nocore = {0, 0}; /* expected crashes: no core files */
+        setrlimit(RLIMIT_CORE, &nocore);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 2); /* liblmdb prints assertion failures */
         child_walk(path, secs);
@@ -433,7 +436,8 @@ static void test_flips(void **state)
     write_image(path, img, g_len);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
-    long detected = 0, passed = 0, crashed = 0, crashes_prevented = 0, hangs = 0, by_kind[6][2] = {{0}};
+    long detected = 0, passed = 0, crashed = 0, crashes_prevented = 0, hangs = 0,
+         by_kind[6][2] = {{0}};
     rng_state = 0x5EED1234ABCDull;
     for (long i = 0; i < nflips; i++) {
         unsigned kind = (unsigned)(rng() % 6); /* 4: anywhere in a live page, 5: anywhere */
