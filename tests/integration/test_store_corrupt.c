@@ -254,6 +254,20 @@ static void test_targeted(void **state)
                 int st = system(cmd);
                 assert_true(WIFEXITED(st));
                 assert_true(WEXITSTATUS(st) == 1 || WEXITSTATUS(st) == 4);
+                /* readers: a clear exit code (0: the damage is not on their path; 4: corrupt),
+                 * never a signal */
+                static const char *const reads[][2] = {{"stats", ""},
+                                                       {"query", "--format count"},
+                                                       {"query", "'file.path contains data'"},
+                                                       {"query", "'tool.name = Bash'"}};
+                for (size_t q = 0; q < sizeof reads / sizeof reads[0]; q++) {
+                    char args[4500];
+                    snprintf(args, sizeof args, "%s '%s' %s", reads[q][0], work, reads[q][1]);
+                    snprintf(cmd, sizeof cmd, "'%s' %s > /dev/null 2>&1", ptb_bin, args);
+                    st = system(cmd);
+                    if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 4))
+                        fail_msg("%s: 'ptb %s' ended with status %d", what, args, st);
+                }
             }
         }
     }

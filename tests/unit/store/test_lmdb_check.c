@@ -266,6 +266,8 @@ static long walk_dbi(MDB_txn *txn, MDB_dbi dbi)
             sum += ((unsigned char *)k.mv_data)[i];
         for (size_t i = 0; i < v.mv_size; i++)
             sum += ((unsigned char *)v.mv_data)[i];
+        if (items % 8)
+            continue; /* searches from the root, for every 8th item (the scans reach every page) */
         MDB_val k2 = k, v2;
         mdb_get(txn, dbi, &k2, &v2);
         MDB_cursor *c2;
