@@ -1,4 +1,4 @@
-/* Structural check of an LMDB 0.9.x data file (64-bit little-endian builds), so that liblmdb
+/* Structural check of an LMDB 0.9.x data file (64-bit builds, native byte order), so that liblmdb
  * never maps a file whose structure can crash it. See lmdb_check.h for the contract.
  *
  * On-disk layout relied on (from liblmdb 0.9 mdb.c, confirmed on files written by 0.9.24):
@@ -27,6 +27,8 @@
  * What liblmdb does with these that the checks below answer:
  *   - it picks the meta with the larger txnid (page 0 on a tie) and reads meta 1 at the offset
  *     given by meta 0's page size; a zero page size divides by zero, so both must agree;
+ *     a reader with a lock file then uses meta (txnid & 1), so meta i must hold txnid = i mod 2
+ *     (or 0, as a fresh file does);
  *   - it trusts every page number below mm_last_pg + 1 and maps it; a page past the end of the
  *     file raises SIGBUS, so (mm_last_pg + 1) * psize must fit in the file;
  *   - it asserts (abort) that a branch page has more than one key and pushes at most 32 pages;
@@ -35,6 +37,31 @@
  *     whose flags say DUPSORT makes a cursor follow a NULL sub-cursor;
  *   - INTEGERKEY/INTEGERDUP comparators read 4 or 8 bytes whatever the key size;
  *   - a writer copies free-list IDLs by their count and writes in place to pages marked P_DIRTY.
+ *
+ * Checks, in order; the first failure is reported and ends the check:
+ *   metas   both: mp_pgno = 0/1, flags exactly P_META, magic, version 1, same psize (a power of
+ *           two in 512..65536), txnid parity; the picked one: 1 <= last_pg < file pages, free DB
+ *           flags INTEGERKEY (+ FIXEDMAP/NOSUBDIR env bits), main DB flags within the six DB flags
+ *   pages   number in [2, last_pg]; visited once (bitmap: no cycle, no shared page); mp_pgno;
+ *           flags exactly P_BRANCH above the record's md_depth and P_LEAF (+P_LEAF2 in DUPFIXED
+ *           dup sub-DBs) at it; 16 <= lower <= upper <= psize, lower even; >= 1 key, and >= 2 on
+ *           branch pages; each node offset in [upper, psize) with header and key inside; LEAF2:
+ *           n * key size fits
+ *   keys    strictly ascending under the DB's own comparator (memcmp, reverse, or integer, where
+ *           integer keys must be 4 or 8 bytes and alike), and within the separator keys of the
+ *           parent (branch key 0 is never compared, as in liblmdb)
+ *   nodes   leaf flags allowed by the tree: main DB 0/BIGDATA/SUBDATA; named 0/BIGDATA; DUPSORT
+ *           0/DUPDATA/DUPDATA|SUBDATA; dups 0 with no data; free DB 0/BIGDATA; value inside the
+ *           page, or an overflow run: page in range, mp_pgno, flags exactly P_OVERFLOW, mp_pages
+ *           covers the value and stays <= last_pg, every page of it visited once
+ *   sub-DBs F_SUBDATA record exactly 48 bytes; named DB flags within the six DB flags; dup
+ *           sub-DB flags DUPFIXED iff the DB is DUPFIXED (+ INTEGERKEY), LEAF2 key size md_pad;
+ *           inline sub-pages: >= 16 bytes, flags P_LEAF|P_SUBP (+P_LEAF2 when DUPFIXED, P_DIRTY
+ *           tolerated: liblmdb writes it there), layout and dups as above, key size mp_pad
+ *   counts  every tree's depth, branch/leaf/overflow pages and entries equal its MDB_db record;
+ *           an empty tree (root ~0) has depth and counts 0
+ *   free    each record 8*(1+k) bytes with count <= k; page numbers in [2, last_pg], strictly
+ *           descending, none listed twice, none in use by the snapshot checked
  */
 #include "lmdb_check.h"
 
