@@ -49,7 +49,8 @@ typedef struct import_reader {
 /* Next line (without its '\n'): *line borrowed until the next call. Returns 1 for a line, 0 at
  * the end, -errno on a read error or PTB_ENOMEM. A line over the maximum is consumed and
  * returned with *too_long set (and *len 0). */
-static int import_reader_next(import_reader *r, const char **line, size_t *len, bool *too_long) {
+static int import_reader_next(import_reader *r, const char **line, size_t *len, bool *too_long)
+{
     *too_long = false;
     bool skipping = false;
     size_t scanned = 0; /* bytes of the current line already searched for '\n' */
@@ -114,13 +115,15 @@ typedef struct import_run {
     double next_progress;
 } import_run;
 
-static double import_now(void) {
+static double import_now(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static bool import_blank(const char *line, size_t len) {
+static bool import_blank(const char *line, size_t len)
+{
     for (size_t i = 0; i < len; i++)
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
             return false;
@@ -128,7 +131,8 @@ static bool import_blank(const char *line, size_t len) {
 }
 
 /* A bad line: with --skip-bad count it (true: go on), else report it (false: stop). */
-static bool import_bad_line(import_run *ir, const char *msg) {
+static bool import_bad_line(import_run *ir, const char *msg)
+{
     if (ir->bad == 0) {
         ir->first_bad_line = ir->lines;
         snprintf(ir->first_bad, sizeof ir->first_bad, "%s", msg);
@@ -148,7 +152,8 @@ static bool import_bad_line(import_run *ir, const char *msg) {
     return true;
 }
 
-static void import_progress(import_run *ir) {
+static void import_progress(import_run *ir)
+{
     double now = import_now();
     if (now < ir->next_progress)
         return;
@@ -159,7 +164,8 @@ static void import_progress(import_run *ir) {
 }
 
 /* The `gap` event that records the skipped lines. */
-static int import_append_gap(import_run *ir) {
+static int import_append_gap(import_run *ir)
+{
     Ptb__V1__Gap gap = PTB__V1__GAP__INIT;
     ptb_event ev = PTB__V1__EVENT__INIT;
     char detail[640];
@@ -179,7 +185,8 @@ static int import_append_gap(import_run *ir) {
 }
 
 /* Decode and append every line. Returns 0, or the exit code to stop with. */
-static int import_lines(import_run *ir, import_reader *r) {
+static int import_lines(import_run *ir, import_reader *r)
+{
     const char *line = NULL;
     size_t len = 0;
     bool too_long = false;
@@ -246,7 +253,8 @@ static int import_lines(import_run *ir, import_reader *r) {
     return 0;
 }
 
-int import_main(int argc, char **argv) {
+int import_main(int argc, char **argv)
+{
     const char *file = NULL, *dir = NULL;
     bool append = false, skip_bad = false;
     cli c;
@@ -254,29 +262,18 @@ int import_main(int argc, char **argv) {
     int o;
     while ((o = cli_next(&c)) != CLI_END) {
         switch (o) {
-        case OPT_JSONL:
-            file = c.optarg;
-            break;
-        case OPT_APPEND:
-            append = true;
-            break;
-        case OPT_SKIP_BAD:
-            skip_bad = true;
-            break;
+        case OPT_JSONL: file = c.optarg; break;
+        case OPT_APPEND: append = true; break;
+        case OPT_SKIP_BAD: skip_bad = true; break;
         case CLI_POSITIONAL:
             if (dir)
                 return cli_usage_error("import", "one STORE only (got '%s' and '%s')", dir,
                                        c.optarg);
             dir = c.optarg;
             break;
-        case CLI_HELP:
-            cli_help("import", stdout);
-            return PTB_EXIT_OK;
-        case CLI_LIST:
-            cli_list_options(import_opts, stdout);
-            return PTB_EXIT_OK;
-        default:
-            return cli_usage_error("import", "%s", c.err);
+        case CLI_HELP: cli_help("import", stdout); return PTB_EXIT_OK;
+        case CLI_LIST: cli_list_options(import_opts, stdout); return PTB_EXIT_OK;
+        default: return cli_usage_error("import", "%s", c.err);
         }
     }
     if (!file)

@@ -54,22 +54,26 @@ static int ej_init_rc;
 
 static const char *const ej_type_key = "type";
 
-static bool ej_ends_with(const char *s, const char *suffix) {
+static bool ej_ends_with(const char *s, const char *suffix)
+{
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-bool event_json_field_hidden(const ProtobufCFieldDescriptor *f) {
+bool event_json_field_hidden(const ProtobufCFieldDescriptor *f)
+{
     return ej_ends_with(f->name, "_sid");
 }
 
-bool event_json_field_hex(const ProtobufCFieldDescriptor *f) {
+bool event_json_field_hex(const ProtobufCFieldDescriptor *f)
+{
     return strcmp(f->name, "sha256") == 0 || strcmp(f->name, "blob") == 0 ||
            ej_ends_with(f->name, "_blob");
 }
 
 /* "HttpMethod" -> "HTTP_METHOD_": the proto style guide's prefix of the enum's values. */
-static void ej_enum_prefix(const char *name, char *out, size_t cap) {
+static void ej_enum_prefix(const char *name, char *out, size_t cap)
+{
     size_t o = 0;
     for (size_t i = 0; name[i] && o + 3 < cap; i++) {
         unsigned char c = (unsigned char)name[i];
@@ -84,7 +88,8 @@ static void ej_enum_prefix(const char *name, char *out, size_t cap) {
     out[o] = 0;
 }
 
-static int ej_enum_add(const ProtobufCEnumDescriptor *e) {
+static int ej_enum_add(const ProtobufCEnumDescriptor *e)
+{
     for (unsigned i = 0; i < ej_enums_n; i++)
         if (ej_enums[i].d == e)
             return 0;
@@ -120,7 +125,8 @@ static int ej_enum_add(const ProtobufCEnumDescriptor *e) {
 
 /* Check every message reachable from d: field types known, enums tabled. */
 static int ej_walk(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDescriptor **seen,
-                   unsigned *n_seen) {
+                   unsigned *n_seen)
+{
     for (unsigned i = 0; i < *n_seen; i++)
         if (seen[i] == d)
             return 0;
@@ -144,12 +150,14 @@ static int ej_walk(const ProtobufCMessageDescriptor *d, const ProtobufCMessageDe
 }
 
 /* Is name a top-level key of the envelope (a non-body field of Event, or `type`)? */
-static bool ej_envelope_key(const ProtobufCMessageDescriptor *ed, const char *name) {
+static bool ej_envelope_key(const ProtobufCMessageDescriptor *ed, const char *name)
+{
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(ed, name);
     return strcmp(name, ej_type_key) == 0 || (f && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF));
 }
 
-static void ej_init_once(void) {
+static void ej_init_once(void)
+{
     const ProtobufCMessageDescriptor *ed = &ptb__v1__event__descriptor;
     const ProtobufCMessageDescriptor *seen[EJ_MSGS_MAX];
     unsigned n_seen = 0;
@@ -192,14 +200,16 @@ static void ej_init_once(void) {
     }
 }
 
-int event_json_init(ptb_errbuf *eb) {
+int event_json_init(ptb_errbuf *eb)
+{
     pthread_once(&ej_once, ej_init_once);
     if (ej_init_rc)
         return ptb_errf(eb, ej_init_rc, "%s", ej_init_err.msg);
     return 0;
 }
 
-const char *event_json_field_key(uint32_t body_case, const ProtobufCFieldDescriptor *f) {
+const char *event_json_field_key(uint32_t body_case, const ProtobufCFieldDescriptor *f)
+{
     if (body_case && event_json_init(NULL) == 0)
         for (unsigned i = 0; i < ej_alias_n; i++)
             if (ej_alias[i].f == f && ej_alias[i].body_case == body_case)
@@ -207,21 +217,24 @@ const char *event_json_field_key(uint32_t body_case, const ProtobufCFieldDescrip
     return f->name;
 }
 
-static const ProtobufCFieldDescriptor *ej_alias_find(uint32_t body_case, const char *key) {
+static const ProtobufCFieldDescriptor *ej_alias_find(uint32_t body_case, const char *key)
+{
     for (unsigned i = 0; i < ej_alias_n; i++)
         if (ej_alias[i].body_case == body_case && strcmp(ej_alias[i].key, key) == 0)
             return ej_alias[i].f;
     return NULL;
 }
 
-static int ej_enum_index(const ProtobufCEnumDescriptor *e) {
+static int ej_enum_index(const ProtobufCEnumDescriptor *e)
+{
     for (unsigned i = 0; i < ej_enums_n; i++)
         if (ej_enums[i].d == e)
             return (int)i;
     return -1;
 }
 
-const char *event_json_enum_name(const ProtobufCEnumDescriptor *e, int value) {
+const char *event_json_enum_name(const ProtobufCEnumDescriptor *e, int value)
+{
     if (event_json_init(NULL))
         return NULL;
     int t = ej_enum_index(e);
@@ -233,52 +246,45 @@ const char *event_json_enum_name(const ProtobufCEnumDescriptor *e, int value) {
 
 /* ------------------------------------------------------------------ field access */
 
-static size_t ej_elem_size(ProtobufCType t) {
+static size_t ej_elem_size(ProtobufCType t)
+{
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 4;
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
+    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
+    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
+    default: return 4;
     }
 }
 
 #define EJ_AT(type, base, off) (*(type *)((char *)(base) + (off)))
 #define EJ_CAT(type, base, off) (*(const type *)((const char *)(base) + (off)))
 
-static bool ej_is_zero(const ProtobufCFieldDescriptor *f, const void *p) {
+static bool ej_is_zero(const ProtobufCFieldDescriptor *f, const void *p)
+{
     switch (f->type) {
-    case PROTOBUF_C_TYPE_FLOAT:
-        return *(const float *)p == 0;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const double *)p == 0;
+    case PROTOBUF_C_TYPE_FLOAT: return *(const float *)p == 0;
+    case PROTOBUF_C_TYPE_DOUBLE: return *(const double *)p == 0;
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(const char *const *)p;
         return !s || !*s;
     }
-    case PROTOBUF_C_TYPE_BYTES:
-        return ((const ProtobufCBinaryData *)p)->len == 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return *(const void *const *)p == NULL;
+    case PROTOBUF_C_TYPE_BYTES: return ((const ProtobufCBinaryData *)p)->len == 0;
+    case PROTOBUF_C_TYPE_MESSAGE: return *(const void *const *)p == NULL;
     default:
         return ej_elem_size(f->type) == 8 ? *(const uint64_t *)p == 0 : *(const uint32_t *)p == 0;
     }
 }
 
 /* Is a singular field of m present (to be shown)? */
-static bool ej_present(const ProtobufCFieldDescriptor *f, const void *m) {
+static bool ej_present(const ProtobufCFieldDescriptor *f, const void *m)
+{
     const void *p = (const char *)m + f->offset;
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return EJ_CAT(uint32_t, m, f->quantifier_offset) == f->id;
@@ -295,7 +301,8 @@ static bool ej_present(const ProtobufCFieldDescriptor *f, const void *m) {
 static void ej_put_value(event_json_buf *b, const ProtobufCFieldDescriptor *f, const void *p);
 
 static void ej_put_fields(event_json_buf *b, const ProtobufCMessage *m, bool *first,
-                          uint32_t body_case) {
+                          uint32_t body_case)
+{
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -322,22 +329,17 @@ static void ej_put_fields(event_json_buf *b, const ProtobufCMessage *m, bool *fi
     }
 }
 
-static void ej_put_value(event_json_buf *b, const ProtobufCFieldDescriptor *f, const void *p) {
+static void ej_put_value(event_json_buf *b, const ProtobufCFieldDescriptor *f, const void *p)
+{
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        event_json_buf_i64(b, *(const int32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED32: event_json_buf_i64(b, *(const int32_t *)p); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        event_json_buf_u64(b, *(const uint32_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: event_json_buf_u64(b, *(const uint32_t *)p); break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        event_json_buf_i64(b, *(const int64_t *)p);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED64: event_json_buf_i64(b, *(const int64_t *)p); break;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
         uint64_t v = *(const uint64_t *)p;
@@ -350,12 +352,8 @@ static void ej_put_value(event_json_buf *b, const ProtobufCFieldDescriptor *f, c
         }
         break;
     }
-    case PROTOBUF_C_TYPE_FLOAT:
-        event_json_buf_double(b, *(const float *)p, true);
-        break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        event_json_buf_double(b, *(const double *)p, false);
-        break;
+    case PROTOBUF_C_TYPE_FLOAT: event_json_buf_double(b, *(const float *)p, true); break;
+    case PROTOBUF_C_TYPE_DOUBLE: event_json_buf_double(b, *(const double *)p, false); break;
     case PROTOBUF_C_TYPE_BOOL:
         event_json_buf_puts(b, *(const protobuf_c_boolean *)p ? "true" : "false");
         break;
@@ -393,7 +391,8 @@ static void ej_put_value(event_json_buf *b, const ProtobufCFieldDescriptor *f, c
     }
 }
 
-int event_json_encode_line(const ptb_event *ev, char **out, size_t *len) {
+int event_json_encode_line(const ptb_event *ev, char **out, size_t *len)
+{
     *out = NULL;
     if (event_json_init(NULL))
         return PTB_EINVAL;
@@ -423,7 +422,8 @@ int event_json_encode_line(const ptb_event *ev, char **out, size_t *len) {
     return event_json_buf_finish(&b, out, len);
 }
 
-json_t *event_json_encode(const ptb_event *ev) {
+json_t *event_json_encode(const ptb_event *ev)
+{
     char *line;
     size_t len;
     if (event_json_encode_line(ev, &line, &len))
@@ -444,7 +444,8 @@ typedef struct ej_dec {
 
 /* Error naming the key path (path may be "local.port", "env[1].name"). */
 __attribute__((format(printf, 3, 4))) static int ej_fail(ej_dec *dc, const char *path,
-                                                         const char *fmt, ...) {
+                                                         const char *fmt, ...)
+{
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
@@ -453,29 +454,24 @@ __attribute__((format(printf, 3, 4))) static int ej_fail(ej_dec *dc, const char 
     return ptb_errf(dc->eb, PTB_EPARSE, "field '%s': %s", path, msg);
 }
 
-static const char *ej_json_type(const json_t *v) {
+static const char *ej_json_type(const json_t *v)
+{
     switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "object";
-    case JSON_ARRAY:
-        return "array";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "real";
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "real";
     case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
+    case JSON_FALSE: return "boolean";
+    default: return "null";
     }
 }
 
 /* 64-bit integers: a JSON integer, or a string of decimal digits (optional '-' when signed). */
 static int ej_get_i64(ej_dec *dc, const char *path, const json_t *v, bool is_signed, int64_t *s,
-                      uint64_t *u) {
+                      uint64_t *u)
+{
     if (json_is_integer(v)) {
         json_int_t x = json_integer_value(v);
         if (!is_signed && x < 0)
@@ -495,7 +491,8 @@ static int ej_get_i64(ej_dec *dc, const char *path, const json_t *v, bool is_sig
 }
 
 static int ej_get_int32(ej_dec *dc, const char *path, const json_t *v, int64_t lo, int64_t hi,
-                        const char *tname, int64_t *out) {
+                        const char *tname, int64_t *out)
+{
     if (!json_is_integer(v))
         return ej_fail(dc, path, "expected integer, got %s", ej_json_type(v));
     json_int_t x = json_integer_value(v);
@@ -505,7 +502,8 @@ static int ej_get_int32(ej_dec *dc, const char *path, const json_t *v, int64_t l
     return 0;
 }
 
-static int ej_get_double(ej_dec *dc, const char *path, const json_t *v, double *out) {
+static int ej_get_double(ej_dec *dc, const char *path, const json_t *v, double *out)
+{
     if (json_is_number(v)) {
         *out = json_number_value(v);
         return 0;
@@ -530,7 +528,8 @@ static int ej_get_message(ej_dec *dc, const char *path, const json_t *obj,
 
 /* Decode one value v of field f into the element at p (already zeroed / default). */
 static int ej_get_value(ej_dec *dc, const char *path, const ProtobufCFieldDescriptor *f,
-                        const json_t *v, void *p) {
+                        const json_t *v, void *p)
+{
     int64_t s = 0;
     uint64_t u = 0;
     int rc;
@@ -570,8 +569,7 @@ static int ej_get_value(ej_dec *dc, const char *path, const ProtobufCFieldDescri
         *(float *)p = (float)d;
         return 0;
     }
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return ej_get_double(dc, path, v, (double *)p);
+    case PROTOBUF_C_TYPE_DOUBLE: return ej_get_double(dc, path, v, (double *)p);
     case PROTOBUF_C_TYPE_BOOL:
         if (!json_is_boolean(v))
             return ej_fail(dc, path, "expected boolean, got %s", ej_json_type(v));
@@ -634,7 +632,8 @@ static int ej_get_value(ej_dec *dc, const char *path, const ProtobufCFieldDescri
 
 /* Decode value v of field f (singular or repeated) into message m. */
 static int ej_get_field(ej_dec *dc, const char *path, const ProtobufCFieldDescriptor *f,
-                        const json_t *v, ProtobufCMessage *m) {
+                        const json_t *v, ProtobufCMessage *m)
+{
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
             uint32_t *qc = &EJ_AT(uint32_t, m, f->quantifier_offset);
@@ -685,11 +684,13 @@ static int ej_get_field(ej_dec *dc, const char *path, const ProtobufCFieldDescri
 /* Decode the keys of obj into m. On the top level (ev != NULL) keys naming envelope fields go
  * to ev, `type` is skipped, and the rest go to m (the body). */
 static int ej_get_fields(ej_dec *dc, const char *prefix, const json_t *obj, ProtobufCMessage *m,
-                         ptb_event *ev) {
+                         ptb_event *ev)
+{
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         char path[256];
         snprintf(path, sizeof path, "%.120s%s%.120s", prefix, *prefix ? "." : "", key);
         ProtobufCMessage *dst = m;
@@ -720,7 +721,8 @@ static int ej_get_fields(ej_dec *dc, const char *prefix, const json_t *obj, Prot
 }
 
 static int ej_get_message(ej_dec *dc, const char *path, const json_t *obj,
-                          const ProtobufCMessageDescriptor *d, ProtobufCMessage **slot) {
+                          const ProtobufCMessageDescriptor *d, ProtobufCMessage **slot)
+{
     if (!json_is_object(obj))
         return ej_fail(dc, path, "expected object, got %s", ej_json_type(obj));
     if (dc->depth >= EJ_DEPTH_MAX)
@@ -736,7 +738,8 @@ static int ej_get_message(ej_dec *dc, const char *path, const json_t *obj,
     return rc;
 }
 
-int event_json_decode(const json_t *obj, ptb_event **out, ptb_errbuf *eb) {
+int event_json_decode(const json_t *obj, ptb_event **out, ptb_errbuf *eb)
+{
     *out = NULL;
     int rc = event_json_init(eb);
     if (rc)
@@ -778,7 +781,8 @@ int event_json_decode(const json_t *obj, ptb_event **out, ptb_errbuf *eb) {
     return 0;
 }
 
-int event_json_decode_line(const char *line, size_t len, ptb_event **out, ptb_errbuf *eb) {
+int event_json_decode_line(const char *line, size_t len, ptb_event **out, ptb_errbuf *eb)
+{
     *out = NULL;
     json_error_t je;
     json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
@@ -789,7 +793,8 @@ int event_json_decode_line(const char *line, size_t len, ptb_event **out, ptb_er
     return rc;
 }
 
-void event_json_free(ptb_event *ev) {
+void event_json_free(ptb_event *ev)
+{
     if (ev)
         protobuf_c_message_free_unpacked(&ev->base, NULL);
 }

@@ -8,7 +8,8 @@
 
 #include "ptb_error.h"
 
-void event_json_buf_init(event_json_buf *b, size_t cap) {
+void event_json_buf_init(event_json_buf *b, size_t cap)
+{
     b->len = 0;
     b->err = 0;
     b->p = malloc(cap);
@@ -17,7 +18,8 @@ void event_json_buf_init(event_json_buf *b, size_t cap) {
         b->err = PTB_ENOMEM;
 }
 
-bool event_json_buf_reserve(event_json_buf *b, size_t n) {
+bool event_json_buf_reserve(event_json_buf *b, size_t n)
+{
     if (b->err)
         return false;
     if (b->len + n < b->cap)
@@ -39,18 +41,21 @@ bool event_json_buf_reserve(event_json_buf *b, size_t n) {
     return true;
 }
 
-static void ej_put(event_json_buf *b, const void *s, size_t n) {
+static void ej_put(event_json_buf *b, const void *s, size_t n)
+{
     if (event_json_buf_reserve(b, n)) {
         memcpy(b->p + b->len, s, n);
         b->len += n;
     }
 }
 
-void event_json_buf_puts(event_json_buf *b, const char *s) {
+void event_json_buf_puts(event_json_buf *b, const char *s)
+{
     ej_put(b, s, strlen(s));
 }
 
-void event_json_buf_key(event_json_buf *b, const char *key, bool *first) {
+void event_json_buf_key(event_json_buf *b, const char *key, bool *first)
+{
     if (!*first)
         event_json_buf_putc(b, ',');
     *first = false;
@@ -60,7 +65,8 @@ void event_json_buf_key(event_json_buf *b, const char *key, bool *first) {
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when it is not one. */
-static size_t ej_utf8_len(const unsigned char *s, size_t n) {
+static size_t ej_utf8_len(const unsigned char *s, size_t n)
+{
     unsigned char c = s[0];
     size_t len;
     uint32_t cp;
@@ -87,7 +93,8 @@ static size_t ej_utf8_len(const unsigned char *s, size_t n) {
     return len;
 }
 
-void event_json_buf_string(event_json_buf *b, const char *str, size_t n) {
+void event_json_buf_string(event_json_buf *b, const char *str, size_t n)
+{
     static const char hexd[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
     event_json_buf_putc(b, '"');
@@ -116,27 +123,13 @@ void event_json_buf_string(event_json_buf *b, const char *str, size_t n) {
         char esc[6] = {'\\', 0};
         size_t el = 2;
         switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hexd[c >> 4];
@@ -149,7 +142,8 @@ void event_json_buf_string(event_json_buf *b, const char *str, size_t n) {
     event_json_buf_putc(b, '"');
 }
 
-void event_json_buf_u64(event_json_buf *b, uint64_t v) {
+void event_json_buf_u64(event_json_buf *b, uint64_t v)
+{
     char tmp[24];
     size_t i = sizeof tmp;
     do {
@@ -159,7 +153,8 @@ void event_json_buf_u64(event_json_buf *b, uint64_t v) {
     ej_put(b, tmp + i, sizeof tmp - i);
 }
 
-void event_json_buf_i64(event_json_buf *b, int64_t v) {
+void event_json_buf_i64(event_json_buf *b, int64_t v)
+{
     if (v < 0) {
         event_json_buf_putc(b, '-');
         event_json_buf_u64(b, 0 - (uint64_t)v);
@@ -168,7 +163,8 @@ void event_json_buf_i64(event_json_buf *b, int64_t v) {
     }
 }
 
-void event_json_buf_double(event_json_buf *b, double v, bool is_float) {
+void event_json_buf_double(event_json_buf *b, double v, bool is_float)
+{
     if (isnan(v)) {
         event_json_buf_puts(b, "\"NaN\"");
         return;
@@ -190,7 +186,8 @@ void event_json_buf_double(event_json_buf *b, double v, bool is_float) {
         ej_put(b, ".0", 2);
 }
 
-void event_json_buf_hex(event_json_buf *b, const uint8_t *data, size_t n) {
+void event_json_buf_hex(event_json_buf *b, const uint8_t *data, size_t n)
+{
     static const char hexd[] = "0123456789abcdef";
     if (n > EVENT_JSON_LINE_MAX / 2 || !event_json_buf_reserve(b, 2 * n + 2))
         return;
@@ -206,7 +203,8 @@ void event_json_buf_hex(event_json_buf *b, const uint8_t *data, size_t n) {
 
 static const char ej_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-void event_json_buf_base64(event_json_buf *b, const uint8_t *d, size_t n) {
+void event_json_buf_base64(event_json_buf *b, const uint8_t *d, size_t n)
+{
     if (n > EVENT_JSON_LINE_MAX / 2 || !event_json_buf_reserve(b, (n + 2) / 3 * 4 + 2))
         return;
     char *o = b->p + b->len;
@@ -230,7 +228,8 @@ void event_json_buf_base64(event_json_buf *b, const uint8_t *d, size_t n) {
     b->len = (size_t)(o - b->p);
 }
 
-int event_json_buf_finish(event_json_buf *b, char **out, size_t *len) {
+int event_json_buf_finish(event_json_buf *b, char **out, size_t *len)
+{
     event_json_buf_putc(b, 0);
     if (b->err) {
         free(b->p);
@@ -243,7 +242,8 @@ int event_json_buf_finish(event_json_buf *b, char **out, size_t *len) {
     return 0;
 }
 
-static int ej_hexval(char c) {
+static int ej_hexval(char c)
+{
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'a' && c <= 'f')
@@ -253,7 +253,8 @@ static int ej_hexval(char c) {
     return -1;
 }
 
-int event_json_hex_decode(const char *s, size_t n, uint8_t **out, size_t *len) {
+int event_json_hex_decode(const char *s, size_t n, uint8_t **out, size_t *len)
+{
     *out = NULL;
     *len = 0;
     if (n % 2)
@@ -276,7 +277,8 @@ int event_json_hex_decode(const char *s, size_t n, uint8_t **out, size_t *len) {
     return 0;
 }
 
-static int ej_b64val(char c) {
+static int ej_b64val(char c)
+{
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
     if (c >= 'a' && c <= 'z')
@@ -290,7 +292,8 @@ static int ej_b64val(char c) {
     return -1;
 }
 
-int event_json_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len) {
+int event_json_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len)
+{
     *out = NULL;
     *len = 0;
     if (n % 4)
@@ -330,7 +333,8 @@ int event_json_base64_decode(const char *s, size_t n, uint8_t **out, size_t *len
     return 0;
 }
 
-int event_json_parse_decimal(const char *str, size_t n, bool is_signed, int64_t *s, uint64_t *u) {
+int event_json_parse_decimal(const char *str, size_t n, bool is_signed, int64_t *s, uint64_t *u)
+{
     bool neg = is_signed && n > 0 && str[0] == '-';
     size_t i = neg ? 1 : 0;
     if (n == i || n - i > 20)

@@ -21,7 +21,8 @@ void event_json_buf_init(event_json_buf *b, size_t cap);
 /* Make room for n more bytes; false (and b->err set) when it cannot. */
 bool event_json_buf_reserve(event_json_buf *b, size_t n);
 
-static inline void event_json_buf_putc(event_json_buf *b, char c) {
+static inline void event_json_buf_putc(event_json_buf *b, char c)
+{
     if (b->len + 1 < b->cap || event_json_buf_reserve(b, 1))
         b->p[b->len++] = c;
 }

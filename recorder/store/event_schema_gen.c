@@ -19,7 +19,8 @@
 
 static json_t *schema_field(const ProtobufCFieldDescriptor *f, json_t *defs);
 
-static json_t *schema_message(const ProtobufCMessageDescriptor *d, json_t *defs) {
+static json_t *schema_message(const ProtobufCMessageDescriptor *d, json_t *defs)
+{
     json_t *props = json_object();
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -30,7 +31,8 @@ static json_t *schema_message(const ProtobufCMessageDescriptor *d, json_t *defs)
                      "additionalProperties", 0);
 }
 
-static json_t *schema_scalar(const ProtobufCFieldDescriptor *f, json_t *defs) {
+static json_t *schema_scalar(const ProtobufCFieldDescriptor *f, json_t *defs)
+{
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -43,16 +45,12 @@ static json_t *schema_scalar(const ProtobufCFieldDescriptor *f, json_t *defs) {
                          (json_int_t)UINT32_MAX);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        return json_pack("{s:s}", "$ref", "#/$defs/int64");
+    case PROTOBUF_C_TYPE_SFIXED64: return json_pack("{s:s}", "$ref", "#/$defs/int64");
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return json_pack("{s:s}", "$ref", "#/$defs/uint64");
+    case PROTOBUF_C_TYPE_FIXED64: return json_pack("{s:s}", "$ref", "#/$defs/uint64");
     case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return json_pack("{s:s}", "$ref", "#/$defs/double");
-    case PROTOBUF_C_TYPE_BOOL:
-        return json_pack("{s:s}", "type", "boolean");
+    case PROTOBUF_C_TYPE_DOUBLE: return json_pack("{s:s}", "$ref", "#/$defs/double");
+    case PROTOBUF_C_TYPE_BOOL: return json_pack("{s:s}", "type", "boolean");
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *e = f->descriptor;
         json_t *names = json_array();
@@ -60,8 +58,7 @@ static json_t *schema_scalar(const ProtobufCFieldDescriptor *f, json_t *defs) {
             json_array_append_new(names, json_string(event_json_enum_name(e, e->values[i].value)));
         return json_pack("{s:s, s:o}", "type", "string", "enum", names);
     }
-    case PROTOBUF_C_TYPE_STRING:
-        return json_pack("{s:s}", "type", "string");
+    case PROTOBUF_C_TYPE_STRING: return json_pack("{s:s}", "type", "string");
     case PROTOBUF_C_TYPE_BYTES:
         return json_pack("{s:s}", "$ref",
                          event_json_field_hex(f) ? "#/$defs/hex" : "#/$defs/base64");
@@ -79,14 +76,16 @@ static json_t *schema_scalar(const ProtobufCFieldDescriptor *f, json_t *defs) {
     return json_object();
 }
 
-static json_t *schema_field(const ProtobufCFieldDescriptor *f, json_t *defs) {
+static json_t *schema_field(const ProtobufCFieldDescriptor *f, json_t *defs)
+{
     json_t *s = schema_scalar(f, defs);
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
         return json_pack("{s:s, s:o}", "type", "array", "items", s);
     return s;
 }
 
-static json_t *schema_build(void) {
+static json_t *schema_build(void)
+{
     const ProtobufCMessageDescriptor *ed = &ptb__v1__event__descriptor;
     json_t *defs = json_object();
     json_object_set_new(
@@ -149,7 +148,8 @@ static json_t *schema_build(void) {
         branches, "unevaluatedProperties", 0, "$defs", defs);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     ptb_errbuf eb;
     if (event_json_init(&eb)) {
         fprintf(stderr, "ptb-event-schema: %s\n", eb.msg);

@@ -95,8 +95,7 @@ int cli_next(cli *c)
         } else if (c->index < c->argc) {
             c->optarg = c->argv[c->index++];
         } else {
-            snprintf(c->err, sizeof c->err, "option '--%s' needs an argument %s", o->name,
-                     o->arg);
+            snprintf(c->err, sizeof c->err, "option '--%s' needs an argument %s", o->name, o->arg);
             return CLI_ERROR;
         }
     } else if (inl) {

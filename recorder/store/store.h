@@ -40,16 +40,16 @@ typedef enum store_sync {
 } store_sync;
 
 typedef struct store_options {
-    uint32_t batch_events;     /* commit after this many events (default 8192) */
-    uint32_t batch_ms;         /* ... or this many ms after the first uncommitted one (default 50) */
-    size_t queue_bytes;        /* bound of the producer queue (default 64 MiB) */
-    size_t event_max;          /* largest encoded event (default 4 MiB) */
-    size_t blob_max;           /* largest blob, uncompressed (default 1 GiB) */
-    uint64_t blob_budget;      /* total compressed blob bytes a store may hold (default 64 GiB) */
-    size_t map_size_initial;   /* first LMDB map size (default 1 GiB); grows by itself */
-    size_t map_size_max;       /* largest map size (default 1 TiB) */
-    store_sync sync;           /* default STORE_SYNC_DATA */
-    int zlib_level;            /* blob compression level (default 6) */
+    uint32_t batch_events;   /* commit after this many events (default 8192) */
+    uint32_t batch_ms;       /* ... or this many ms after the first uncommitted one (default 50) */
+    size_t queue_bytes;      /* bound of the producer queue (default 64 MiB) */
+    size_t event_max;        /* largest encoded event (default 4 MiB) */
+    size_t blob_max;         /* largest blob, uncompressed (default 1 GiB) */
+    uint64_t blob_budget;    /* total compressed blob bytes a store may hold (default 64 GiB) */
+    size_t map_size_initial; /* first LMDB map size (default 1 GiB); grows by itself */
+    size_t map_size_max;     /* largest map size (default 1 TiB) */
+    store_sync sync;         /* default STORE_SYNC_DATA */
+    int zlib_level;          /* blob compression level (default 6) */
 } store_options;
 
 /* Fill *opt with the defaults above. */
@@ -218,14 +218,14 @@ int store_index_foreach_key(store_txn *t, store_index ix,
 
 /* Summary of a store. */
 typedef struct store_summary {
-    uint64_t events;          /* last seq */
-    uint64_t batches;         /* committed batches (chain length) */
-    int64_t ts_min, ts_max;   /* time span of the events (0 when empty) */
-    uint64_t blobs;           /* number of blobs */
-    uint64_t blob_zbytes;     /* compressed bytes of blobs */
-    uint64_t strings;         /* interned strings */
-    uint64_t file_bytes;      /* size of data.mdb on disk */
-    uint32_t schema_version;  /* of the writer */
+    uint64_t events;         /* last seq */
+    uint64_t batches;        /* committed batches (chain length) */
+    int64_t ts_min, ts_max;  /* time span of the events (0 when empty) */
+    uint64_t blobs;          /* number of blobs */
+    uint64_t blob_zbytes;    /* compressed bytes of blobs */
+    uint64_t strings;        /* interned strings */
+    uint64_t file_bytes;     /* size of data.mdb on disk */
+    uint32_t schema_version; /* of the writer */
     uint8_t chain_head[32];
 } store_summary;
 int store_summary_get(store_txn *t, store_summary *out);
@@ -234,8 +234,8 @@ int store_summary_get(store_txn *t, store_summary *out);
 
 typedef struct store_verify_report {
     uint64_t events, batches, blobs, strings, postings;
-    uint64_t problems;     /* number of problems found; 0 = store verifies */
-    char first[512];       /* the first problem, in words */
+    uint64_t problems; /* number of problems found; 0 = store verifies */
+    char first[512];   /* the first problem, in words */
 } store_verify_report;
 
 /* Check the store in dir, read-only: LMDB page structure, every event decodes, seqs dense, hash

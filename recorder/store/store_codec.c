@@ -349,8 +349,8 @@ static bool scalar_zero(ProtobufCType t, const void *p)
 
 /* A string field: interned (written as its `_sid` field) when the message has a sid sibling for
  * it and the intern callback gives an id; inline otherwise. */
-static void enc_string(codec_enc *e, const codec_msg *m, int slot, const ProtobufCFieldDescriptor *f,
-                       const char *s)
+static void enc_string(codec_enc *e, const codec_msg *m, int slot,
+                       const ProtobufCFieldDescriptor *f, const char *s)
 {
     size_t n = strlen(s);
     if (slot >= 0 && n <= STORE_STRING_MAX && e->intern) {
@@ -383,8 +383,8 @@ static int enc_message(codec_enc *e, const ProtobufCMessage *msg, int depth)
             i = m->plain[j];
         } else {
             uint32_t id = *(const uint32_t *)((const char *)msg + m->oneof_q[j - m->nplain]);
-            const ProtobufCFieldDescriptor *of = id ? protobuf_c_message_descriptor_get_field(d, id)
-                                                    : NULL;
+            const ProtobufCFieldDescriptor *of =
+                id ? protobuf_c_message_descriptor_get_field(d, id) : NULL;
             if (!of || !(of->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
                 of->quantifier_offset != m->oneof_q[j - m->nplain])
                 continue;
@@ -588,8 +588,8 @@ void store_arena_free(store_arena *a)
 
 /* ------------------------------------------------------------ decode */
 
-static int codec_resolve(ProtobufCMessage *msg, store_arena *a, store_resolve_fn resolve,
-                         void *arg, int depth)
+static int codec_resolve(ProtobufCMessage *msg, store_arena *a, store_resolve_fn resolve, void *arg,
+                         int depth)
 {
     if (depth > 8)
         return PTB_ECORRUPT;

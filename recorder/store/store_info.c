@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <zlib.h>
 
-
 static int rc_of(int mdb_rc)
 {
     if (mdb_rc == MDB_NOTFOUND)

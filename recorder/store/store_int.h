@@ -30,10 +30,10 @@ extern const char *const store_db_names[STORE_DB_COUNT];
 #define PTB_STR(x) PTB_STR_(x)
 #define STORE_FORMAT "ptb-store-1"
 #define STORE_STRING_MAX 65536 /* longer strings stay inline in the event */
-#define STORE_POSTING_KEY 16  /* u64 BE value, u64 BE first seq */
-#define STORE_BATCH_VAL 24    /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
-#define STORE_CHAIN_FIXED 96  /* see store.md, `chain` */
-#define STORE_BLOB_HDR 9      /* u8 codec, u64 BE raw length */
+#define STORE_POSTING_KEY 16   /* u64 BE value, u64 BE first seq */
+#define STORE_BATCH_VAL 24     /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
+#define STORE_CHAIN_FIXED 96   /* see store.md, `chain` */
+#define STORE_BLOB_HDR 9       /* u8 codec, u64 BE raw length */
 
 /* ------------------------------------------------------------ byte helpers */
 
@@ -172,17 +172,17 @@ int store_writer_stop(store *s);
  * each read call, a SIGSEGV/SIGBUS is turned into PTB_ECORRUPT instead of a crash. */
 int store_guard_install(void);
 extern __thread sigjmp_buf *store_guard_jmp;
-#define STORE_GUARDED(rc_var, expr)                                                          \
-    do {                                                                                     \
-        sigjmp_buf store_jb_;                                                                \
-        sigjmp_buf *store_prev_ = store_guard_jmp;                                           \
-        if (sigsetjmp(store_jb_, 0) == 0) {                                                  \
-            store_guard_jmp = &store_jb_;                                                    \
-            rc_var = (expr);                                                                 \
-        } else {                                                                             \
-            rc_var = PTB_ECORRUPT;                                                           \
-        }                                                                                    \
-        store_guard_jmp = store_prev_;                                                       \
+#define STORE_GUARDED(rc_var, expr)                                                                \
+    do {                                                                                           \
+        sigjmp_buf store_jb_;                                                                      \
+        sigjmp_buf *store_prev_ = store_guard_jmp;                                                 \
+        if (sigsetjmp(store_jb_, 0) == 0) {                                                        \
+            store_guard_jmp = &store_jb_;                                                          \
+            rc_var = (expr);                                                                       \
+        } else {                                                                                   \
+            rc_var = PTB_ECORRUPT;                                                                 \
+        }                                                                                          \
+        store_guard_jmp = store_prev_;                                                             \
     } while (0)
 
 #endif

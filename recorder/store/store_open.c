@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 const char *const store_db_names[STORE_DB_COUNT] = {
-    "meta",    "events",  "blobs",   "strings",   "strings_r", "batches",
-    "chain",   "ix_type", "ix_exec", "ix_path",   "ix_host",   "ix_tool",
-    "ix_kernel",
+    "meta",    "events",  "blobs",   "strings", "strings_r", "batches",   "chain",
+    "ix_type", "ix_exec", "ix_path", "ix_host", "ix_tool",   "ix_kernel",
 };
 
 const char *store_index_name(store_index ix)
@@ -100,8 +99,8 @@ int store_env_open(store *s, bool create)
         STORE_GUARDED(r, mdb_dbi_open(txn, store_db_names[i], df, &s->dbi[i]));
         rc = rc_of(r);
         if (rc == MDB_NOTFOUND)
-            rc = ptb_errf(&s->err, PTB_ENOSTORE, "%s: no database '%s': not a ptb store",
-                          s->dir, store_db_names[i]);
+            rc = ptb_errf(&s->err, PTB_ENOSTORE, "%s: no database '%s': not a ptb store", s->dir,
+                          store_db_names[i]);
         else if (rc == MDB_INCOMPATIBLE || rc == PTB_ECORRUPT || rc == MDB_CORRUPTED)
             rc = ptb_errf(&s->err, PTB_ECORRUPT, "%s: database '%s' is corrupt", s->dir,
                           store_db_names[i]);
@@ -261,8 +260,7 @@ static int store_open_writer(store *s)
     if (s->q->lock_fd < 0)
         return ptb_errf(&s->err, -errno, "%s: %s", path, strerror(errno));
     if (flock(s->q->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return ptb_errf(&s->err, PTB_ELOCKED, "%s: another process is writing this store",
-                        s->dir);
+        return ptb_errf(&s->err, PTB_ELOCKED, "%s: another process is writing this store", s->dir);
     rc = store_env_open(s, true);
     if (rc)
         return rc;
@@ -358,8 +356,8 @@ int store_close(store *s)
             if (r && !rc)
                 rc = r;
             if (rc)
-                ptb_errf(&s->err, rc, "%s", s->q->state_msg[0] ? s->q->state_msg
-                                                                  : ptb_strerror(rc));
+                ptb_errf(&s->err, rc, "%s",
+                         s->q->state_msg[0] ? s->q->state_msg : ptb_strerror(rc));
         }
         char path[4096];
         snprintf(path, sizeof path, "%s/reserve", s->dir);

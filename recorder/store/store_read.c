@@ -231,8 +231,8 @@ int store_event_raw(store_txn *t, uint64_t seq, const void **data, size_t *len)
     return 0;
 }
 
-static int decode_guarded(store_txn *t, const void *data, size_t len, uint64_t seq,
-                          store_arena *a, const ptb_event **ev)
+static int decode_guarded(store_txn *t, const void *data, size_t len, uint64_t seq, store_arena *a,
+                          const ptb_event **ev)
 {
     int rc;
     store_arena_reset(a);
@@ -282,8 +282,8 @@ int store_cursor_open(store_txn *t, const store_range *r, store_cursor **out)
     store_arena_init(&c->arena);
     int rc = rc_of(mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_EVENTS], &c->ev));
     if (!rc && (r->by_index || r->by_time)) {
-        MDB_dbi d = r->by_index ? t->s->dbi[STORE_DB_IX_FIRST + r->index]
-                                : t->s->dbi[STORE_DB_BATCHES];
+        MDB_dbi d =
+            r->by_index ? t->s->dbi[STORE_DB_IX_FIRST + r->index] : t->s->dbi[STORE_DB_BATCHES];
         rc = rc_of(mdb_cursor_open(t->txn, d, &c->aux));
     }
     if (rc) {

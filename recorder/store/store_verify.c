@@ -53,8 +53,7 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static void post_add(uint64_t *n, uint64_t *a, uint64_t *b, uint64_t ix, uint64_t key,
-                     uint64_t seq)
+static void post_add(uint64_t *n, uint64_t *a, uint64_t *b, uint64_t ix, uint64_t key, uint64_t seq)
 {
     uint64_t h = mix64(mix64(ix * 0x9e3779b97f4a7c15ULL ^ key) ^ seq);
     *n += 1;
@@ -99,8 +98,8 @@ static int resolve_cb(void *arg, uint32_t sid, const char **s, size_t *n)
 static int decode_one(verify *v, const MDB_val *d, uint64_t seq, const ptb_event **ev)
 {
     int rc;
-    STORE_GUARDED(rc, store_codec_decode(d->mv_data, d->mv_size, seq, &v->arena, resolve_cb,
-                                         v->t, ev));
+    STORE_GUARDED(rc,
+                  store_codec_decode(d->mv_data, d->mv_size, seq, &v->arena, resolve_cb, v->t, ev));
     return rc;
 }
 
@@ -157,8 +156,7 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
     uint32_t next_sid = 1;
     MDB_val ck, cv, ek, evv, bk, bv;
     int rc, erc = g_cget(ce, &ek, &evv, MDB_FIRST), brc = g_cget(cb, &bk, &bv, MDB_FIRST);
-    for (rc = g_cget(cc, &ck, &cv, MDB_FIRST); rc == 0 && md;
-         rc = g_cget(cc, &ck, &cv, MDB_NEXT)) {
+    for (rc = g_cget(cc, &ck, &cv, MDB_FIRST); rc == 0 && md; rc = g_cget(cc, &ck, &cv, MDB_NEXT)) {
         no++;
         if (ck.mv_size != 8 || store_get_u64(ck.mv_data) != no || cv.mv_size < STORE_CHAIN_FIXED ||
             (cv.mv_size - STORE_CHAIN_FIXED) % 32) {
@@ -241,8 +239,9 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
         EVP_DigestUpdate(md, digest, 32);
         EVP_DigestFinal_ex(md, h, &dl);
         if (memcmp(digest, c + 32, 32) || memcmp(h, c + 64, 32))
-            problem(v, "chain: batch %llu (seqs %llu..%llu) does not match its recorded digest: "
-                       "its events, strings or blob list changed",
+            problem(v,
+                    "chain: batch %llu (seqs %llu..%llu) does not match its recorded digest: "
+                    "its events, strings or blob list changed",
                     (unsigned long long)no, (unsigned long long)first, (unsigned long long)last);
         memcpy(prev, c + 64, 32);
         if (first) {
@@ -429,8 +428,8 @@ int store_verify(const char *dir, store_verify_report *rep,
                 head[i] = (uint8_t)x;
         }
     }
-    if (meta_num(&v, "ptb.last_seq", &last_seq) == 0 && meta_num(&v, "ptb.batches", &batches) == 0 &&
-        meta_num(&v, "ptb.strings", &strings) == 0) {
+    if (meta_num(&v, "ptb.last_seq", &last_seq) == 0 &&
+        meta_num(&v, "ptb.batches", &batches) == 0 && meta_num(&v, "ptb.strings", &strings) == 0) {
         verify_strings(&v, strings);
         verify_chain(&v, batches, last_seq, head);
         rc = store_blob_foreach(v.t, blob_cb, &v);

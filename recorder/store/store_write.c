@@ -248,8 +248,7 @@ void store_write_stats_get(store *s, store_write_stats *out)
 
 /* ------------------------------------------------------------ blobs */
 
-int store_blob_put(store *s, const void *data, size_t len, const char *what,
-                   uint8_t sha256_out[32])
+int store_blob_put(store *s, const void *data, size_t len, const char *what, uint8_t sha256_out[32])
 {
     if (!s || (!data && len) || !sha256_out)
         return PTB_EINVAL;

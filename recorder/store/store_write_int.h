@@ -98,9 +98,9 @@ struct store_queue {
     uint64_t head, tail; /* bytes written / freed, monotonic */
     uint64_t wake_bytes; /* producers wake an idle writer past this much queued */
     uint64_t tickets, committed_ticket, flush_ticket;
-    uint64_t next_seq;      /* last seq given */
-    uint64_t committed_seq; /* last seq committed */
-    uint8_t chain_head[32]; /* head after the last commit (writer thread only) */
+    uint64_t next_seq;       /* last seq given */
+    uint64_t committed_seq;  /* last seq committed */
+    uint8_t chain_head[32];  /* head after the last commit (writer thread only) */
     uint64_t inflight_bytes; /* compressed blob bytes queued */
     uint64_t blob_zbytes;    /* compressed blob bytes stored or queued */
     uint64_t waits;

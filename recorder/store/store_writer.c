@@ -24,7 +24,7 @@ typedef struct batch {
     int64_t ts_min, ts_max;
     int64_t t_start; /* monotonic ns of the first record */
     uint64_t last_ticket;
-    uint64_t scan;   /* ring position after the last processed record */
+    uint64_t scan; /* ring position after the last processed record */
     /* postings: open addressing on (ix, key) */
     post_list *lists;
     size_t nlists, lists_cap;
@@ -569,10 +569,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&q->mu);
 
         int rc = writer_process(s, &b, head);
-        bool commit = b.txn &&
-                      (rc != 0 || b.events >= s->opt.batch_events || used * 2 >= q->cap ||
-                       flush_ticket >= b.last_ticket ||
-                       store_now_mono_ns() - b.t_start >= batch_ns || (stopping && b.scan >= head));
+        bool commit =
+            b.txn && (rc != 0 || b.events >= s->opt.batch_events || used * 2 >= q->cap ||
+                      flush_ticket >= b.last_ticket ||
+                      store_now_mono_ns() - b.t_start >= batch_ns || (stopping && b.scan >= head));
         if (rc == 0 && commit)
             rc = batch_commit(s, &b);
         if (rc == MDB_MAP_FULL) {

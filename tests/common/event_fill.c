@@ -7,7 +7,6 @@
 
 #include "event_json.h"
 
-
 static const char *const fill_strings[] = {
     "h\xc3\xa9llo \"quoted\" \\back\\ slash/",
     "line\nbreak\ttab\r\x01\x1f\x7f end",
@@ -17,17 +16,14 @@ static const char *const fill_strings[] = {
 
 static void fill_message(ProtobufCMessage *m, unsigned seed, int depth);
 
-static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed, unsigned k) {
+static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed, unsigned k)
+{
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        *(int32_t *)p = k ? INT32_MIN : -(int32_t)(seed * 7 + 3);
-        break;
+    case PROTOBUF_C_TYPE_SFIXED32: *(int32_t *)p = k ? INT32_MIN : -(int32_t)(seed * 7 + 3); break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        *(uint32_t *)p = k ? UINT32_MAX : 4000000000u - seed;
-        break;
+    case PROTOBUF_C_TYPE_FIXED32: *(uint32_t *)p = k ? UINT32_MAX : 4000000000u - seed; break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
@@ -37,15 +33,11 @@ static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed
     case PROTOBUF_C_TYPE_FIXED64:
         *(uint64_t *)p = (seed + k) % 2 ? UINT64_MAX - seed : 9007199254740993ull + seed;
         break;
-    case PROTOBUF_C_TYPE_FLOAT:
-        *(float *)p = 0.1f * (float)(seed + 1);
-        break;
+    case PROTOBUF_C_TYPE_FLOAT: *(float *)p = 0.1f * (float)(seed + 1); break;
     case PROTOBUF_C_TYPE_DOUBLE:
         *(double *)p = seed % 2 ? 1e-300 * seed : 3.141592653589793 * (seed + 1) / 7;
         break;
-    case PROTOBUF_C_TYPE_BOOL:
-        *(protobuf_c_boolean *)p = 1;
-        break;
+    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; break;
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *e = f->descriptor;
         *(int *)p = e->values[e->n_values - 1 - (seed + k) % e->n_values / 2].value;
@@ -53,9 +45,7 @@ static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed
             *(int *)p = e->values[e->n_values - 1].value;
         break;
     }
-    case PROTOBUF_C_TYPE_STRING:
-        *(char **)p = strdup(fill_strings[(seed + k) % 4]);
-        break;
+    case PROTOBUF_C_TYPE_STRING: *(char **)p = strdup(fill_strings[(seed + k) % 4]); break;
     case PROTOBUF_C_TYPE_BYTES: {
         ProtobufCBinaryData *bd = p;
         bd->len = event_json_field_hex(f) ? 32 : 1 + (seed + k) % 7;
@@ -75,27 +65,25 @@ static void fill_value(const ProtobufCFieldDescriptor *f, void *p, unsigned seed
     }
 }
 
-static size_t elem_size(ProtobufCType t) {
+static size_t elem_size(ProtobufCType t)
+{
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
+    case PROTOBUF_C_TYPE_DOUBLE: return 8;
     case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    default:
-        return 4;
+    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
+    default: return 4;
     }
 }
 
 /* Every field of m set to a non-default value (repeated: 2 elements), `_sid` fields left 0. */
-static void fill_message(ProtobufCMessage *m, unsigned seed, int depth) {
+static void fill_message(ProtobufCMessage *m, unsigned seed, int depth)
+{
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -118,7 +106,8 @@ static void fill_message(ProtobufCMessage *m, unsigned seed, int depth) {
 }
 
 /* An event of kind body_case; filled: every field set; else the body is empty. */
-ptb_event *test_event_filled(uint32_t body_case, bool filled) {
+ptb_event *test_event_filled(uint32_t body_case, bool filled)
+{
     ptb_event *ev = calloc(1, sizeof *ev);
     ptb__v1__event__init(ev);
     const ProtobufCFieldDescriptor *bf = event_type_field(body_case);
@@ -138,4 +127,3 @@ ptb_event *test_event_filled(uint32_t body_case, bool filled) {
     }
     return ev;
 }
-

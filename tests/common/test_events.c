@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 const ptb_event *test_event_make(test_event *b, uint64_t i)
 {
     ptb__v1__event__init(&b->ev);
@@ -27,7 +26,8 @@ const ptb_event *test_event_make(test_event *b, uint64_t i)
         break;
     case 1:
         ptb__v1__gpu_kernel__init(&b->gk);
-        snprintf(b->s1, sizeof b->s1, "void gemm_kernel<%llu>(float*)", (unsigned long long)(i % 5));
+        snprintf(b->s1, sizeof b->s1, "void gemm_kernel<%llu>(float*)",
+                 (unsigned long long)(i % 5));
         b->gk.name = b->s1;
         b->gk.grid_x = (uint32_t)i;
         b->ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL;

@@ -9,7 +9,8 @@
 
 #include "event_json.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     ptb_event *ev = ptb__v1__event__unpack(NULL, size, data);
     if (!ev)
         return 0;

@@ -8,7 +8,8 @@
 
 #include "event_json.h"
 
-static uint8_t *fuzz_pack(const ptb_event *ev, size_t *len) {
+static uint8_t *fuzz_pack(const ptb_event *ev, size_t *len)
+{
     *len = protobuf_c_message_get_packed_size(&ev->base);
     uint8_t *b = malloc(*len ? *len : 1);
     if (!b)
@@ -17,7 +18,8 @@ static uint8_t *fuzz_pack(const ptb_event *ev, size_t *len) {
     return b;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     ptb_event *ev = NULL;
     ptb_errbuf eb;
     if (event_json_decode_line((const char *)data, size, &ev, &eb) != 0) {

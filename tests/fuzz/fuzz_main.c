@@ -10,7 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int fuzz_run_file(const char *path) {
+static int fuzz_run_file(const char *path)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         perror(path);
@@ -46,7 +47,8 @@ static int fuzz_run_file(const char *path) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int files = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;

@@ -65,8 +65,8 @@ typedef struct spot {
     size_t len;
 } spot;
 
-static const char *dbs[] = {"events", "blobs", "strings", "strings_r", "batches", "chain",
-                            "ix_type", "ix_exec", "ix_path", "ix_host", "ix_tool", "ix_kernel"};
+static const char *dbs[] = {"events",  "blobs",   "strings", "strings_r", "batches", "chain",
+                            "ix_type", "ix_exec", "ix_path", "ix_host",   "ix_tool", "ix_kernel"};
 #define NDBS (sizeof dbs / sizeof dbs[0])
 
 /* Where liblmdb mapped pristine/data.mdb in this process (from /proc/self/maps). */

@@ -85,8 +85,7 @@ static void test_disk_full(void **state)
                      ev->body_case, (unsigned long long)(seq - 1));
     }
     printf("# disk full after %llu appended events: %llu stored, %llu reported lost\n",
-           (unsigned long long)appended, (unsigned long long)(last - 1),
-           (unsigned long long)lost);
+           (unsigned long long)appended, (unsigned long long)(last - 1), (unsigned long long)lost);
     store_txn_end(t);
     store_close(s);
 }

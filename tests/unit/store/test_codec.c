@@ -56,9 +56,8 @@ static void roundtrip(const ptb_event *ev, bool interned)
     uint8_t buf[1 << 16];
     size_t len;
     store_postings post;
-    assert_int_equal(store_codec_encode(ev, interned ? intern : NULL, NULL, buf, sizeof buf, &len,
-                                        &post),
-                     0);
+    assert_int_equal(
+        store_codec_encode(ev, interned ? intern : NULL, NULL, buf, sizeof buf, &len, &post), 0);
     assert_true(post.n >= 1);
     assert_int_equal(post.ix[0], STORE_IX_TYPE);
     assert_int_equal(post.key[0], ev->body_case);
@@ -76,9 +75,9 @@ static void roundtrip(const ptb_event *ev, bool interned)
     /* too small a buffer: PTB_ETOOBIG and a size that is enough */
     size_t small = len / 2, need;
     if (small > 0) {
-        assert_int_equal(store_codec_encode(ev, interned ? intern : NULL, NULL, buf, small, &need,
-                                            NULL),
-                         PTB_ETOOBIG);
+        assert_int_equal(
+            store_codec_encode(ev, interned ? intern : NULL, NULL, buf, small, &need, NULL),
+            PTB_ETOOBIG);
         assert_true(need >= len);
     }
     store_arena_free(&a);

@@ -18,14 +18,16 @@
 #include "common/event_fill.h"
 #include "event_json.h"
 
-static uint8_t *pack(const ptb_event *ev, size_t *len) {
+static uint8_t *pack(const ptb_event *ev, size_t *len)
+{
     *len = protobuf_c_message_get_packed_size(&ev->base);
     uint8_t *b = malloc(*len ? *len : 1);
     protobuf_c_message_pack(&ev->base, b);
     return b;
 }
 
-static void assert_roundtrip(const ptb_event *ev) {
+static void assert_roundtrip(const ptb_event *ev)
+{
     char *line;
     size_t len;
     assert_int_equal(event_json_encode_line(ev, &line, &len), 0);
@@ -58,7 +60,8 @@ static void assert_roundtrip(const ptb_event *ev) {
     event_json_free(back2);
 }
 
-static void test_init(void **state) {
+static void test_init(void **state)
+{
     ptb_errbuf eb = {{0}};
     int rc = event_json_init(&eb);
     if (rc)
@@ -66,7 +69,8 @@ static void test_init(void **state) {
     assert_true(event_type_count() >= 29);
 }
 
-static void test_roundtrip_every_type_filled(void **state) {
+static void test_roundtrip_every_type_filled(void **state)
+{
     for (size_t i = 0; i < event_type_count(); i++) {
         ptb_event *ev = test_event_filled(event_type_at(i), true);
         assert_roundtrip(ev);
@@ -74,7 +78,8 @@ static void test_roundtrip_every_type_filled(void **state) {
     }
 }
 
-static void test_roundtrip_every_type_empty(void **state) {
+static void test_roundtrip_every_type_empty(void **state)
+{
     for (size_t i = 0; i < event_type_count(); i++) {
         ptb_event *ev = test_event_filled(event_type_at(i), false);
         assert_roundtrip(ev);
@@ -89,7 +94,8 @@ static void test_roundtrip_every_type_empty(void **state) {
     }
 }
 
-static ptb_event *make_file_write(void) {
+static ptb_event *make_file_write(void)
+{
     ptb_event *ev = test_event_filled(PTB__V1__EVENT__BODY_FILE_WRITE, false);
     ev->seq = 7;
     ev->ts_ns = 1718000000000000000;
@@ -107,7 +113,8 @@ static ptb_event *make_file_write(void) {
     return ev;
 }
 
-static void test_golden_line(void **state) {
+static void test_golden_line(void **state)
+{
     ptb_event *ev = make_file_write();
     char *line;
     assert_int_equal(event_json_encode_line(ev, &line, NULL), 0);
@@ -145,7 +152,8 @@ static void test_golden_line(void **state) {
     event_json_free(ev);
 }
 
-static void test_lenient_forms(void **state) {
+static void test_lenient_forms(void **state)
+{
     static const char *ok[] = {
         "{\"type\":\"file.write\",\"size\":\"18446744073709551615\",\"bytes\":\"12\"}",
         "{\"type\":\"run.start\",\"budget_s\":\"-9223372036854775808\"}",
@@ -169,7 +177,8 @@ static void test_lenient_forms(void **state) {
     }
 }
 
-static void test_rejections(void **state) {
+static void test_rejections(void **state)
+{
     static const struct {
         const char *line, *msg;
     } bad[] = {
@@ -249,7 +258,8 @@ static void test_rejections(void **state) {
 
 /* The bundled example run: every line decodes, every kind appears, seqs are dense from 1, time
  * does not go back, and each line is exactly what the encoder writes (canonical form). */
-static void test_example_fixture(void **state) {
+static void test_example_fixture(void **state)
+{
     const char *src = getenv("PTB_SOURCE_DIR");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/example-events.jsonl", src ? src : ".");
@@ -289,7 +299,8 @@ static void test_example_fixture(void **state) {
 }
 
 /* PTB_WRITE_SEEDS=DIR: write the fuzz seed corpora. */
-static void write_file(const char *dir, const char *name, const void *data, size_t len) {
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "wb");
@@ -298,7 +309,8 @@ static void write_file(const char *dir, const char *name, const void *data, size
     fclose(f);
 }
 
-static void test_write_seeds(void **state) {
+static void test_write_seeds(void **state)
+{
     const char *dir = getenv("PTB_WRITE_SEEDS");
     if (!dir)
         skip();
@@ -328,7 +340,8 @@ static void test_write_seeds(void **state) {
     }
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_roundtrip_every_type_filled),

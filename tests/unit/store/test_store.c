@@ -118,8 +118,7 @@ static void test_roundtrip_and_indexes(void **state)
     assert_true(m > 0 && m < n);
 
     /* type, tool, host, kernel, exec */
-    assert_int_equal(store_index_count(t, STORE_IX_TYPE, PTB__V1__EVENT__BODY_GPU_KERNEL, &cnt),
-                     0);
+    assert_int_equal(store_index_count(t, STORE_IX_TYPE, PTB__V1__EVENT__BODY_GPU_KERNEL, &cnt), 0);
     assert_int_equal(cnt, (N + 1000) / 4);
     assert_int_equal(store_string_lookup(t, "Bash", 4, &sid), 0);
     assert_int_equal(store_index_count(t, STORE_IX_TOOL, sid, &cnt), 0);
@@ -340,8 +339,10 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_and_indexes), cmocka_unit_test(test_threads_small_queue),
-        cmocka_unit_test(test_blobs),                 cmocka_unit_test(test_tamper_detected),
+        cmocka_unit_test(test_roundtrip_and_indexes),
+        cmocka_unit_test(test_threads_small_queue),
+        cmocka_unit_test(test_blobs),
+        cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
