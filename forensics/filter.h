@@ -48,6 +48,10 @@ void filter_free(filter *f);
  * snprintf). */
 size_t filter_print(const filter *f, char *buf, size_t cap);
 
+/* argv of a proc.exec joined by single spaces into out (cap bytes, NUL-terminated, cut at cap);
+ * returns the length the whole line needs (without the NUL), like snprintf. */
+size_t filter_cmdline_join(const Ptb__V1__ProcExec *pe, char *out, size_t cap);
+
 /* True when the filter uses fields resolved through the process table (proc.exe, proc.cmdline,
  * proc.cwd, proc.ppid, proc.parent_exe, proc.parent_exec_id, proc.pid of bodies without a pid). */
 bool filter_needs_procs(const filter *f);

@@ -381,6 +381,26 @@ static void emit_addr(visit *v, const Ptb__V1__SockAddr *a, bool port)
         emit_str(v, a->ip);
 }
 
+size_t filter_cmdline_join(const Ptb__V1__ProcExec *pe, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < pe->n_argv; i++) {
+        const char *a = pe->argv[i] ? pe->argv[i] : "";
+        size_t al = strlen(a);
+        if (i) {
+            if (k < cap)
+                out[k] = ' ';
+            k++;
+        }
+        if (k < cap)
+            memcpy(out + k, a, al < cap - k ? al : cap - k);
+        k += al;
+    }
+    if (cap)
+        out[k < cap ? k : cap - 1] = '\0';
+    return k;
+}
+
 /* The process of ev: from the table, or from ev's own proc.exec body. *unknown when a light
  * proc.exec event would be needed. tmp is storage for the second case. */
 static const filter_proc *proc_of(const ptb_event *ev, filter_ctx *cx, filter_proc *tmp,
@@ -395,22 +415,11 @@ static const filter_proc *proc_of(const ptb_event *ev, filter_ctx *cx, filter_pr
         *unknown = true;
         return NULL;
     }
-    size_t n = 1;
-    for (size_t i = 0; i < pe->n_argv; i++)
-        n += strlen(pe->argv[i] ? pe->argv[i] : "") + 1;
+    size_t n = filter_cmdline_join(pe, NULL, 0) + 1;
     char *s = scratch_get(cx, n);
     if (!s)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < pe->n_argv; i++) {
-        const char *a = pe->argv[i] ? pe->argv[i] : "";
-        if (i)
-            s[k++] = ' ';
-        size_t al = strlen(a);
-        memcpy(s + k, a, al);
-        k += al;
-    }
-    s[k] = '\0';
+    filter_cmdline_join(pe, s, n);
     memset(tmp, 0, sizeof *tmp);
     tmp->exec_id = ev->exec_id;
     tmp->parent_exec_id = pe->parent_exec_id;

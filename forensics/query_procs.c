@@ -32,22 +32,11 @@ static char *procs_strdup(query_procs *p, const char *s)
 
 static char *procs_join(query_procs *p, const Ptb__V1__ProcExec *pe)
 {
-    size_t n = 1;
-    for (size_t i = 0; i < pe->n_argv; i++)
-        n += strlen(pe->argv[i] ? pe->argv[i] : "") + 1;
+    size_t n = filter_cmdline_join(pe, NULL, 0) + 1;
     char *s = malloc(n);
     if (!s)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < pe->n_argv; i++) {
-        const char *a = pe->argv[i] ? pe->argv[i] : "";
-        if (i)
-            s[k++] = ' ';
-        size_t al = strlen(a);
-        memcpy(s + k, a, al);
-        k += al;
-    }
-    s[k] = '\0';
+    filter_cmdline_join(pe, s, n);
     char *d = procs_strdup(p, s);
     free(s);
     return d;

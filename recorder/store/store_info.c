@@ -7,29 +7,6 @@
 #include <stdio.h>
 #include <zlib.h>
 
-static int rc_of(int mdb_rc)
-{
-    if (mdb_rc == MDB_NOTFOUND)
-        return PTB_ENOTFOUND;
-    if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
-        return PTB_ECORRUPT;
-    return mdb_rc > 0 ? -mdb_rc : mdb_rc;
-}
-
-static int g_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
-{
-    int rc;
-    STORE_GUARDED(rc, mdb_get(txn, dbi, k, v));
-    return rc_of(rc);
-}
-
-static int g_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
-{
-    int rc;
-    STORE_GUARDED(rc, mdb_cursor_get(c, k, v, op));
-    return rc_of(rc);
-}
-
 /* ------------------------------------------------------------ blobs */
 
 static int g_uncompress(uint8_t *out, uLongf *dl, const uint8_t *in, size_t n)
@@ -71,7 +48,7 @@ static int blob_inflate(const MDB_val *v, const uint8_t sha256[32], void **data,
 int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *len)
 {
     MDB_val k = {32, (void *)sha256}, v;
-    int rc = g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v);
+    int rc = store_mdb_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v);
     if (rc)
         return rc;
     return blob_inflate(&v, sha256, data, len);
@@ -80,18 +57,20 @@ int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *
 bool store_blob_exists(store_txn *t, const uint8_t sha256[32])
 {
     MDB_val k = {32, (void *)sha256}, v;
-    return g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v) == 0;
+    return store_mdb_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v) == 0;
 }
 
 int store_blob_foreach(store_txn *t, int (*fn)(void *arg, const uint8_t sha256[32], size_t zlen),
                        void *arg)
 {
     MDB_cursor *c;
-    int rc = rc_of(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &c));
+    int rc =
+        store_rc(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &c));
     if (rc)
         return rc;
     MDB_val k, v;
-    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 32) {
             rc = PTB_ECORRUPT;
             break;
@@ -110,7 +89,7 @@ int store_meta_get(store_txn *t, const char *key, const char **val, size_t *len)
     MDB_val k = {strlen(key), (void *)key}, v;
     if (k.mv_size == 0 || k.mv_size > 511)
         return PTB_EINVAL;
-    int rc = g_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &k, &v);
+    int rc = store_mdb_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &k, &v);
     if (rc)
         return rc;
     *val = v.mv_data;
@@ -124,11 +103,13 @@ int store_meta_foreach(store_txn *t,
                        void *arg)
 {
     MDB_cursor *c;
-    int rc = rc_of(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &c));
+    int rc =
+        store_rc(mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_META], &c));
     if (rc)
         return rc;
     MDB_val k, v;
-    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT))
+    for (rc = store_mdb_cget(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT))
         if ((rc = fn(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size)))
             break;
     mdb_cursor_close(c);
@@ -151,7 +132,7 @@ int store_index_count(store_txn *t, store_index ix, uint64_t key, uint64_t *coun
         return PTB_EINVAL;
     *count = 0;
     MDB_cursor *c;
-    int rc = rc_of(
+    int rc = store_rc(
         mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_IX_FIRST + ix], &c));
     if (rc)
         return rc;
@@ -159,7 +140,8 @@ int store_index_count(store_txn *t, store_index ix, uint64_t key, uint64_t *coun
     store_put_u64(kb, key);
     store_put_u64(kb + 8, 0);
     MDB_val k = {sizeof kb, kb}, v;
-    for (rc = g_cget(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != STORE_POSTING_KEY) {
             rc = PTB_ECORRUPT;
             break;
@@ -181,14 +163,15 @@ int store_index_foreach_key(store_txn *t, store_index ix,
     if (ix >= STORE_IX_COUNT)
         return PTB_EINVAL;
     MDB_cursor *c;
-    int rc = rc_of(
+    int rc = store_rc(
         mdb_cursor_open(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_IX_FIRST + ix], &c));
     if (rc)
         return rc;
     MDB_val k, v;
     uint64_t cur = 0, n = 0;
     bool have = false;
-    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != STORE_POSTING_KEY) {
             rc = PTB_ECORRUPT;
             break;
@@ -256,10 +239,11 @@ int store_summary_get(store_txn *t, store_summary *out)
     }
     MDB_cursor *c;
     MDB_val k, v;
-    if ((rc = rc_of(mdb_cursor_open(txn, s->dbi[STORE_DB_BATCHES], &c))))
+    if ((rc = store_rc(mdb_cursor_open(txn, s->dbi[STORE_DB_BATCHES], &c))))
         return rc;
     bool first = true;
-    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT)) {
         if (v.mv_size != STORE_BATCH_VAL) {
             rc = PTB_ECORRUPT;
             break;
@@ -275,9 +259,10 @@ int store_summary_get(store_txn *t, store_summary *out)
     mdb_cursor_close(c);
     if (rc != PTB_ENOTFOUND && rc)
         return rc;
-    if ((rc = rc_of(mdb_cursor_open(txn, s->dbi[STORE_DB_BLOBS], &c))))
+    if ((rc = store_rc(mdb_cursor_open(txn, s->dbi[STORE_DB_BLOBS], &c))))
         return rc;
-    for (rc = g_cget(c, &k, &v, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT)) {
         out->blobs++;
         out->blob_zbytes += v.mv_size;
     }

@@ -160,6 +160,13 @@ int store_env_open(store *s, bool create);
 /* Read one interned string in txn (used by the writer at open and by readers). */
 int store_string_raw(MDB_txn *txn, MDB_dbi dbi, uint32_t sid, const char **str, size_t *len);
 
+/* Reader primitives (store_read.c): an LMDB code as a ptb code (MDB_NOTFOUND -> PTB_ENOTFOUND,
+ * LMDB's corruption codes -> PTB_ECORRUPT, positive errno -> -errno), and mdb_get /
+ * mdb_cursor_get under the fault guard. */
+int store_rc(int mdb_rc);
+int store_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
+int store_mdb_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op);
+
 /* The LMDB txn and store of a read snapshot (store_read.c). */
 MDB_txn *store_txn_mdb(store_txn *t);
 store *store_txn_store(store_txn *t);

@@ -44,7 +44,7 @@ int store_guard_install(void)
     return 0;
 }
 
-static int rc_of(int mdb_rc)
+int store_rc(int mdb_rc)
 {
     if (mdb_rc == MDB_NOTFOUND)
         return PTB_ENOTFOUND;
@@ -87,7 +87,7 @@ int store_txn_begin(store *s, store_txn **out)
         rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t->txn);
     }
     if (rc) {
-        rc = rc_of(rc);
+        rc = store_rc(rc);
         ptb_errf(&s->err, rc, "%s: cannot read: %s", s->dir, ptb_strerror(rc));
         store_txn_end(t);
         return rc;
@@ -129,18 +129,18 @@ uint64_t store_txn_last_seq(store_txn *t)
 
 /* ------------------------------------------------------------ guarded primitives */
 
-static int g_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+int store_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
     int rc;
     STORE_GUARDED(rc, mdb_get(txn, dbi, k, v));
-    return rc_of(rc);
+    return store_rc(rc);
 }
 
-static int g_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+int store_mdb_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
 {
     int rc;
     STORE_GUARDED(rc, mdb_cursor_get(c, k, v, op));
-    return rc_of(rc);
+    return store_rc(rc);
 }
 
 /* ------------------------------------------------------------ strings */
@@ -150,7 +150,7 @@ int store_string_raw(MDB_txn *txn, MDB_dbi dbi, uint32_t sid, const char **str, 
     uint8_t kb[4];
     store_put_u32(kb, sid);
     MDB_val k = {4, kb}, v;
-    int rc = g_get(txn, dbi, &k, &v);
+    int rc = store_mdb_get(txn, dbi, &k, &v);
     if (rc)
         return rc;
     if (v.mv_size > STORE_STRING_MAX)
@@ -184,11 +184,12 @@ int store_string_lookup(store_txn *t, const char *str, size_t len, uint32_t *sid
     uint8_t hb[8];
     store_put_u64(hb, store_str_hash(str, len));
     MDB_cursor *c;
-    int rc = rc_of(mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_STRINGS_R], &c));
+    int rc = store_rc(mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_STRINGS_R], &c));
     if (rc)
         return rc;
     MDB_val k = {8, hb}, v;
-    for (rc = g_cget(c, &k, &v, MDB_SET_KEY); rc == 0; rc = g_cget(c, &k, &v, MDB_NEXT_DUP)) {
+    for (rc = store_mdb_cget(c, &k, &v, MDB_SET_KEY); rc == 0;
+         rc = store_mdb_cget(c, &k, &v, MDB_NEXT_DUP)) {
         if (v.mv_size != 4) {
             rc = PTB_ECORRUPT;
             break;
@@ -223,7 +224,7 @@ int store_event_raw(store_txn *t, uint64_t seq, const void **data, size_t *len)
     uint8_t kb[8];
     store_put_u64(kb, seq);
     MDB_val k = {8, kb}, v;
-    int rc = g_get(t->txn, t->s->dbi[STORE_DB_EVENTS], &k, &v);
+    int rc = store_mdb_get(t->txn, t->s->dbi[STORE_DB_EVENTS], &k, &v);
     if (rc)
         return rc;
     *data = v.mv_data;
@@ -280,11 +281,11 @@ int store_cursor_open(store_txn *t, const store_range *r, store_cursor **out)
     if (c->r.seq_to == 0)
         c->r.seq_to = UINT64_MAX;
     store_arena_init(&c->arena);
-    int rc = rc_of(mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_EVENTS], &c->ev));
+    int rc = store_rc(mdb_cursor_open(t->txn, t->s->dbi[STORE_DB_EVENTS], &c->ev));
     if (!rc && (r->by_index || r->by_time)) {
         MDB_dbi d =
             r->by_index ? t->s->dbi[STORE_DB_IX_FIRST + r->index] : t->s->dbi[STORE_DB_BATCHES];
-        rc = rc_of(mdb_cursor_open(t->txn, d, &c->aux));
+        rc = store_rc(mdb_cursor_open(t->txn, d, &c->aux));
     }
     if (rc) {
         store_cursor_close(c);
@@ -358,12 +359,12 @@ static int next_index_seq(store_cursor *c, uint64_t *seq)
             store_put_u64(kb + 8, c->r.seq_from);
             k.mv_size = sizeof kb;
             k.mv_data = kb;
-            rc = g_cget(c->aux, &k, &v, MDB_SET_RANGE);
+            rc = store_mdb_cget(c->aux, &k, &v, MDB_SET_RANGE);
             /* the block holding seq_from may start before it: look one back */
             if (c->r.seq_from > 0) {
                 MDB_val pk, pv;
-                int prc = rc == 0 ? g_cget(c->aux, &pk, &pv, MDB_PREV)
-                                  : g_cget(c->aux, &pk, &pv, MDB_LAST);
+                int prc = rc == 0 ? store_mdb_cget(c->aux, &pk, &pv, MDB_PREV)
+                                  : store_mdb_cget(c->aux, &pk, &pv, MDB_LAST);
                 if (prc == 0 && pk.mv_size == STORE_POSTING_KEY &&
                     store_get_u64(pk.mv_data) == c->r.key) {
                     k = pk, v = pv, rc = 0;
@@ -373,13 +374,13 @@ static int next_index_seq(store_cursor *c, uint64_t *seq)
                     store_put_u64(kb + 8, c->r.seq_from);
                     k.mv_size = sizeof kb;
                     k.mv_data = kb;
-                    rc = g_cget(c->aux, &k, &v, MDB_SET_RANGE);
+                    rc = store_mdb_cget(c->aux, &k, &v, MDB_SET_RANGE);
                 } else {
                     rc = prc;
                 }
             }
         } else {
-            rc = g_cget(c->aux, &k, &v, MDB_NEXT);
+            rc = store_mdb_cget(c->aux, &k, &v, MDB_NEXT);
         }
         if (rc)
             return rc;
@@ -410,7 +411,7 @@ static int next_time_seq(store_cursor *c, uint64_t *seq)
             continue;
         }
         MDB_val k, v;
-        int rc = g_cget(c->aux, &k, &v, c->started ? MDB_NEXT : MDB_FIRST);
+        int rc = store_mdb_cget(c->aux, &k, &v, c->started ? MDB_NEXT : MDB_FIRST);
         c->started = true;
         if (rc)
             return rc;
@@ -441,9 +442,9 @@ static int next_plain(store_cursor *c, MDB_val *k, MDB_val *v)
         store_put_u64(kb, c->r.seq_from);
         k->mv_size = 8;
         k->mv_data = kb;
-        rc = g_cget(c->ev, k, v, MDB_SET_RANGE);
+        rc = store_mdb_cget(c->ev, k, v, MDB_SET_RANGE);
     } else {
-        rc = g_cget(c->ev, k, v, MDB_NEXT);
+        rc = store_mdb_cget(c->ev, k, v, MDB_NEXT);
     }
     if (rc)
         return rc;
@@ -475,7 +476,7 @@ static int cursor_step(store_cursor *c, uint64_t *seq, MDB_val *v, bool want_val
             store_put_u64(kb, *seq);
             k.mv_size = 8;
             k.mv_data = kb;
-            rc = g_cget(c->ev, &k, v, MDB_SET_KEY);
+            rc = store_mdb_cget(c->ev, &k, v, MDB_SET_KEY);
             if (rc == PTB_ENOTFOUND)
                 rc = PTB_ECORRUPT; /* an index or batch names a seq that is not there */
         }

@@ -61,29 +61,6 @@ static void post_add(uint64_t *n, uint64_t *a, uint64_t *b, uint64_t ix, uint64_
     *b += mix64(h ^ 0x5851f42d4c957f2dULL);
 }
 
-static int rc_of(int mdb_rc)
-{
-    if (mdb_rc == MDB_NOTFOUND)
-        return PTB_ENOTFOUND;
-    if (mdb_rc == MDB_CORRUPTED || mdb_rc == MDB_PAGE_NOTFOUND)
-        return PTB_ECORRUPT;
-    return mdb_rc > 0 ? -mdb_rc : mdb_rc;
-}
-
-static int g_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
-{
-    int rc;
-    STORE_GUARDED(rc, mdb_cursor_get(c, k, v, op));
-    return rc_of(rc);
-}
-
-static int g_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
-{
-    int rc;
-    STORE_GUARDED(rc, mdb_get(txn, dbi, k, v));
-    return rc_of(rc);
-}
-
 static uint32_t lookup_cb(void *arg, const char *s, size_t n)
 {
     uint32_t sid = 0;
@@ -113,7 +90,8 @@ static void verify_strings(verify *v, uint64_t count)
     MDB_val k, d;
     uint64_t want = 1;
     int rc;
-    for (rc = g_cget(c, &k, &d, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &d, MDB_NEXT), want++) {
+    for (rc = store_mdb_cget(c, &k, &d, MDB_FIRST); rc == 0;
+         rc = store_mdb_cget(c, &k, &d, MDB_NEXT), want++) {
         if (k.mv_size != 4 || store_get_u32(k.mv_data) != want) {
             problem(v, "strings: id %llu missing or key malformed", (unsigned long long)want);
             break;
@@ -155,8 +133,10 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
     uint64_t next_seq = 1, no = 0, blobs_named = 0;
     uint32_t next_sid = 1;
     MDB_val ck, cv, ek, evv, bk, bv;
-    int rc, erc = g_cget(ce, &ek, &evv, MDB_FIRST), brc = g_cget(cb, &bk, &bv, MDB_FIRST);
-    for (rc = g_cget(cc, &ck, &cv, MDB_FIRST); rc == 0 && md; rc = g_cget(cc, &ck, &cv, MDB_NEXT)) {
+    int rc, erc = store_mdb_cget(ce, &ek, &evv, MDB_FIRST),
+            brc = store_mdb_cget(cb, &bk, &bv, MDB_FIRST);
+    for (rc = store_mdb_cget(cc, &ck, &cv, MDB_FIRST); rc == 0 && md;
+         rc = store_mdb_cget(cc, &ck, &cv, MDB_NEXT)) {
         no++;
         if (ck.mv_size != 8 || store_get_u64(ck.mv_data) != no || cv.mv_size < STORE_CHAIN_FIXED ||
             (cv.mv_size - STORE_CHAIN_FIXED) % 32) {
@@ -206,7 +186,7 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
             v->rep->events++;
             if (v->progress && (v->rep->events & 0xffff) == 0)
                 v->progress(v->arg, v->rep->events, last_seq);
-            erc = g_cget(ce, &ek, &evv, MDB_NEXT);
+            erc = store_mdb_cget(ce, &ek, &evv, MDB_NEXT);
         }
         for (uint32_t sid = sid_first; sid < sid_end; sid++) {
             const char *str;
@@ -226,7 +206,7 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
             const uint8_t *sha = c + STORE_CHAIN_FIXED + 32 * i;
             EVP_DigestUpdate(md, sha, 32);
             MDB_val k = {32, (void *)sha}, d;
-            if (g_get(v->txn, v->s->dbi[STORE_DB_BLOBS], &k, &d))
+            if (store_mdb_get(v->txn, v->s->dbi[STORE_DB_BLOBS], &k, &d))
                 problem(v, "chain: batch %llu names a blob that is missing",
                         (unsigned long long)no);
         }
@@ -252,7 +232,7 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
                 problem(v, "batches: entry for seqs %llu..%llu missing or wrong",
                         (unsigned long long)first, (unsigned long long)last);
             else
-                brc = g_cget(cb, &bk, &bv, MDB_NEXT);
+                brc = store_mdb_cget(cb, &bk, &bv, MDB_NEXT);
             next_seq = last + 1;
         }
         next_sid = sid_end;
@@ -317,7 +297,8 @@ static void verify_indexes(verify *v)
         MDB_val k, d;
         int rc;
         uint64_t prev_key = 0, prev_last = 0;
-        for (rc = g_cget(c, &k, &d, MDB_FIRST); rc == 0; rc = g_cget(c, &k, &d, MDB_NEXT)) {
+        for (rc = store_mdb_cget(c, &k, &d, MDB_FIRST); rc == 0;
+             rc = store_mdb_cget(c, &k, &d, MDB_NEXT)) {
             const char *name = store_db_names[STORE_DB_IX_FIRST + ix];
             if (k.mv_size != STORE_POSTING_KEY) {
                 problem(v, "%s: malformed key", name);

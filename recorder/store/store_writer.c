@@ -350,26 +350,32 @@ static int batch_commit(store *s, batch *b)
     return 0;
 }
 
+/* Free the compressed bytes of the blob records in ring positions [from, to); returns how many
+ * bytes that freed. */
+static uint64_t ring_free_blobs(store_queue *q, uint64_t from, uint64_t to)
+{
+    uint64_t freed = 0;
+    while (from < to) {
+        rec_hdr *h = (rec_hdr *)(q->buf + from % q->cap);
+        uint64_t room = q->cap - from % q->cap;
+        if (room < sizeof(rec_hdr) || h->kind == REC_PAD) {
+            from += room;
+            continue;
+        }
+        if (h->kind == REC_BLOB && ((rec_blob *)h)->z) {
+            freed += ((rec_blob *)h)->zlen;
+            free(((rec_blob *)h)->z);
+            ((rec_blob *)h)->z = NULL;
+        }
+        from += h->size;
+    }
+    return freed;
+}
+
 /* Free the ring space of committed records and wake whoever waits. */
 static void batch_release(store_queue *q, batch *b)
 {
-    /* blob buffers of committed records */
-    uint64_t pos = q->tail, freed_blob = 0;
-    while (pos < b->scan) {
-        rec_hdr *h = (rec_hdr *)(q->buf + pos % q->cap);
-        uint64_t room = q->cap - pos % q->cap;
-        if (room < sizeof(rec_hdr) || h->kind == REC_PAD) {
-            pos += room;
-            continue;
-        }
-        if (h->kind == REC_BLOB) {
-            rec_blob *r = (rec_blob *)h;
-            freed_blob += r->zlen;
-            free(r->z);
-            r->z = NULL;
-        }
-        pos += h->size;
-    }
+    uint64_t freed_blob = ring_free_blobs(q, q->tail, b->scan);
     pthread_mutex_lock(&q->mu);
     q->tail = b->scan;
     q->inflight_bytes -= freed_blob;
@@ -609,19 +615,7 @@ static void *writer_main(void *arg)
     }
     /* free blob buffers of records that will never be written */
     pthread_mutex_lock(&q->mu);
-    for (uint64_t pos = q->tail; pos < q->head;) {
-        rec_hdr *h = (rec_hdr *)(q->buf + pos % q->cap);
-        uint64_t room = q->cap - pos % q->cap;
-        if (room < sizeof(rec_hdr) || h->kind == REC_PAD) {
-            pos += room;
-            continue;
-        }
-        if (h->kind == REC_BLOB) {
-            free(((rec_blob *)h)->z);
-            ((rec_blob *)h)->z = NULL;
-        }
-        pos += h->size;
-    }
+    ring_free_blobs(q, q->tail, q->head);
     pthread_mutex_unlock(&q->mu);
     batch_free(&b);
     return NULL;
