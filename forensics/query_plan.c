@@ -18,7 +18,7 @@
  * conditions without an index give every event. The full filter is evaluated on each
  * candidate afterwards, so a plan only has to be a superset.
  *
- * Interned strings are at most 4096 bytes (STORE_STRING_MAX); longer values are not indexed, so
+ * Interned strings are at most STORE_STRING_MAX (65536) bytes; longer values are not indexed, so
  * text patterns through the index do not see them (no path from a system call is that long). */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -194,7 +194,7 @@ static int cmp_strings(query *q, const filter_node *n, plan_set *p, store_index 
     if (n->op == FOP_EQ || n->op == FOP_IN) {
         for (size_t i = 0; i < n->nlits; i++) {
             uint32_t sid;
-            if (n->lits[i].len > 4096)
+            if (n->lits[i].len > STORE_STRING_MAX)
                 return 1;
             int rc = store_string_lookup(q->t, n->lits[i].text, n->lits[i].len, &sid);
             if (rc == PTB_ENOTFOUND)

@@ -26,6 +26,10 @@
 #include "event_type.h"
 #include "ptb_error.h"
 
+/* Paths, hosts and names up to this many bytes are interned and indexed; longer ones stay inline
+ * in their event, are not indexed, and queries find them only by scanning. */
+#define STORE_STRING_MAX 65536
+
 typedef struct store store;
 typedef struct store_txn store_txn;
 typedef struct store_cursor store_cursor;

@@ -29,7 +29,6 @@ extern const char *const store_db_names[STORE_DB_COUNT];
 #define PTB_STR_(x) #x
 #define PTB_STR(x) PTB_STR_(x)
 #define STORE_FORMAT "ptb-store-1"
-#define STORE_STRING_MAX 65536 /* longer strings stay inline in the event */
 #define STORE_POSTING_KEY 16   /* u64 BE value, u64 BE first seq */
 #define STORE_BATCH_VAL 24     /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
 #define STORE_CHAIN_FIXED 96   /* see store.md, `chain` */
