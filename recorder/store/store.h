@@ -62,12 +62,18 @@ void store_options_default(store_options *opt);
 /* ------------------------------------------------------------------ open / close */
 
 enum {
-    STORE_RDONLY = 1 << 0, /* read only; other flags ignored */
-    STORE_CREATE = 1 << 1, /* create the directory and store if missing */
-    STORE_EXCL = 1 << 2,   /* with CREATE: fail with PTB_EEXIST if a store is there */
+    STORE_RDONLY = 1 << 0,  /* read only; other flags ignored */
+    STORE_CREATE = 1 << 1,  /* create the directory and store if missing */
+    STORE_EXCL = 1 << 2,    /* with CREATE: fail with PTB_EEXIST if a store is there */
+    STORE_NOCHECK = 1 << 3, /* with RDONLY: skip the structural check of data.mdb (below) */
 };
 
 /* Open the store in directory dir. opt may be NULL (defaults; ignored for STORE_RDONLY).
+ * A read-only open first checks the page structure of data.mdb (lmdb_check.h: liblmdb keeps no
+ * checksums and can crash on a damaged file), about 0.2 s per GB, unless a writer has the store
+ * open (its file changes under the check; readers then rely on the fault guard alone), the
+ * caller passes STORE_NOCHECK, or the file is unchanged (size and mtime) since a check that
+ * passed, as noted in the store's `checked` file. `ptb verify` always checks.
  * Writers start the writer thread; one writer per store at a time (PTB_ELOCKED otherwise).
  * On failure *out is still set when the handle could be allocated, so store_errmsg() can say
  * why; close it with store_close(). */

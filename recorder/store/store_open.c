@@ -1,5 +1,6 @@
 /* Opening and closing a store: the directory, the LMDB environment, the named databases, the
  * writer's lock and reserve file, the meta keys the store keeps (schemas/store.md). */
+#include "lmdb_check.h"
 #include "store_write_int.h"
 
 #include <errno.h>
@@ -61,12 +62,70 @@ static int meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, const char *val)
     return rc_of(mdb_put(txn, dbi, &k, &v, 0));
 }
 
+/* liblmdb's assertions abort() on some damaged files; inside a guarded read, leave the read
+ * with PTB_ECORRUPT instead (the guard's jump). Outside, liblmdb aborts as it always did. */
+static void store_lmdb_assert(MDB_env *env, const char *msg)
+{
+    (void)env, (void)msg;
+    if (store_guard_jmp)
+        siglongjmp(*store_guard_jmp, 1);
+}
+
+/* True when a writer holds the store (writer.lock is flock'd). */
+static bool store_writer_live(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/writer.lock", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool live = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return live;
+}
+
+/* The structural check of a read-only open, skipped when `checked` says the file passed it as
+ * it is now (size, mtime). The note is a shortcut for readers only; verify never uses it. */
+static int store_check_structure(store *s)
+{
+    char data[4096], note[4096], want[128], have[128] = "";
+    snprintf(data, sizeof data, "%s/data.mdb", s->dir);
+    snprintf(note, sizeof note, "%s/checked", s->dir);
+    struct stat st;
+    if (stat(data, &st) != 0)
+        return ptb_errf(&s->err, -errno, "%s: %s", data, strerror(errno));
+    snprintf(want, sizeof want, "ptb-lmdb-check-1 %lld %lld.%09ld\n", (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    int fd = open(note, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, have, sizeof have - 1);
+        have[n > 0 ? n : 0] = 0;
+        close(fd);
+        if (strcmp(have, want) == 0)
+            return 0;
+    }
+    lmdb_check_report rep;
+    int rc = lmdb_check_file(data, &rep);
+    if (rc == PTB_ECORRUPT)
+        return ptb_errf(&s->err, rc, "%s: damaged LMDB file: %.400s", s->dir, rep.first);
+    if (rc)
+        return ptb_errf(&s->err, rc, "%s: %s", data, ptb_strerror(rc));
+    fd = open(note, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) { /* best effort: a read-only store is checked each time */
+        if (write(fd, want, strlen(want)) < 0)
+            unlink(note);
+        close(fd);
+    }
+    return 0;
+}
+
 int store_env_open(store *s, bool create)
 {
     int rc = rc_of(mdb_env_create(&s->env));
     if (rc)
         return ptb_errf(&s->err, rc, "lmdb: %s", ptb_strerror(rc));
     mdb_env_set_maxdbs(s->env, STORE_DB_COUNT + 4);
+    mdb_env_set_assert(s->env, store_lmdb_assert);
     mdb_env_set_maxreaders(s->env, 256);
     bool rdonly = s->flags & STORE_RDONLY;
     unsigned fl = MDB_NOTLS;
@@ -334,8 +393,14 @@ int store_open(const char *dir, const store_options *opt, unsigned flags, store 
         if (exists && (flags & STORE_EXCL))
             return ptb_errf(&s->err, PTB_EEXIST, "%s: a store already exists there", dir);
     }
-    if (flags & STORE_RDONLY)
+    if (flags & STORE_RDONLY) {
+        if (!(flags & STORE_NOCHECK) && !store_writer_live(dir)) {
+            int rc = store_check_structure(s);
+            if (rc)
+                return rc;
+        }
         return store_env_open(s, false);
+    }
     return store_open_writer(s);
 }
 

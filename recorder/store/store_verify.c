@@ -381,7 +381,7 @@ int store_verify(const char *dir, store_verify_report *rep,
     if (rc)
         return rc;
     verify v = {.rep = rep, .progress = progress, .arg = arg};
-    rc = store_open(dir, NULL, STORE_RDONLY, &v.s);
+    rc = store_open(dir, NULL, STORE_RDONLY | STORE_NOCHECK, &v.s);
     if (rc) {
         snprintf(rep->first, sizeof rep->first, "%s", store_errmsg(v.s));
         store_close(v.s);

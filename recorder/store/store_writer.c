@@ -449,13 +449,19 @@ static void writer_disk_full(store *s, batch *b, int rc)
     snprintf(reserve, sizeof reserve, "%s/reserve", s->dir);
     unlink(reserve);
     uint64_t first_lost = q->committed_seq + 1;
+    char msg[256];
+    /* stop producers first, under the lock that gives seqs, so the count of lost events is exact
+     * and no seq is given twice */
     pthread_mutex_lock(&q->mu);
     uint64_t lost = q->next_seq - q->committed_seq;
     q->next_seq = first_lost; /* the error event takes the first lost seq: seqs stay dense */
-    pthread_mutex_unlock(&q->mu);
-    char msg[256];
     snprintf(msg, sizeof msg, "disk full (%s) writing %s: %llu events not stored", strerror(rc),
              s->dir, (unsigned long long)lost);
+    q->state = PTB_ENOSPC;
+    snprintf(q->state_msg, sizeof q->state_msg, "%s", msg);
+    pthread_cond_broadcast(&q->cond_space);
+    pthread_cond_broadcast(&q->cond_committed);
+    pthread_mutex_unlock(&q->mu);
     batch_reset(b, b->scan);
     Ptb__V1__StoreError se = PTB__V1__STORE_ERROR__INIT;
     se.code = PTB_ENOSPC;

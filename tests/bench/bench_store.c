@@ -170,6 +170,7 @@ static void *producer_main(void *arg)
 }
 
 /* Append `events` events from `nprod` producer threads into a new store in dir. */
+static const char *opt_query; /* --only-query WHAT: run only that ptb query */
 static uint32_t opt_batch_events; /* --batch-events (0: the store's default) */
 static int opt_sync = -1;          /* --sync none|data|full (-1: the store's default) */
 
@@ -414,7 +415,44 @@ static int ptb_queries(const char *dir, uint64_t events, int runs, const bench_t
         {"scan", "decode-all", NULL, NULL, false, true, true, 0, NULL, 0},
     };
     for (size_t i = 0; i < sizeof qs / sizeof qs[0] && rc == 0; i++)
-        rc = ptb_time(s, &qs[i], runs, strcmp(qs[i].section, "scan") ? 0 : events);
+        if (!opt_query || !strcmp(opt_query, qs[i].what))
+            rc = ptb_time(s, &qs[i], runs, strcmp(qs[i].section, "scan") ? 0 : events);
+    /* counting only: the posting lists answer without reading an event */
+    const struct {
+        const char *what, *skey;
+        store_index ix;
+        uint64_t nkey;
+    } cq[] = {{"path", tg->path, STORE_IX_PATH, 0},
+              {"exec_id", NULL, STORE_IX_EXEC, tg->exec_id},
+              {"host", tg->host, STORE_IX_HOST, 0}};
+    for (size_t i = 0; i < 3 && rc == 0 && !opt_query; i++) {
+        double v[64], t0;
+        uint64_t n = 0;
+        for (int k = -1; k < runs && rc == 0; k++) {
+            store_txn *t = NULL;
+            uint32_t sid = 0;
+            t0 = bench_now();
+            rc = store_txn_begin(s, &t);
+            if (rc == 0 && cq[i].skey)
+                rc = store_string_lookup(t, cq[i].skey, strlen(cq[i].skey), &sid);
+            if (rc == 0)
+                rc = store_index_count(t, cq[i].ix, cq[i].skey ? sid : cq[i].nkey, &n);
+            if (rc == PTB_ENOTFOUND) { /* a string the store never saw: no events */
+                n = 0;
+                rc = 0;
+            }
+            store_txn_end(t);
+            if (k >= 0)
+                v[k] = bench_now() - t0;
+        }
+        if (rc)
+            fprintf(stderr, "bench_store: ptb count %s: %s\n", cq[i].what, ptb_strerror(rc));
+        if (rc == 0) {
+            bench_result_add("selective", cq[i].what, "ptb-count", bench_median(v, runs) * 1e3,
+                             "ms");
+            bench_result_add("selective", cq[i].what, "ptb-count-matches", (double)n, "events");
+        }
+    }
     store_close(s);
     return rc;
 }
@@ -475,15 +513,15 @@ static void print_report(uint64_t events)
         printf("ptb / sqlite append rate: %.2fx\n", pa / sa);
 
     printf("\n== selective queries through an index (median ms) ==\n");
-    printf("%-8s %8s %10s %10s %10s %10s %10s %10s\n", "query", "matches", "ptb", "ptb-cursor",
-           "sqlite", "grep", "sqlite/ptb", "grep/ptb");
+    printf("%-8s %8s %10s %10s %10s %10s %10s %10s %10s\n", "query", "matches", "ptb",
+           "ptb-cursor", "ptb-count", "sqlite", "grep", "sqlite/ptb", "grep/ptb");
     static const char *const sq[] = {"path", "exec_id", "host"};
     for (size_t i = 0; i < 3; i++) {
         double p = R("selective", sq[i], "ptb"), c = R("selective", sq[i], "ptb-cursor");
         double s = R("selective", sq[i], "sqlite"), g = R("selective", sq[i], "grep");
-        printf("%-8s %8.0f %10.3f %10.3f %10.3f %10.1f %10.1f %10.0f\n", sq[i],
-               R("selective", sq[i], "ptb-matches"), p, c, s, g, p > 0 && s > 0 ? s / p : -1,
-               p > 0 && g > 0 ? g / p : -1);
+        printf("%-8s %8.0f %10.3f %10.3f %10.3f %10.3f %10.1f %10.2f %10.0f\n", sq[i],
+               R("selective", sq[i], "ptb-matches"), p, c, R("selective", sq[i], "ptb-count"), s,
+               g, p > 0 && s > 0 ? s / p : -1, p > 0 && g > 0 ? g / p : -1);
         double ms = R("selective", sq[i], "sqlite-matches"), mg = R("selective", sq[i], "grep-matches");
         double mp = R("selective", sq[i], "ptb-matches");
         if ((ms >= 0 && ms != mp) || (mg >= 0 && mg != mp))
@@ -546,7 +584,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_store [--events N] [--dir DIR] [--keep] [--seed S] "
                "[--only ptb|sqlite|jsonl] [--runs R] [--no-2producers] [--sqlite-late-index] "
-               "[--no-queries] [--no-fill] [--batch-events N] [--sync none|data|full] "
+               "[--no-queries] [--no-fill] [--only-query WHAT] [--batch-events N] [--sync none|data|full] "
                "[--json FILE] [--quick]\n");
 }
 
@@ -557,7 +595,7 @@ int main(int argc, char **argv)
     bool keep = false, two = true, late = false, queries = true, fill = true;
     int runs = 5;
     enum { O_EVENTS = 1, O_DIR, O_KEEP, O_SEED, O_ONLY, O_RUNS, O_NO2, O_LATE, O_JSON, O_QUICK,
-           O_NOQ, O_NOFILL, O_BATCH, O_SYNC, O_HELP };
+           O_NOQ, O_NOFILL, O_BATCH, O_SYNC, O_OQ, O_HELP };
     static const struct option lo[] = {
         {"events", 1, NULL, O_EVENTS}, {"dir", 1, NULL, O_DIR},
         {"keep", 0, NULL, O_KEEP},     {"seed", 1, NULL, O_SEED},
@@ -565,7 +603,7 @@ int main(int argc, char **argv)
         {"no-2producers", 0, NULL, O_NO2}, {"sqlite-late-index", 0, NULL, O_LATE},
         {"json", 1, NULL, O_JSON},     {"quick", 0, NULL, O_QUICK},
         {"no-queries", 0, NULL, O_NOQ}, {"no-fill", 0, NULL, O_NOFILL},
-        {"batch-events", 1, NULL, O_BATCH}, {"sync", 1, NULL, O_SYNC},
+        {"only-query", 1, NULL, O_OQ}, {"batch-events", 1, NULL, O_BATCH}, {"sync", 1, NULL, O_SYNC},
         {"help", 0, NULL, O_HELP},     {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -606,6 +644,9 @@ int main(int argc, char **argv)
             break;
         case O_NOFILL:
             fill = false;
+            break;
+        case O_OQ:
+            opt_query = optarg;
             break;
         case O_BATCH:
             opt_batch_events = (uint32_t)strtoul(optarg, NULL, 10);
