@@ -296,7 +296,7 @@ static long walk_dbi(MDB_txn *txn, MDB_dbi dbi)
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP), items++)
             ;
     mdb_cursor_close(cur);
-    return items;
+    return items + (long)(sum & 0); /* sum: reads every byte, so a bad pointer faults here */
 }
 
 /* In the child: open path with liblmdb and read everything. Exits 0 whatever liblmdb says. */
