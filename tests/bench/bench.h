@@ -67,10 +67,10 @@ double bench_result_get(const char *section, const char *what, const char *backe
 /* ------------------------------------------------------------------ SQLite */
 
 typedef struct bench_sqlite_opts {
-    const char *path;   /* database file */
+    const char *path; /* database file */
     uint64_t events;
     uint64_t seed;
-    bool late_index;    /* create the indexes after the inserts */
+    bool late_index; /* create the indexes after the inserts */
     int runs;
     const bench_targets *tg;
 } bench_sqlite_opts;

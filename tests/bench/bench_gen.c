@@ -416,8 +416,8 @@ static void gen_tool(bench_gen *g, ptb_event *ev, bool call)
             break;
         case 1:
         case 5:
-            snprintf(g->input, sizeof g->input,
-                     "{\"file_path\":\"%s\",\"offset\":%u,\"limit\":%u}", p, n, 200 + n % 300);
+            snprintf(g->input, sizeof g->input, "{\"file_path\":\"%s\",\"offset\":%u,\"limit\":%u}",
+                     p, n, 200 + n % 300);
             break;
         case 2:
             snprintf(g->input, sizeof g->input,
@@ -510,38 +510,17 @@ void bench_event_keys(const ptb_event *ev, bench_keys *k)
     k->type = event_type_name(ev->body_case);
     k->exec_id = ev->exec_id;
     switch (ev->body_case) {
-    case PTB__V1__EVENT__BODY_GPU_KERNEL:
-        k->kernel = ev->gpu_kernel->name;
-        break;
-    case PTB__V1__EVENT__BODY_FILE_OPEN:
-        k->path = ev->file_open->path;
-        break;
-    case PTB__V1__EVENT__BODY_FILE_READ:
-        k->path = ev->file_read->path;
-        break;
-    case PTB__V1__EVENT__BODY_FILE_WRITE:
-        k->path = ev->file_write->path;
-        break;
-    case PTB__V1__EVENT__BODY_PROC_EXEC:
-        k->path = ev->proc_exec->exe;
-        break;
-    case PTB__V1__EVENT__BODY_NET_CONNECT:
-        k->host = ev->net_connect->host;
-        break;
-    case PTB__V1__EVENT__BODY_NET_DNS:
-        k->host = ev->net_dns->host;
-        break;
-    case PTB__V1__EVENT__BODY_NET_TLS:
-        k->host = ev->net_tls->host;
-        break;
-    case PTB__V1__EVENT__BODY_NET_HTTP:
-        k->host = ev->net_http->host;
-        break;
-    case PTB__V1__EVENT__BODY_TOOL_CALL:
-        k->tool = ev->tool_call->name;
-        break;
-    default:
-        break;
+    case PTB__V1__EVENT__BODY_GPU_KERNEL: k->kernel = ev->gpu_kernel->name; break;
+    case PTB__V1__EVENT__BODY_FILE_OPEN: k->path = ev->file_open->path; break;
+    case PTB__V1__EVENT__BODY_FILE_READ: k->path = ev->file_read->path; break;
+    case PTB__V1__EVENT__BODY_FILE_WRITE: k->path = ev->file_write->path; break;
+    case PTB__V1__EVENT__BODY_PROC_EXEC: k->path = ev->proc_exec->exe; break;
+    case PTB__V1__EVENT__BODY_NET_CONNECT: k->host = ev->net_connect->host; break;
+    case PTB__V1__EVENT__BODY_NET_DNS: k->host = ev->net_dns->host; break;
+    case PTB__V1__EVENT__BODY_NET_TLS: k->host = ev->net_tls->host; break;
+    case PTB__V1__EVENT__BODY_NET_HTTP: k->host = ev->net_http->host; break;
+    case PTB__V1__EVENT__BODY_TOOL_CALL: k->tool = ev->tool_call->name; break;
+    default: break;
     }
 }
 
@@ -549,28 +528,17 @@ void bench_event_keys(const ptb_event *ev, bench_keys *k)
 static char **key_field(ptb_event *ev)
 {
     switch (ev->body_case) {
-    case PTB__V1__EVENT__BODY_GPU_KERNEL:
-        return &ev->gpu_kernel->name;
-    case PTB__V1__EVENT__BODY_FILE_OPEN:
-        return &ev->file_open->path;
-    case PTB__V1__EVENT__BODY_FILE_READ:
-        return &ev->file_read->path;
-    case PTB__V1__EVENT__BODY_FILE_WRITE:
-        return &ev->file_write->path;
-    case PTB__V1__EVENT__BODY_PROC_EXEC:
-        return &ev->proc_exec->exe;
-    case PTB__V1__EVENT__BODY_NET_CONNECT:
-        return &ev->net_connect->host;
-    case PTB__V1__EVENT__BODY_NET_DNS:
-        return &ev->net_dns->host;
-    case PTB__V1__EVENT__BODY_NET_TLS:
-        return &ev->net_tls->host;
-    case PTB__V1__EVENT__BODY_NET_HTTP:
-        return &ev->net_http->host;
-    case PTB__V1__EVENT__BODY_TOOL_CALL:
-        return &ev->tool_call->name;
-    default:
-        return NULL;
+    case PTB__V1__EVENT__BODY_GPU_KERNEL: return &ev->gpu_kernel->name;
+    case PTB__V1__EVENT__BODY_FILE_OPEN: return &ev->file_open->path;
+    case PTB__V1__EVENT__BODY_FILE_READ: return &ev->file_read->path;
+    case PTB__V1__EVENT__BODY_FILE_WRITE: return &ev->file_write->path;
+    case PTB__V1__EVENT__BODY_PROC_EXEC: return &ev->proc_exec->exe;
+    case PTB__V1__EVENT__BODY_NET_CONNECT: return &ev->net_connect->host;
+    case PTB__V1__EVENT__BODY_NET_DNS: return &ev->net_dns->host;
+    case PTB__V1__EVENT__BODY_NET_TLS: return &ev->net_tls->host;
+    case PTB__V1__EVENT__BODY_NET_HTTP: return &ev->net_http->host;
+    case PTB__V1__EVENT__BODY_TOOL_CALL: return &ev->tool_call->name;
+    default: return NULL;
     }
 }
 
@@ -603,9 +571,9 @@ void bench_gen_targets(uint64_t seed, bench_targets *t)
     (void)seed; /* the vocabularies and their ranks do not depend on the seed */
     bench_vocab_init();
     const bench_vocab *v = &bench_vocab_g;
-    t->path = v->paths[300];          /* Zipf rank 300 of ~20k */
-    t->exec_id = 21;                  /* long-lived process of Zipf rank 20 of 300 */
-    t->host = bench_hosts[6];         /* Zipf rank 6 of 42 */
+    t->path = v->paths[300];           /* Zipf rank 300 of ~20k */
+    t->exec_id = 21;                   /* long-lived process of Zipf rank 20 of 300 */
+    t->host = bench_hosts[6];          /* Zipf rank 6 of 42 */
     t->tid = (uint32_t)pid_of(21) + 3; /* one of its threads */
     t->needle = "ssh-keygen";
 }

@@ -95,8 +95,8 @@ static int run_grep(const char *pattern, const char *file, long long *count)
     return 0;
 }
 
-static int grep_time(const char *section, const char *what, const char *pattern,
-                     const char *file, int runs, uint64_t events)
+static int grep_time(const char *section, const char *what, const char *pattern, const char *file,
+                     int runs, uint64_t events)
 {
     double v[64];
     long long count = 0;

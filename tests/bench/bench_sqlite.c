@@ -78,8 +78,8 @@ int bench_sqlite_fill(const bench_sqlite_opts *o)
         for (size_t i = 0; i < sizeof sq_indexes / sizeof sq_indexes[0]; i++)
             if (sq_exec(db, sq_indexes[i]))
                 goto out;
-    if (sqlite3_prepare_v2(db, "INSERT INTO events VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &ins,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "INSERT INTO events VALUES(?,?,?,?,?,?,?,?,?,?)", -1, &ins, NULL) !=
+        SQLITE_OK) {
         fprintf(stderr, "bench_store: sqlite: prepare: %s\n", sqlite3_errmsg(db));
         goto out;
     }
@@ -212,14 +212,14 @@ int bench_sqlite_query(const bench_sqlite_opts *o)
         return -1;
     }
     const bench_targets *tg = o->tg;
-    int rc = sq_time(db, "selective", "path", "SELECT body FROM events WHERE path = ?", tg->path,
-                     0, true, o->runs, 0) ||
-             sq_time(db, "selective", "exec_id", "SELECT body FROM events WHERE exec_id = ?",
-                     NULL, (int64_t)tg->exec_id, true, o->runs, 0) ||
-             sq_time(db, "selective", "host", "SELECT body FROM events WHERE host = ?", tg->host,
-                     0, true, o->runs, 0) ||
-             sq_time(db, "scan", "tid", "SELECT count(*) FROM events WHERE tid = ?", NULL,
-                     tg->tid, false, o->runs, o->events) ||
+    int rc = sq_time(db, "selective", "path", "SELECT body FROM events WHERE path = ?", tg->path, 0,
+                     true, o->runs, 0) ||
+             sq_time(db, "selective", "exec_id", "SELECT body FROM events WHERE exec_id = ?", NULL,
+                     (int64_t)tg->exec_id, true, o->runs, 0) ||
+             sq_time(db, "selective", "host", "SELECT body FROM events WHERE host = ?", tg->host, 0,
+                     true, o->runs, 0) ||
+             sq_time(db, "scan", "tid", "SELECT count(*) FROM events WHERE tid = ?", NULL, tg->tid,
+                     false, o->runs, o->events) ||
              sq_time(db, "scan", "contains", "SELECT count(*) FROM events WHERE instr(body, ?) > 0",
                      tg->needle, 0, false, o->runs, o->events);
     sqlite3_close(db);

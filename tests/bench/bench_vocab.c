@@ -157,30 +157,36 @@ static int make_kernels(strlist *l)
         for (size_t d = 0; d < 3; d++) {
             char fn[512];
             snprintf(fn, sizeof fn, ew[f], dt[d], dt[d], dt[d]);
-            if (sl_addf(l, "void at::native::vectorized_elementwise_kernel<4, %s, at::detail::"
-                           "Array<char*, %d> >(int, %s, at::detail::Array<char*, %d>)",
+            if (sl_addf(l,
+                        "void at::native::vectorized_elementwise_kernel<4, %s, at::detail::"
+                        "Array<char*, %d> >(int, %s, at::detail::Array<char*, %d>)",
                         fn, 2 + (int)(f % 2), fn, 2 + (int)(f % 2)) ||
-                sl_addf(l, "void at::native::unrolled_elementwise_kernel<%s, at::detail::Array<"
-                           "char*, 2>, TrivialOffsetCalculator<1, unsigned int>, "
-                           "TrivialOffsetCalculator<1, unsigned int>, at::native::memory::"
-                           "LoadWithCast<1>, at::native::memory::StoreWithCast<1> >(int, %s, "
-                           "at::detail::Array<char*, 2>, TrivialOffsetCalculator<1, unsigned "
-                           "int>, TrivialOffsetCalculator<1, unsigned int>, at::native::memory::"
-                           "LoadWithCast<1>, at::native::memory::StoreWithCast<1>)",
+                sl_addf(l,
+                        "void at::native::unrolled_elementwise_kernel<%s, at::detail::Array<"
+                        "char*, 2>, TrivialOffsetCalculator<1, unsigned int>, "
+                        "TrivialOffsetCalculator<1, unsigned int>, at::native::memory::"
+                        "LoadWithCast<1>, at::native::memory::StoreWithCast<1> >(int, %s, "
+                        "at::detail::Array<char*, 2>, TrivialOffsetCalculator<1, unsigned "
+                        "int>, TrivialOffsetCalculator<1, unsigned int>, at::native::memory::"
+                        "LoadWithCast<1>, at::native::memory::StoreWithCast<1>)",
                         fn, fn))
                 return -1;
         }
-    static const char *red[] = {"sum_functor<%s, float, float>", "MeanOps<%s, float, float, float>",
-                                "MaxOps<%s>", "MinOps<%s>", "NormTwoOps<%s, float, float>",
+    static const char *red[] = {"sum_functor<%s, float, float>",
+                                "MeanOps<%s, float, float, float>",
+                                "MaxOps<%s>",
+                                "MinOps<%s>",
+                                "NormTwoOps<%s, float, float>",
                                 "ArgMaxOps<%s>"};
     for (size_t f = 0; f < 6; f++)
         for (size_t d = 0; d < 3; d++)
             for (int vt = 1; vt <= 4; vt *= 4) {
                 char op[256];
                 snprintf(op, sizeof op, red[f], dt[d]);
-                if (sl_addf(l, "void at::native::reduce_kernel<%d, %d, at::native::ReduceOp<%s, "
-                               "at::native::%s, unsigned int, %s, %d> >(at::native::ReduceOp<%s, "
-                               "at::native::%s, unsigned int, %s, %d>)",
+                if (sl_addf(l,
+                            "void at::native::reduce_kernel<%d, %d, at::native::ReduceOp<%s, "
+                            "at::native::%s, unsigned int, %s, %d> >(at::native::ReduceOp<%s, "
+                            "at::native::%s, unsigned int, %s, %d>)",
                             vt == 1 ? 512 : 128, vt, dt[d], op, dt[d], vt, dt[d], op, dt[d], vt))
                     return -1;
             }
@@ -189,14 +195,16 @@ static int make_kernels(strlist *l)
     static const char *lay[] = {"tn", "nn", "nt"};
     for (size_t t = 0; t < 5; t++)
         for (size_t y = 0; y < 3; y++)
-            if (sl_addf(l, "sm90_xmma_gemm_bf16bf16_bf16f32_f32_%s_n_tilesize%s_warpgroupsize%s_"
-                           "execute_segment_k_off_kernel__5x_cublas",
+            if (sl_addf(l,
+                        "sm90_xmma_gemm_bf16bf16_bf16f32_f32_%s_n_tilesize%s_warpgroupsize%s_"
+                        "execute_segment_k_off_kernel__5x_cublas",
                         lay[y], tiles[t], t % 2 ? "2x1x1" : "1x1x1") ||
                 sl_addf(l, "ampere_bf16_s16816gemm_bf16_%.*s_ldg8_f2f_stages_64x%d_%s",
                         (int)strcspn(tiles[t], "x") * 2 + 1, tiles[t], 3 + (int)(t % 3), lay[y]) ||
-                sl_addf(l, "void cutlass::Kernel2<cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_"
-                           "%.7s_64x%d_%s_align8>(cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_"
-                           "%.7s_64x%d_%s_align8::Params)",
+                sl_addf(l,
+                        "void cutlass::Kernel2<cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_"
+                        "%.7s_64x%d_%s_align8>(cutlass_80_tensorop_bf16_s16816gemm_relu_bf16_"
+                        "%.7s_64x%d_%s_align8::Params)",
                         tiles[t], 3 + (int)(t % 3), lay[y], tiles[t], 3 + (int)(t % 3), lay[y]))
                 return -1;
     static const char *fl[] = {"flash_fwd_kernel", "flash_fwd_splitkv_kernel",
@@ -208,20 +216,23 @@ static int make_kernels(strlist *l)
         for (size_t h = 0; h < 4; h++)
             for (size_t c = 0; c < 2; c++) {
                 int bm = hd[h] <= 128 ? 128 : 64;
-                if (sl_addf(l, "void %s<Flash_%s_kernel_traits<%d, %d, %d, 4, false, false, %s, "
-                               "Flash_kernel_traits<%d, %d, %d, 4, %s> >, false, true, false, "
-                               "false, true, true, false, false>(Flash_%s_params)",
-                            fl[f], f < 2 ? "fwd" : "bwd", hd[h], bm, hd[h] <= 64 ? 128 : 64,
-                            ct[c], hd[h], bm, 64, ct[c], f < 2 ? "fwd" : "bwd"))
+                if (sl_addf(l,
+                            "void %s<Flash_%s_kernel_traits<%d, %d, %d, 4, false, false, %s, "
+                            "Flash_kernel_traits<%d, %d, %d, 4, %s> >, false, true, false, "
+                            "false, true, true, false, false>(Flash_%s_params)",
+                            fl[f], f < 2 ? "fwd" : "bwd", hd[h], bm, hd[h] <= 64 ? 128 : 64, ct[c],
+                            hd[h], bm, 64, ct[c], f < 2 ? "fwd" : "bwd"))
                     return -1;
             }
     for (int lg = 5; lg <= 11; lg++)
         for (size_t d = 1; d < 3; d++)
-            if (sl_addf(l, "void (anonymous namespace)::softmax_warp_forward<%s, %s, float, %d, "
-                           "false, false>(%s*, %s const*, int, int, int, bool const*, int, bool)",
+            if (sl_addf(l,
+                        "void (anonymous namespace)::softmax_warp_forward<%s, %s, float, %d, "
+                        "false, false>(%s*, %s const*, int, int, int, bool const*, int, bool)",
                         dt[d], dt[d], lg, dt[d], dt[d]) ||
-                sl_addf(l, "void (anonymous namespace)::softmax_warp_backward<%s, %s, float, %d, "
-                           "false, false>(%s*, %s const*, %s const*, int, int, int, bool const*)",
+                sl_addf(l,
+                        "void (anonymous namespace)::softmax_warp_backward<%s, %s, float, %d, "
+                        "false, false>(%s*, %s const*, %s const*, int, int, int, bool const*)",
                         dt[d], dt[d], lg, dt[d], dt[d], dt[d]))
                 return -1;
     static const char *tri[] = {"triton_poi_fused__to_copy_add_mul_%d",
@@ -235,15 +246,13 @@ static int make_kernels(strlist *l)
             if (sl_addf(l, "%s", nm))
                 return -1;
         }
-    static const char *coll[] = {"AllReduce_Sum", "ReduceScatter_Sum", "AllGather",
-                                 "Broadcast"};
+    static const char *coll[] = {"AllReduce_Sum", "ReduceScatter_Sum", "AllGather", "Broadcast"};
     static const char *algo[] = {"RING_LL", "RING_LL128", "TREE_LL", "RING_SIMPLE"};
     for (size_t c = 0; c < 4; c++)
         for (size_t a = 0; a < 4; a++)
             for (int d = 0; d < 2; d++)
-                if (sl_addf(l, "ncclDevKernel_%s_%s_%s(ncclDevKernelArgsStorage<4096ul>)",
-                            coll[c], c < 2 ? (d ? "bf16" : "f32") : (d ? "RING_LL" : "TREE_LL"),
-                            algo[a]))
+                if (sl_addf(l, "ncclDevKernel_%s_%s_%s(ncclDevKernelArgsStorage<4096ul>)", coll[c],
+                            c < 2 ? (d ? "bf16" : "f32") : (d ? "RING_LL" : "TREE_LL"), algo[a]))
                     return -1;
     static const char *misc[] = {
         "void at::native::(anonymous namespace)::vectorized_layer_norm_kernel<%s, float>(int, "
@@ -277,16 +286,19 @@ static int make_kernels(strlist *l)
 static int make_paths(strlist *all, strlist *wr)
 {
     static const char *pkgs[] = {
-        "torch", "transformers", "numpy", "datasets", "accelerate", "safetensors", "tokenizers",
-        "huggingface_hub", "triton", "flash_attn", "pandas", "pyarrow", "requests", "urllib3",
-        "tqdm", "jinja2", "yaml", "regex", "filelock", "fsspec", "sympy", "networkx", "packaging",
-        "einops", "wandb", "peft", "trl", "deepspeed", "scipy", "aiohttp"};
-    static const char *subs[] = {"", "utils/", "nn/", "nn/modules/", "_internal/", "models/",
-                                 "ops/", "data/", "distributed/", "io/", "core/", "testing/"};
-    static const char *mods[] = {"__init__", "utils", "base", "functional", "module", "config",
-                                 "api", "types", "common", "helpers", "_compat", "core",
-                                 "registry", "loader", "tensor", "ops", "hooks", "logging",
-                                 "errors", "constants"};
+        "torch",       "transformers", "numpy",           "datasets", "accelerate",
+        "safetensors", "tokenizers",   "huggingface_hub", "triton",   "flash_attn",
+        "pandas",      "pyarrow",      "requests",        "urllib3",  "tqdm",
+        "jinja2",      "yaml",         "regex",           "filelock", "fsspec",
+        "sympy",       "networkx",     "packaging",       "einops",   "wandb",
+        "peft",        "trl",          "deepspeed",       "scipy",    "aiohttp"};
+    static const char *subs[] = {"",        "utils/",  "nn/",   "nn/modules/",  "_internal/",
+                                 "models/", "ops/",    "data/", "distributed/", "io/",
+                                 "core/",   "testing/"};
+    static const char *mods[] = {"__init__", "utils", "base",     "functional", "module",
+                                 "config",   "api",   "types",    "common",     "helpers",
+                                 "_compat",  "core",  "registry", "loader",     "tensor",
+                                 "ops",      "hooks", "logging",  "errors",     "constants"};
     const char *sp = "/opt/conda/lib/python3.11/site-packages";
     for (size_t p = 0; p < 30; p++)
         for (size_t s = 0; s < 12; s++)
@@ -307,8 +319,11 @@ static int make_paths(strlist *all, strlist *wr)
     static const char *ck[] = {"model-00001-of-00004.safetensors",
                                "model-00002-of-00004.safetensors",
                                "model-00003-of-00004.safetensors",
-                               "model-00004-of-00004.safetensors", "optimizer.pt", "config.json",
-                               "trainer_state.json", "rng_state_0.pth"};
+                               "model-00004-of-00004.safetensors",
+                               "optimizer.pt",
+                               "config.json",
+                               "trainer_state.json",
+                               "rng_state_0.pth"};
     for (int r = 0; r < 4; r++)
         for (int s = 1; s <= 40; s++)
             for (size_t c = 0; c < 8; c++)
@@ -337,8 +352,8 @@ static int make_paths(strlist *all, strlist *wr)
             sl_addf(wr, "/tmp/torchinductor_root/%.2s/c%s.py", h + 10, h))
             return -1;
     }
-    static const char *ws[] = {"src/model", "src/data", "src/train", "src/eval", "tests",
-                               "configs", "scripts", "logs"};
+    static const char *ws[] = {"src/model", "src/data", "src/train", "src/eval",
+                               "tests",     "configs",  "scripts",   "logs"};
     for (size_t d = 0; d < 8; d++)
         for (int i = 0; i < 40; i++) {
             const char *ext = d == 5 ? "yaml" : d == 7 ? "log" : "py";
@@ -346,17 +361,26 @@ static int make_paths(strlist *all, strlist *wr)
                 sl_addf(wr, "/workspace/repo/%s/part_%02d.%s", ws[d], i, ext))
                 return -1;
         }
-    static const char *sys[] = {"/etc/ld.so.cache", "/etc/passwd", "/etc/hosts",
-                                "/etc/resolv.conf", "/etc/nsswitch.conf", "/proc/self/maps",
-                                "/proc/self/status", "/proc/meminfo", "/proc/cpuinfo",
-                                "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/shm/nccl-Xy1z",
+    static const char *sys[] = {"/etc/ld.so.cache",
+                                "/etc/passwd",
+                                "/etc/hosts",
+                                "/etc/resolv.conf",
+                                "/etc/nsswitch.conf",
+                                "/proc/self/maps",
+                                "/proc/self/status",
+                                "/proc/meminfo",
+                                "/proc/cpuinfo",
+                                "/dev/nvidiactl",
+                                "/dev/nvidia-uvm",
+                                "/dev/shm/nccl-Xy1z",
                                 "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
                                 "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
                                 "/usr/local/cuda/lib64/libcudart.so.12",
                                 "/usr/local/cuda/lib64/libcublas.so.12",
                                 "/usr/local/cuda/lib64/libcublasLt.so.12",
                                 "/usr/local/cuda/lib64/libnccl.so.2",
-                                "/root/.cache/huggingface/token", "/root/.netrc"};
+                                "/root/.cache/huggingface/token",
+                                "/root/.netrc"};
     for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
         if (sl_addf(all, "%s", sys[i]))
             return -1;
@@ -415,19 +439,48 @@ int bench_vocab_init(void)
     return vocab_err;
 }
 
-const char *const bench_hosts[BENCH_NHOSTS] = {
-    "pypi.org", "files.pythonhosted.org", "huggingface.co", "cdn-lfs.huggingface.co",
-    "cdn-lfs-us-1.hf.co", "cas-bridge.xethub.hf.co", "github.com",
-    "objects.githubusercontent.com", "raw.githubusercontent.com", "codeload.github.com",
-    "api.github.com", "download.pytorch.org", "conda.anaconda.org", "repo.anaconda.com",
-    "api.anthropic.com", "api.openai.com", "storage.googleapis.com", "s3.amazonaws.com",
-    "ml-datasets.s3.us-east-1.amazonaws.com", "registry.npmjs.org", "deb.debian.org",
-    "security.debian.org", "archive.ubuntu.com", "api.wandb.ai", "o151352.ingest.sentry.io",
-    "developer.download.nvidia.com", "ngc.nvidia.com", "nvcr.io", "registry-1.docker.io",
-    "auth.docker.io", "production.cloudflare.docker.com", "dl.google.com", "www.kaggle.com",
-    "arxiv.org", "export.arxiv.org", "datasets-server.huggingface.co", "proxy.golang.org",
-    "index.crates.io", "static.crates.io", "stackoverflow.com", "docs.python.org",
-    "pytorch.org"};
+const char *const bench_hosts[BENCH_NHOSTS] = {"pypi.org",
+                                               "files.pythonhosted.org",
+                                               "huggingface.co",
+                                               "cdn-lfs.huggingface.co",
+                                               "cdn-lfs-us-1.hf.co",
+                                               "cas-bridge.xethub.hf.co",
+                                               "github.com",
+                                               "objects.githubusercontent.com",
+                                               "raw.githubusercontent.com",
+                                               "codeload.github.com",
+                                               "api.github.com",
+                                               "download.pytorch.org",
+                                               "conda.anaconda.org",
+                                               "repo.anaconda.com",
+                                               "api.anthropic.com",
+                                               "api.openai.com",
+                                               "storage.googleapis.com",
+                                               "s3.amazonaws.com",
+                                               "ml-datasets.s3.us-east-1.amazonaws.com",
+                                               "registry.npmjs.org",
+                                               "deb.debian.org",
+                                               "security.debian.org",
+                                               "archive.ubuntu.com",
+                                               "api.wandb.ai",
+                                               "o151352.ingest.sentry.io",
+                                               "developer.download.nvidia.com",
+                                               "ngc.nvidia.com",
+                                               "nvcr.io",
+                                               "registry-1.docker.io",
+                                               "auth.docker.io",
+                                               "production.cloudflare.docker.com",
+                                               "dl.google.com",
+                                               "www.kaggle.com",
+                                               "arxiv.org",
+                                               "export.arxiv.org",
+                                               "datasets-server.huggingface.co",
+                                               "proxy.golang.org",
+                                               "index.crates.io",
+                                               "static.crates.io",
+                                               "stackoverflow.com",
+                                               "docs.python.org",
+                                               "pytorch.org"};
 
-const char *const bench_tools[9] = {"Bash", "Read", "Edit", "Grep", "Write",
+const char *const bench_tools[9] = {"Bash", "Read",      "Edit",     "Grep", "Write",
                                     "Glob", "TodoWrite", "WebFetch", "Task"};
