@@ -46,6 +46,8 @@ typedef enum store_sync {
 typedef struct store_options {
     uint32_t batch_events;   /* commit after this many events (default 8192) */
     uint32_t batch_ms;       /* ... or this many ms after the first uncommitted one (default 50) */
+    uint32_t index_events;   /* write index postings every this many events (default 1M) */
+    uint32_t index_ms;       /* ... or this many ms (default 1000), and at close */
     size_t queue_bytes;      /* bound of the producer queue (default 64 MiB) */
     size_t event_max;        /* largest encoded event (default 4 MiB) */
     size_t blob_max;         /* largest blob, uncompressed (default 1 GiB) */

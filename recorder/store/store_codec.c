@@ -699,3 +699,43 @@ void store_codec_postings(const ptb_event *ev, store_lookup_fn lookup, void *arg
     if (body)
         codec_postings_walk(body, lookup, arg, out, 0);
 }
+
+/* ------------------------------------------------------------ postings of stored bytes */
+
+static void codec_postings_sids(const ProtobufCMessage *msg, store_postings *out, int depth)
+{
+    const codec_msg *m = codec_msg_of(msg->descriptor);
+    if (!m || !m->interns || depth > 8)
+        return;
+    for (unsigned i = 0; i < m->nf; i++)
+        if (m->f[i].ix >= 0)
+            codec_post(out, m->f[i].ix, *(const uint32_t *)FIELD_PTR(msg, m->f[i].sid));
+    for (unsigned i = 0; i < m->nsub; i++) {
+        const ProtobufCFieldDescriptor *f = m->sub[i];
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *QUANT_PTR(msg, f);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const **)FIELD_PTR(msg, f);
+            for (size_t k = 0; k < n && arr; k++)
+                if (arr[k])
+                    codec_postings_sids(arr[k], out, depth + 1);
+        } else {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)FIELD_PTR(msg, f);
+            if (sub)
+                codec_postings_sids(sub, out, depth + 1);
+        }
+    }
+}
+
+int store_codec_postings_stored(const void *data, size_t len, store_arena *a, store_postings *out)
+{
+    ptb_event *ev = ptb__v1__event__unpack(&a->pa, len, data);
+    if (!ev)
+        return PTB_ECORRUPT;
+    out->n = 0;
+    codec_post(out, STORE_IX_TYPE, ev->body_case);
+    codec_post(out, STORE_IX_EXEC, ev->exec_id);
+    const ProtobufCMessage *body = event_body(ev);
+    if (body)
+        codec_postings_sids(body, out, 0);
+    return 0;
+}

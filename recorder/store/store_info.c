@@ -126,6 +126,20 @@ static int posting_count(const MDB_val *v, uint64_t *n)
     return 0;
 }
 
+typedef struct tail_count {
+    store_index ix;
+    uint64_t key, n;
+} tail_count;
+
+static int tail_count_cb(void *arg, uint64_t seq, const store_postings *p)
+{
+    (void)seq;
+    tail_count *tc = arg;
+    for (uint32_t i = 0; i < p->n; i++)
+        tc->n += p->ix[i] == tc->ix && p->key[i] == tc->key;
+    return 0;
+}
+
 int store_index_count(store_txn *t, store_index ix, uint64_t key, uint64_t *count)
 {
     if (ix >= STORE_IX_COUNT)
@@ -154,11 +168,84 @@ int store_index_count(store_txn *t, store_index ix, uint64_t key, uint64_t *coun
         *count += n;
     }
     mdb_cursor_close(c);
-    return rc == PTB_ENOTFOUND ? 0 : rc;
+    if (rc && rc != PTB_ENOTFOUND)
+        return rc;
+    tail_count tc = {ix, key, 0}; /* events not indexed yet */
+    rc = store_tail_foreach(t, tail_count_cb, &tc);
+    *count += tc.n;
+    return rc;
+}
+
+static int store_index_foreach_stored(store_txn *t, store_index ix,
+                                      int (*fn)(void *arg, uint64_t key, uint64_t count), void *arg,
+                                      uint64_t (*tail)[2], size_t ntail, size_t *ti);
+
+/* Keys of one index in the index tail, with counts, sorted by key. */
+typedef struct tail_keys {
+    store_index ix;
+    uint64_t (*kv)[2];
+    size_t n, cap;
+    int err;
+} tail_keys;
+
+static int tail_keys_cb(void *arg, uint64_t seq, const store_postings *p)
+{
+    (void)seq;
+    tail_keys *tk = arg;
+    for (uint32_t i = 0; i < p->n; i++) {
+        if (p->ix[i] != tk->ix)
+            continue;
+        size_t j = 0;
+        while (j < tk->n && tk->kv[j][0] != p->key[i])
+            j++;
+        if (j == tk->n) {
+            if (tk->n == tk->cap) {
+                size_t nc = tk->cap ? tk->cap * 2 : 64;
+                uint64_t(*nk)[2] = realloc(tk->kv, nc * sizeof *nk);
+                if (!nk)
+                    return PTB_ENOMEM;
+                tk->kv = nk;
+                tk->cap = nc;
+            }
+            tk->kv[tk->n][0] = p->key[i];
+            tk->kv[tk->n++][1] = 0;
+        }
+        tk->kv[j][1]++;
+    }
+    return 0;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
 int store_index_foreach_key(store_txn *t, store_index ix,
                             int (*fn)(void *arg, uint64_t key, uint64_t count), void *arg)
+{
+    if (ix >= STORE_IX_COUNT)
+        return PTB_EINVAL;
+    /* the index tail (events not indexed yet), merged below with the stored postings */
+    tail_keys tk = {.ix = ix};
+    int trc = store_tail_foreach(t, tail_keys_cb, &tk);
+    if (trc) {
+        free(tk.kv);
+        return trc;
+    }
+    qsort(tk.kv, tk.n, sizeof *tk.kv, kv_cmp);
+    size_t ti = 0;
+    int rc = store_index_foreach_stored(t, ix, fn, arg, tk.kv, tk.n, &ti);
+    for (; rc == 0 && ti < tk.n; ti++)
+        rc = fn(arg, tk.kv[ti][0], tk.kv[ti][1]);
+    free(tk.kv);
+    return rc;
+}
+
+/* The stored postings' keys, with the tail's keys below each merged in, in key order. */
+static int store_index_foreach_stored(store_txn *t, store_index ix,
+                                      int (*fn)(void *arg, uint64_t key, uint64_t count), void *arg,
+                                      uint64_t (*tail)[2], size_t ntail, size_t *ti)
 {
     if (ix >= STORE_IX_COUNT)
         return PTB_EINVAL;
@@ -180,7 +267,11 @@ int store_index_foreach_key(store_txn *t, store_index ix,
         if ((rc = posting_count(&v, &cnt)))
             break;
         if (have && key != cur) {
-            if ((rc = fn(arg, cur, n)))
+            for (; *ti < ntail && tail[*ti][0] < cur && !rc; (*ti)++)
+                rc = fn(arg, tail[*ti][0], tail[*ti][1]);
+            if (!rc && *ti < ntail && tail[*ti][0] == cur)
+                n += tail[(*ti)++][1];
+            if (rc || (rc = fn(arg, cur, n)))
                 break;
             n = 0;
         }
@@ -188,8 +279,15 @@ int store_index_foreach_key(store_txn *t, store_index ix,
         have = true;
         n += cnt;
     }
-    if ((rc == PTB_ENOTFOUND || rc == 0) && have)
-        rc = fn(arg, cur, n);
+    if ((rc == PTB_ENOTFOUND || rc == 0) && have) {
+        rc = 0;
+        for (; *ti < ntail && tail[*ti][0] < cur && !rc; (*ti)++)
+            rc = fn(arg, tail[*ti][0], tail[*ti][1]);
+        if (!rc && *ti < ntail && tail[*ti][0] == cur)
+            n += tail[(*ti)++][1];
+        if (!rc)
+            rc = fn(arg, cur, n);
+    }
     mdb_cursor_close(c);
     return rc == PTB_ENOTFOUND ? 0 : rc;
 }

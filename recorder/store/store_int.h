@@ -29,10 +29,10 @@ extern const char *const store_db_names[STORE_DB_COUNT];
 #define PTB_STR_(x) #x
 #define PTB_STR(x) PTB_STR_(x)
 #define STORE_FORMAT "ptb-store-1"
-#define STORE_POSTING_KEY 16   /* u64 BE value, u64 BE first seq */
-#define STORE_BATCH_VAL 24     /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
-#define STORE_CHAIN_FIXED 96   /* see store.md, `chain` */
-#define STORE_BLOB_HDR 9       /* u8 codec, u64 BE raw length */
+#define STORE_POSTING_KEY 16 /* u64 BE value, u64 BE first seq */
+#define STORE_BATCH_VAL 24   /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
+#define STORE_CHAIN_FIXED 96 /* see store.md, `chain` */
+#define STORE_BLOB_HDR 9     /* u8 codec, u64 BE raw length */
 
 /* ------------------------------------------------------------ byte helpers */
 
@@ -132,6 +132,10 @@ typedef uint32_t (*store_lookup_fn)(void *arg, const char *s, size_t n);
 void store_codec_postings(const ptb_event *ev, store_lookup_fn lookup, void *arg,
                           store_postings *out);
 
+/* Postings of stored bytes (interned ids read as they are, nothing resolved), decoded into a.
+ * PTB_ECORRUPT for bytes that do not decode. */
+int store_codec_postings_stored(const void *data, size_t len, store_arena *a, store_postings *out);
+
 /* Posting list value: varint count n, then n-1 varint deltas after the key's first seq. */
 size_t store_varint_put(uint8_t *p, uint64_t v);
 int store_varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v);
@@ -165,6 +169,13 @@ int store_string_raw(MDB_txn *txn, MDB_dbi dbi, uint32_t sid, const char **str, 
 int store_rc(int mdb_rc);
 int store_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
 int store_mdb_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op);
+
+/* The index tail of a snapshot: events after indexed_seq, whose postings are not written yet
+ * (the writer writes them every index_events/index_ms). store_tail_foreach calls fn with the
+ * postings of each (events that do not decode are skipped: verify reports them). */
+uint64_t store_txn_indexed_seq(store_txn *t);
+int store_tail_foreach(store_txn *t, int (*fn)(void *arg, uint64_t seq, const store_postings *p),
+                       void *arg);
 
 /* The LMDB txn and store of a read snapshot (store_read.c). */
 MDB_txn *store_txn_mdb(store_txn *t);

@@ -178,6 +178,7 @@ int store_env_open(store *s, bool create)
                 (rc = meta_put(txn, meta, "ptb.created_ns", buf)) ||
                 (rc = meta_put(txn, meta, "ptb.last_seq", "0")) ||
                 (rc = meta_put(txn, meta, "ptb.batches", "0")) ||
+                (rc = meta_put(txn, meta, "ptb.indexed_seq", "0")) ||
                 (rc = meta_put(txn, meta, "ptb.strings", "0")))
                 ptb_errf(&s->err, rc, "%s: %s", s->dir, ptb_strerror(rc));
         }
@@ -264,6 +265,15 @@ static int writer_resume(store *s, bool *crashed)
         rc = meta_get_u64(txn, meta, "ptb.batches", &batches);
     if (!rc && strings >= UINT32_MAX)
         rc = PTB_ECORRUPT;
+    uint64_t indexed = last;
+    if (!rc) {
+        int r = meta_get_u64(txn, meta, "ptb.indexed_seq", &indexed);
+        if (r == PTB_ENOTFOUND)
+            indexed = last;
+        else if (r || indexed > last)
+            rc = PTB_ECORRUPT;
+    }
+    q->indexed_seq = indexed;
     *crashed = meta_is(txn, meta, "ptb.writer", "open");
     if (!rc && batches) {
         uint8_t kb[8];

@@ -68,6 +68,7 @@ struct store_txn {
         const char *str;
     } cache[SID_CACHE];
     uint64_t last_seq;
+    uint64_t indexed_seq; /* events after this have no postings yet (the index tail) */
     uint32_t strings;
 };
 
@@ -99,6 +100,13 @@ int store_txn_begin(store *s, store_txn **out)
         memcpy(buf, v, n);
         buf[n] = 0;
         t->last_seq = strtoull(buf, NULL, 10);
+    }
+    t->indexed_seq = t->last_seq;
+    if (store_meta_get(t, "ptb.indexed_seq", &v, &n) == 0 && n < sizeof buf) {
+        memcpy(buf, v, n);
+        buf[n] = 0;
+        unsigned long long x = strtoull(buf, NULL, 10);
+        t->indexed_seq = x < t->last_seq ? x : t->last_seq;
     }
     if (store_meta_get(t, "ptb.strings", &v, &n) == 0 && n < sizeof buf) {
         memcpy(buf, v, n);
@@ -266,6 +274,9 @@ struct store_cursor {
     size_t nseqs, iseq, seqs_cap;
     /* time mode: the current batch's remaining seq range */
     uint64_t bnext, bend;
+    /* index mode, after the postings: the index tail, scanned (store.md, "index tail") */
+    bool tail;
+    uint64_t tail_next;
 };
 
 int store_cursor_open(store_txn *t, const store_range *r, store_cursor **out)
@@ -336,20 +347,53 @@ static int posting_load(store_cursor *c, uint64_t first, const MDB_val *v)
     return 0;
 }
 
+/* Index mode past the postings: events after indexed_seq carry (index, key)? */
+static int next_tail_seq(store_cursor *c, uint64_t *seq)
+{
+    store_txn *t = c->t;
+    uint64_t end = c->r.seq_to < t->last_seq ? c->r.seq_to : t->last_seq;
+    if (!c->tail) {
+        c->tail = true;
+        c->tail_next = t->indexed_seq + 1 > c->r.seq_from ? t->indexed_seq + 1 : c->r.seq_from;
+    }
+    while (c->tail_next <= end) {
+        uint64_t s = c->tail_next++;
+        const void *data = NULL;
+        size_t len = 0;
+        int rc = store_event_raw(t, s, &data, &len);
+        if (rc == PTB_ENOTFOUND)
+            return PTB_ECORRUPT; /* seqs are dense up to last_seq */
+        if (rc)
+            return rc;
+        store_postings p;
+        store_arena_reset(&c->arena);
+        STORE_GUARDED(rc, store_codec_postings_stored(data, len, &c->arena, &p));
+        if (rc)
+            continue; /* a tail event that does not decode is not in any index */
+        for (uint32_t i = 0; i < p.n; i++)
+            if (p.ix[i] == c->r.index && p.key[i] == c->r.key) {
+                *seq = s;
+                return 0;
+            }
+    }
+    c->done = true;
+    return PTB_ENOTFOUND;
+}
+
 static int next_index_seq(store_cursor *c, uint64_t *seq)
 {
     for (;;) {
         while (c->iseq < c->nseqs) {
             uint64_t s = c->seqs[c->iseq++];
-            if (s > c->r.seq_to) {
-                c->done = true;
-                return PTB_ENOTFOUND;
-            }
+            if (s > c->r.seq_to)
+                return next_tail_seq(c, seq);
             if (s >= c->r.seq_from) {
                 *seq = s;
                 return 0;
             }
         }
+        if (c->tail)
+            return next_tail_seq(c, seq);
         uint8_t kb[STORE_POSTING_KEY];
         MDB_val k, v;
         int rc;
@@ -382,14 +426,14 @@ static int next_index_seq(store_cursor *c, uint64_t *seq)
         } else {
             rc = store_mdb_cget(c->aux, &k, &v, MDB_NEXT);
         }
+        if (rc == PTB_ENOTFOUND)
+            return next_tail_seq(c, seq);
         if (rc)
             return rc;
         if (k.mv_size != STORE_POSTING_KEY)
             return PTB_ECORRUPT;
-        if (store_get_u64(k.mv_data) != c->r.key) {
-            c->done = true;
-            return PTB_ENOTFOUND;
-        }
+        if (store_get_u64(k.mv_data) != c->r.key)
+            return next_tail_seq(c, seq);
         if ((rc = posting_load(c, store_get_u64((uint8_t *)k.mv_data + 8), &v)))
             return rc;
     }
@@ -531,4 +575,32 @@ MDB_txn *store_txn_mdb(store_txn *t)
 store *store_txn_store(store_txn *t)
 {
     return t->s;
+}
+
+uint64_t store_txn_indexed_seq(store_txn *t)
+{
+    return t->indexed_seq;
+}
+
+int store_tail_foreach(store_txn *t, int (*fn)(void *arg, uint64_t seq, const store_postings *p),
+                       void *arg)
+{
+    store_arena a;
+    store_arena_init(&a);
+    int rc = 0;
+    for (uint64_t s = t->indexed_seq + 1; s <= t->last_seq && rc == 0; s++) {
+        const void *data = NULL;
+        size_t len = 0;
+        rc = store_event_raw(t, s, &data, &len);
+        if (rc)
+            break;
+        store_postings p;
+        store_arena_reset(&a);
+        int drc;
+        STORE_GUARDED(drc, store_codec_postings_stored(data, len, &a, &p));
+        if (drc == 0)
+            rc = fn(arg, s, &p);
+    }
+    store_arena_free(&a);
+    return rc == PTB_ENOTFOUND ? PTB_ECORRUPT : rc;
 }

@@ -8,8 +8,9 @@
  *    the batch's entry in `batches` (seq range and time span recomputed).
  * 5. Blobs: every blob inflates to bytes whose SHA-256 is its key; every blob is named by exactly
  *    one chain entry.
- * 6. Indexes: the postings recomputed from the decoded events and the postings stored in the
- *    ix_* databases are compared as multisets (count plus two 64-bit sums of a mixed hash of
+ * 6. Indexes: the postings recomputed from the decoded events up to ptb.indexed_seq (later
+ *    events are the index tail, not indexed yet) and the postings stored in the ix_* databases
+ *    are compared as multisets (count plus two 64-bit sums of a mixed hash of
  *    (index, key, seq)), in constant memory; each stored posting block is also checked for order.
  * Problems are counted and the first one described; the check goes on after a problem where
  * it can, so the count says how much is wrong. */
@@ -176,7 +177,8 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
             } else {
                 store_postings p;
                 store_codec_postings(ev, lookup_cb, v->t, &p);
-                for (uint32_t i = 0; i < p.n; i++)
+                /* events after indexed_seq are the index tail: not in the ix_* databases */
+                for (uint32_t i = 0; i < p.n && seq <= store_txn_indexed_seq(v->t); i++)
                     post_add(&v->post_n, &v->post_a, &v->post_b, p.ix[i], p.key[i], seq);
                 if (seq == first || ev->ts_ns < tmin)
                     tmin = ev->ts_ns;

@@ -58,8 +58,10 @@ void store_hex(const uint8_t *bytes, size_t n, char *out)
 void store_options_default(store_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->batch_events = 8192;
+    o->batch_events = 65536;
     o->batch_ms = 50;
+    o->index_events = 1u << 20;
+    o->index_ms = 1000;
     o->queue_bytes = 64u << 20;
     o->event_max = 4u << 20;
     o->blob_max = 1u << 30;

@@ -100,6 +100,7 @@ struct store_queue {
     uint64_t tickets, committed_ticket, flush_ticket;
     uint64_t next_seq;       /* last seq given */
     uint64_t committed_seq;  /* last seq committed */
+    uint64_t indexed_seq;    /* last seq whose postings are in the ix_* databases (at open) */
     uint8_t chain_head[32];  /* head after the last commit (writer thread only) */
     uint64_t inflight_bytes; /* compressed blob bytes queued */
     uint64_t blob_zbytes;    /* compressed blob bytes stored or queued */

@@ -15,6 +15,7 @@ typedef struct post_list {
     uint64_t ix, key;
     uint64_t *seqs;
     size_t n, cap;
+    size_t kept; /* seqs of committed events (the rest belong to the open transaction) */
 } post_list;
 
 typedef struct batch {
@@ -34,9 +35,31 @@ typedef struct batch {
     uint8_t (*blob_sha)[32];
     size_t nblobs, blobs_cap;
     uint64_t blob_bytes;
-    uint8_t *scratch; /* posting value encoding */
+    /* postings are written to the ix_* databases every index_events events or index_ms (and
+     * at close), not at every commit: far fewer B-tree pages rewritten. Events committed but not
+     * yet indexed are the store's "index tail" (ptb.indexed_seq), which readers scan. */
+    uint64_t idx_kept; /* committed events whose postings are pending */
+    int64_t idx_t0;    /* monotonic ns when the first of them was committed */
+    uint8_t *scratch;  /* posting value encoding */
     size_t scratch_cap;
+    /* bytes on their way into the digest: many small updates cost more than the hashing */
+    uint8_t hbuf[32768];
+    size_t hlen;
 } batch;
+
+static void batch_hash(batch *b, const void *p, size_t n)
+{
+    if (b->hlen + n > sizeof b->hbuf) {
+        EVP_DigestUpdate(b->md, b->hbuf, b->hlen);
+        b->hlen = 0;
+        if (n > sizeof b->hbuf) {
+            EVP_DigestUpdate(b->md, p, n);
+            return;
+        }
+    }
+    memcpy(b->hbuf + b->hlen, p, n);
+    b->hlen += n;
+}
 
 static int batch_post(batch *b, uint64_t ix, uint64_t key, uint64_t seq)
 {
@@ -103,13 +126,36 @@ static void batch_reset(batch *b, uint64_t scan)
     b->t_start = 0;
     b->last_ticket = 0;
     b->scan = scan;
+    b->nblobs = 0;
+    b->blob_bytes = 0;
+}
+
+/* Postings after the open transaction aborted: drop what it added. */
+static void postings_rollback(batch *b)
+{
     for (size_t i = 0; i < b->nlists; i++)
-        b->lists[i].n = 0;
+        b->lists[i].n = b->lists[i].kept;
+}
+
+/* Postings after a commit that did not write them: they are pending now. */
+static void postings_keep(batch *b)
+{
+    for (size_t i = 0; i < b->nlists; i++)
+        b->lists[i].kept = b->lists[i].n;
+    if (!b->idx_kept)
+        b->idx_t0 = store_now_mono_ns();
+    b->idx_kept += b->events;
+}
+
+/* Postings after a commit that wrote them all. */
+static void postings_clear(batch *b)
+{
+    for (size_t i = 0; i < b->nlists; i++)
+        b->lists[i].n = b->lists[i].kept = 0;
     b->nlists = 0;
     if (b->slots)
         memset(b->slots, 0, b->nslots * sizeof *b->slots);
-    b->nblobs = 0;
-    b->blob_bytes = 0;
+    b->idx_kept = 0;
 }
 
 static void batch_free(batch *b)
@@ -136,7 +182,8 @@ static int batch_begin(store *s, batch *b)
     if (!EVP_DigestInit_ex(b->md, EVP_sha256(), NULL))
         return PTB_ENOMEM;
     static const char tag[] = "ptb-batch-v1";
-    EVP_DigestUpdate(b->md, tag, sizeof tag - 1);
+    b->hlen = 0;
+    batch_hash(b, tag, sizeof tag - 1);
     return 0;
 }
 
@@ -153,8 +200,8 @@ static int write_event(store *s, batch *b, rec_event *e)
     uint8_t hdr[12];
     memcpy(hdr, k, 8);
     store_put_u32(hdr + 8, e->len);
-    EVP_DigestUpdate(b->md, hdr, sizeof hdr);
-    EVP_DigestUpdate(b->md, rec_event_data(e), e->len);
+    batch_hash(b, hdr, sizeof hdr);
+    batch_hash(b, rec_event_data(e), e->len);
     if (!b->first_seq)
         b->first_seq = e->seq;
     b->last_seq = e->seq;
@@ -221,19 +268,21 @@ static int put_meta_u64(store *s, MDB_txn *txn, const char *key, uint64_t val)
     return put_meta_str(s, txn, key, buf);
 }
 
-/* Write postings, strings, batch span and chain link; commit. */
-static int batch_commit(store *s, batch *b)
+/* Write the strings, batch span and chain link, and with flush_index every pending posting;
+ * commit. */
+static int batch_commit(store *s, batch *b, bool flush_index)
 {
     store_queue *q = s->q;
     MDB_txn *txn = b->txn;
     int rc = 0;
 
-    /* postings, in key order per index */
-    qsort(b->lists, b->nlists, sizeof *b->lists, post_cmp);
-    if (b->nslots)
-        memset(b->slots, 0, b->nslots * sizeof *b->slots); /* lists moved: slots stale */
-    for (size_t i = 0; i < b->nlists && !rc; i++) {
+    /* postings, in key order per index (the sort moves lists: postings_clear follows) */
+    if (flush_index && b->nlists)
+        qsort(b->lists, b->nlists, sizeof *b->lists, post_cmp);
+    for (size_t i = 0; flush_index && i < b->nlists && !rc; i++) {
         post_list *l = &b->lists[i];
+        if (l->n == 0)
+            continue;
         size_t need = 10 * (l->n + 1);
         if (need > b->scratch_cap) {
             uint8_t *ns = realloc(b->scratch, need);
@@ -269,15 +318,15 @@ static int batch_commit(store *s, batch *b)
         MDB_val rkey = {8, hb}, rval = {4, kb};
         rc = mdb_put(txn, s->dbi[STORE_DB_STRINGS_R], &rkey, &rval, 0);
         store_put_u32(hb + 8, t->len_by_sid[sid]);
-        EVP_DigestUpdate(b->md, kb, 4);
-        EVP_DigestUpdate(b->md, hb + 8, 4);
-        EVP_DigestUpdate(b->md, t->by_sid[sid], t->len_by_sid[sid]);
+        batch_hash(b, kb, 4);
+        batch_hash(b, hb + 8, 4);
+        batch_hash(b, t->by_sid[sid], t->len_by_sid[sid]);
     }
     pthread_mutex_unlock(&t->mu);
     if (rc)
         return rc;
     for (size_t i = 0; i < b->nblobs; i++)
-        EVP_DigestUpdate(b->md, b->blob_sha[i], 32);
+        batch_hash(b, b->blob_sha[i], 32);
 
     /* the batch's time span */
     if (b->events) {
@@ -295,6 +344,8 @@ static int batch_commit(store *s, batch *b)
     /* chain link */
     uint8_t digest[32], head[32];
     unsigned int dl = 32;
+    EVP_DigestUpdate(b->md, b->hbuf, b->hlen);
+    b->hlen = 0;
     EVP_DigestFinal_ex(b->md, digest, &dl);
     uint64_t batch_no = q->stats.batches + 1;
     uint8_t prev[32] = {0};
@@ -334,7 +385,8 @@ static int batch_commit(store *s, batch *b)
     if ((rc = put_meta_str(s, txn, "ptb.chain_head", hex)) ||
         (rc = put_meta_u64(s, txn, "ptb.batches", batch_no)) ||
         (rc = put_meta_u64(s, txn, "ptb.last_seq", last_seq)) ||
-        (rc = put_meta_u64(s, txn, "ptb.strings", sid_end - 1)))
+        (rc = put_meta_u64(s, txn, "ptb.strings", sid_end - 1)) ||
+        (flush_index && (rc = put_meta_u64(s, txn, "ptb.indexed_seq", last_seq))))
         return rc;
 
     rc = mdb_txn_commit(txn);
@@ -463,6 +515,7 @@ static void writer_disk_full(store *s, batch *b, int rc)
     pthread_cond_broadcast(&q->cond_committed);
     pthread_mutex_unlock(&q->mu);
     batch_reset(b, b->scan);
+    postings_rollback(b);
     Ptb__V1__StoreError se = PTB__V1__STORE_ERROR__INIT;
     se.code = PTB_ENOSPC;
     se.message = msg;
@@ -486,15 +539,17 @@ static void writer_disk_full(store *s, batch *b, int rc)
             uint8_t hdr[12];
             memcpy(hdr, k, 8);
             store_put_u32(hdr + 8, (uint32_t)len);
-            EVP_DigestUpdate(b->md, hdr, sizeof hdr);
-            EVP_DigestUpdate(b->md, buf, len);
+            batch_hash(b, hdr, sizeof hdr);
+            batch_hash(b, buf, len);
             b->first_seq = b->last_seq = first_lost;
             b->ts_min = b->ts_max = ev.ts_ns;
             b->events = 1;
             for (uint32_t i = 0; i < post.n && prc == 0; i++)
                 prc = batch_post(b, post.ix[i], post.key[i], first_lost);
         }
-        if (prc == 0 && batch_commit(s, b) == 0) {
+        /* the pending postings stay unwritten (the disk is full): the events keep their place in
+         * the index tail, which readers scan and the next writer indexes */
+        if (prc == 0 && batch_commit(s, b, false) == 0) {
             pthread_mutex_lock(&q->mu);
             q->stats.events++;
             q->stats.batches++;
@@ -506,6 +561,56 @@ static void writer_disk_full(store *s, batch *b, int rc)
 }
 
 /* ------------------------------------------------------------ the loop */
+
+/* A writer that crashed left events committed after ptb.indexed_seq without postings: take
+ * them up again, so the next index write covers them. */
+static int index_tail_load(store *s, batch *b)
+{
+    store_queue *q = s->q;
+    if (q->indexed_seq >= q->committed_seq)
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return rc > 0 ? -rc : rc;
+    MDB_cursor *c;
+    if ((rc = mdb_cursor_open(txn, s->dbi[STORE_DB_EVENTS], &c))) {
+        mdb_txn_abort(txn);
+        return rc > 0 ? -rc : rc;
+    }
+    store_arena a;
+    store_arena_init(&a);
+    uint8_t kb[8];
+    store_put_u64(kb, q->indexed_seq + 1);
+    MDB_val k = {8, kb}, v;
+    uint64_t n = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            rc = PTB_ECORRUPT;
+            break;
+        }
+        uint64_t seq = store_get_u64(k.mv_data);
+        store_postings p;
+        store_arena_reset(&a);
+        if ((rc = store_codec_postings_stored(v.mv_data, v.mv_size, &a, &p)))
+            break;
+        for (uint32_t i = 0; i < p.n && !rc; i++)
+            rc = batch_post(b, p.ix[i], p.key[i], seq);
+        if (rc)
+            break;
+        n++;
+    }
+    store_arena_free(&a);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND && rc != 0)
+        return rc > 0 ? -rc : rc;
+    b->events = n;
+    postings_keep(b);
+    b->events = 0;
+    return 0;
+}
 
 /* Process records from b->scan until the batch is full or the snapshot ends. */
 static int writer_process(store *s, batch *b, uint64_t head)
@@ -547,6 +652,12 @@ static void *writer_main(void *arg)
         return NULL;
     }
     b.scan = q->tail;
+    int trc = index_tail_load(s, &b);
+    if (trc) {
+        writer_fail(q, trc, "cannot read the events not yet indexed");
+        batch_free(&b);
+        return NULL;
+    }
     const int64_t batch_ns = (int64_t)s->opt.batch_ms * 1000000;
     for (;;) {
         pthread_mutex_lock(&q->mu);
@@ -585,8 +696,14 @@ static void *writer_main(void *arg)
             b.txn && (rc != 0 || b.events >= s->opt.batch_events || used * 2 >= q->cap ||
                       flush_ticket >= b.last_ticket ||
                       store_now_mono_ns() - b.t_start >= batch_ns || (stopping && b.scan >= head));
+        bool drained = stopping && b.scan >= head;
+        bool flush_index =
+            drained || b.idx_kept + b.events >= s->opt.index_events ||
+            (b.idx_kept && store_now_mono_ns() - b.idx_t0 >= (int64_t)s->opt.index_ms * 1000000);
         if (rc == 0 && commit)
-            rc = batch_commit(s, &b);
+            rc = batch_commit(s, &b, flush_index);
+        if (rc)
+            postings_rollback(&b);
         if (rc == MDB_MAP_FULL) {
             uint64_t tail = q->tail;
             batch_reset(&b, tail);
@@ -608,6 +725,10 @@ static void *writer_main(void *arg)
             break;
         }
         if (commit) {
+            if (flush_index)
+                postings_clear(&b);
+            else
+                postings_keep(&b);
             batch_release(q, &b);
             batch_reset(&b, b.scan);
         }
@@ -615,8 +736,17 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&q->mu);
             bool more = b.scan < q->head;
             pthread_mutex_unlock(&q->mu);
-            if (!more)
-                break;
+            if (more)
+                continue;
+            /* closing: write the postings still pending */
+            if (b.idx_kept && (rc = batch_begin(s, &b)) == 0 &&
+                (rc = batch_commit(s, &b, true)) == 0)
+                postings_clear(&b);
+            if (rc) {
+                batch_reset(&b, b.scan);
+                writer_fail(q, rc > 0 ? -rc : rc, "writing the last index postings failed");
+            }
+            break;
         }
     }
     /* free blob buffers of records that will never be written */

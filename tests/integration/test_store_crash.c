@@ -137,6 +137,23 @@ static void test_kill_writer(void **state)
         assert_int_equal(run_verify(dir), 0);
         committed = last;
     }
+    /* a last writer session takes up the events the killed ones left unindexed, and closes */
+    store *w;
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &w), 0);
+    assert_int_equal(store_close(w), 0);
+    assert_int_equal(run_verify(dir), 0);
+    store *s;
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY, &s), 0);
+    store_txn *t;
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    const char *a, *b;
+    size_t an, bn;
+    assert_int_equal(store_meta_get(t, "ptb.indexed_seq", &a, &an), 0);
+    assert_int_equal(store_meta_get(t, "ptb.last_seq", &b, &bn), 0);
+    assert_int_equal(an, bn);
+    assert_memory_equal(a, b, an);
+    store_txn_end(t);
+    store_close(s);
     printf("# %d kills, %llu events in the store, %llu writer_crashed gaps recorded\n", rounds,
            (unsigned long long)committed, (unsigned long long)crashes_seen);
     assert_true(committed > 0);

@@ -315,6 +315,60 @@ static void test_tamper_detected(void **state)
     free(dir);
 }
 
+/* Events committed but not indexed yet (the index tail) are found through the index all the
+ * same, by a reader of the live store and after a crash of the writer. */
+static void test_index_tail(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store_options o;
+    store_options_default(&o);
+    o.batch_events = 100;
+    o.index_events = 1000;
+    o.index_ms = 3600 * 1000;
+    store *s;
+    assert_int_equal(store_open(dir, &o, STORE_CREATE, &s), 0);
+    write_range(s, 0, 2500); /* postings written at ~1000 and ~2000, the rest pending */
+    assert_int_equal(store_flush(s), 0);
+    store *r;
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY, &r), 0);
+    store_txn *t;
+    assert_int_equal(store_txn_begin(r, &t), 0);
+    assert_int_equal(store_txn_last_seq(t), 2500);
+    uint32_t sid;
+    assert_int_equal(store_string_lookup(t, "Bash", 4, &sid), 0);
+    uint64_t cnt;
+    assert_int_equal(store_index_count(t, STORE_IX_TOOL, sid, &cnt), 0);
+    uint64_t want = 0, want_from = 0;
+    for (uint64_t i = 0; i < 2500; i++) {
+        want += i % 8 == 3;
+        want_from += i % 8 == 3 && i + 1 >= 1500;
+    }
+    assert_int_equal(cnt, want);
+    store_range rg = {.by_index = true, .index = STORE_IX_TOOL, .key = sid, .seq_from = 1500};
+    store_cursor *c;
+    const ptb_event *ev;
+    assert_int_equal(store_cursor_open(t, &rg, &c), 0);
+    uint64_t n = 0, last = 0;
+    while (store_cursor_next(c, &ev) == 0) {
+        assert_true(ev->seq >= 1500 && ev->seq > last);
+        assert_string_equal(ev->tool_call->name, "Bash");
+        last = ev->seq;
+        n++;
+    }
+    store_cursor_close(c);
+    assert_int_equal(n, want_from);
+    assert_true(last > 2400);
+    store_txn_end(t);
+    store_close(r);
+    write_range(s, 2500, 2600);
+    assert_int_equal(store_close(s), 0); /* close writes the pending postings */
+    store_verify_report rep;
+    assert_int_equal(store_verify(dir, &rep, NULL, NULL), 0);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -344,6 +398,7 @@ int main(void)
         cmocka_unit_test(test_blobs),
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_index_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
