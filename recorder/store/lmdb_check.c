@@ -443,7 +443,7 @@ static int chk_leaf(chk *c, chk_tree *t, const uint8_t *p, unsigned n, uint64_t 
 {
     chk_key prev = {0}, k;
     for (unsigned i = 0; i < n; i++) {
-        const uint8_t *node, *data = NULL;
+        const uint8_t *node = NULL, *data = NULL;
         int rc = chk_node(c, t, p, c->psize, pgno, fo, i, &node, &k);
         if (rc)
             return rc;
@@ -537,7 +537,7 @@ static int chk_page(chk *c, chk_tree *t, uint64_t pgno, unsigned level, const ch
         return chk_fail(c, pgno, fo + 12, t, "branch page with %u child", n);
     /* Keys first (all of them, so that each child gets both of its bounds), then children. */
     chk_key keys[2];
-    const uint8_t *node;
+    const uint8_t *node = NULL;
     for (unsigned i = 1; i < n; i++) {
         if ((rc = chk_node(c, t, p, c->psize, pgno, fo, i, &node, &keys[i & 1])))
             return rc;

@@ -9,7 +9,8 @@
 
 /* ------------------------------------------------------------ blobs */
 
-static int g_uncompress(uint8_t *out, uLongf *dl, const uint8_t *in, size_t n)
+__attribute__((noinline)) static int g_uncompress(uint8_t *out, uLongf *dl, const uint8_t *in,
+                                                  size_t n)
 {
     int zrc;
     STORE_GUARDED(zrc, uncompress(out, dl, in, n));

@@ -119,6 +119,14 @@ static int store_check_structure(store *s)
     return 0;
 }
 
+__attribute__((noinline)) static int dbi_open_guarded(MDB_txn *txn, const char *name,
+                                                      unsigned flags, MDB_dbi *dbi)
+{
+    int rc;
+    STORE_GUARDED(rc, mdb_dbi_open(txn, name, flags, dbi));
+    return rc;
+}
+
 int store_env_open(store *s, bool create)
 {
     int rc = rc_of(mdb_env_create(&s->env));
@@ -154,8 +162,7 @@ int store_env_open(store *s, bool create)
         unsigned df = create ? MDB_CREATE : 0;
         if (i == STORE_DB_STRINGS_R)
             df |= MDB_DUPSORT;
-        int r;
-        STORE_GUARDED(r, mdb_dbi_open(txn, store_db_names[i], df, &s->dbi[i]));
+        int r = dbi_open_guarded(txn, store_db_names[i], df, &s->dbi[i]);
         rc = rc_of(r);
         if (rc == MDB_NOTFOUND)
             rc = ptb_errf(&s->err, PTB_ENOSTORE, "%s: no database '%s': not a ptb store", s->dir,

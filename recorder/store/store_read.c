@@ -137,14 +137,15 @@ uint64_t store_txn_last_seq(store_txn *t)
 
 /* ------------------------------------------------------------ guarded primitives */
 
-int store_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+__attribute__((noinline)) int store_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
     int rc;
     STORE_GUARDED(rc, mdb_get(txn, dbi, k, v));
     return store_rc(rc);
 }
 
-int store_mdb_cget(MDB_cursor *c, MDB_val *k, MDB_val *v, MDB_cursor_op op)
+__attribute__((noinline)) int store_mdb_cget(MDB_cursor *c, MDB_val *k, MDB_val *v,
+                                             MDB_cursor_op op)
 {
     int rc;
     STORE_GUARDED(rc, mdb_cursor_get(c, k, v, op));
@@ -240,8 +241,9 @@ int store_event_raw(store_txn *t, uint64_t seq, const void **data, size_t *len)
     return 0;
 }
 
-static int decode_guarded(store_txn *t, const void *data, size_t len, uint64_t seq, store_arena *a,
-                          const ptb_event **ev)
+__attribute__((noinline)) static int decode_guarded(store_txn *t, const void *data, size_t len,
+                                                    uint64_t seq, store_arena *a,
+                                                    const ptb_event **ev)
 {
     int rc;
     store_arena_reset(a);
@@ -347,6 +349,15 @@ static int posting_load(store_cursor *c, uint64_t first, const MDB_val *v)
     return 0;
 }
 
+/* Postings of stored bytes under the fault guard (a value may point outside a damaged map). */
+__attribute__((noinline)) static int postings_guarded(const void *data, size_t len, store_arena *a,
+                                                      store_postings *p)
+{
+    int rc;
+    STORE_GUARDED(rc, store_codec_postings_stored(data, len, a, p));
+    return rc;
+}
+
 /* Index mode past the postings: events after indexed_seq carry (index, key)? */
 static int next_tail_seq(store_cursor *c, uint64_t *seq)
 {
@@ -367,7 +378,7 @@ static int next_tail_seq(store_cursor *c, uint64_t *seq)
             return rc;
         store_postings p;
         store_arena_reset(&c->arena);
-        STORE_GUARDED(rc, store_codec_postings_stored(data, len, &c->arena, &p));
+        rc = postings_guarded(data, len, &c->arena, &p);
         if (rc)
             continue; /* a tail event that does not decode is not in any index */
         for (uint32_t i = 0; i < p.n; i++)
@@ -596,8 +607,7 @@ int store_tail_foreach(store_txn *t, int (*fn)(void *arg, uint64_t seq, const st
             break;
         store_postings p;
         store_arena_reset(&a);
-        int drc;
-        STORE_GUARDED(drc, store_codec_postings_stored(data, len, &a, &p));
+        int drc = postings_guarded(data, len, &a, &p);
         if (drc == 0)
             rc = fn(arg, s, &p);
     }

@@ -73,7 +73,8 @@ static int resolve_cb(void *arg, uint32_t sid, const char **s, size_t *n)
     return store_string_get(arg, sid, s, n);
 }
 
-static int decode_one(verify *v, const MDB_val *d, uint64_t seq, const ptb_event **ev)
+__attribute__((noinline)) static int decode_one(verify *v, const MDB_val *d, uint64_t seq,
+                                                const ptb_event **ev)
 {
     int rc;
     STORE_GUARDED(rc,
