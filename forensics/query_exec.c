@@ -23,7 +23,9 @@
 typedef struct chunk {
     uint64_t k; /* chunk number */
     bool done;
-    uint64_t *out; /* matching seqs, owned */
+    uint64_t *out;         /* matching seqs, owned */
+    const ptb_event **evs; /* with need_event: the matches decoded into evb, owned */
+    store_evbuf *evb;
     size_t n, cap;
     int err;                 /* a store error other than a corrupt event */
     uint64_t corrupt, first; /* events that did not decode */
@@ -126,7 +128,7 @@ static bool env_parse(const void *data, size_t len, uint64_t seq, ptb_event *ev)
 
 /* ------------------------------------------------------------------ workers */
 
-static int chunk_push(chunk *c, uint64_t seq)
+static int chunk_push(chunk *c, uint64_t seq, const ptb_event *ev)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 256;
@@ -134,8 +136,13 @@ static int chunk_push(chunk *c, uint64_t seq)
         if (!no)
             return PTB_ENOMEM;
         c->out = no;
+        const ptb_event **ne = realloc(c->evs, cap * sizeof *ne);
+        if (!ne)
+            return PTB_ENOMEM;
+        c->evs = ne;
         c->cap = cap;
     }
+    c->evs[c->n] = ev;
     c->out[c->n++] = seq;
     return 0;
 }
@@ -162,7 +169,21 @@ static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t
             return rc;
         r = filter_eval(x->q->f, ev, cx);
     }
-    return r == FILTER_TRUE ? chunk_push(c, seq) : 0;
+    if (r != FILTER_TRUE)
+        return 0;
+    /* a match: decoded here, in the worker, into the chunk's buffer, so the emitting thread
+     * neither reads nor decodes it again */
+    const ptb_event *keep = NULL;
+    if (x->q->o.need_event) {
+        if (!c->evb && store_evbuf_new(&c->evb))
+            return PTB_ENOMEM;
+        int rc = store_event_decode_buf(t, seq, data, len, c->evb, &keep);
+        if (rc == PTB_ECORRUPT)
+            goto corrupt;
+        if (rc)
+            return rc;
+    }
+    return chunk_push(c, seq, keep);
 corrupt:
     if (!c->corrupt++)
         c->first = seq;
@@ -253,6 +274,7 @@ static void *worker_main(void *arg)
         chunk *c = &x->slots[k % x->window];
         c->k = k;
         c->n = 0;
+        store_evbuf_reset(c->evb);
         c->corrupt = c->first = c->checked = 0;
         c->err = trc ? trc : check_chunk(x, t, &cx, c);
         if (!c->err && cx.oom)
@@ -389,15 +411,8 @@ int query_run(query *q, query_emit_fn emit, void *arg)
         if (c->corrupt > 1)
             q->corrupt += c->corrupt - 1;
         rc = c->err;
-        for (size_t i = 0; i < c->n && !rc; i++) {
-            const ptb_event *ev = NULL;
-            if (q->o.need_event) {
-                rc = store_event_get(q->t, c->out[i], &ev);
-                if (rc)
-                    break;
-            }
-            rc = emit(arg, c->out[i], ev);
-        }
+        for (size_t i = 0; i < c->n && !rc; i++)
+            rc = emit(arg, c->out[i], c->evs[i]);
         pthread_mutex_lock(&x.mu);
         c->done = false;
         x.consumed = k + 1;
@@ -412,8 +427,11 @@ int query_run(query *q, query_emit_fn emit, void *arg)
     pthread_mutex_unlock(&x.mu);
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    for (size_t i = 0; i < x.window; i++)
+    for (size_t i = 0; i < x.window; i++) {
         free(x.slots[i].out);
+        free(x.slots[i].evs);
+        store_evbuf_free(x.slots[i].evb);
+    }
     free(x.slots);
     free(th);
     free(list);

@@ -331,7 +331,8 @@ static int plan_cmp(query *q, const filter_node *n, plan_set *p)
         rc = ra;
         goto out;
     }
-    rb = cmp_by_types(q, n, &b);
+    /* the type postings can only win over a field index that is not already small */
+    rb = ra == 0 && a.count <= 4096 ? 1 : cmp_by_types(q, n, &b);
     if (rb < 0) {
         rc = rb;
         goto out;

@@ -190,6 +190,17 @@ int store_cursor_next_raw(store_cursor *c, uint64_t *seq, const void **data, siz
 int store_event_decode(store_txn *t, uint64_t seq, const void *data, size_t len,
                        const ptb_event **ev);
 
+/* A buffer that decoded events live in until it is reset or freed, for callers that keep many
+ * events at once (the query executor keeps a chunk's matches). */
+typedef struct store_evbuf store_evbuf;
+int store_evbuf_new(store_evbuf **out);
+void store_evbuf_reset(store_evbuf *b); /* every event decoded into b becomes invalid */
+void store_evbuf_free(store_evbuf *b);
+
+/* Decode stored bytes of event seq into b; *ev valid until store_evbuf_reset/free(b). */
+int store_event_decode_buf(store_txn *t, uint64_t seq, const void *data, size_t len, store_evbuf *b,
+                           const ptb_event **ev);
+
 /* One event by seq; *ev valid until the next call on t with the same kind, or store_txn_end. */
 int store_event_get(store_txn *t, uint64_t seq, const ptb_event **ev);
 

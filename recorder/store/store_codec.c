@@ -514,9 +514,12 @@ int store_codec_encode(const ptb_event *ev, store_intern_fn intern, void *arg, u
 
 typedef struct store_arena_big {
     struct store_arena_big *next;
+    size_t cap, used;
     max_align_t data[];
 } store_arena_big;
 
+/* Bump allocation from the main buffer, then from the newest overflow block; a full block makes
+ * a new one. Everything lives until store_arena_reset. */
 static void *arena_alloc(void *ad, size_t size)
 {
     store_arena *a = ad;
@@ -526,22 +529,26 @@ static void *arena_alloc(void *ad, size_t size)
         a->used += size;
         return p;
     }
-    if (size < (1u << 20) && a->used == 0) { /* first use, or buffer too small: grow it */
-        size_t ncap = a->cap ? a->cap * 2 : 65536;
-        while (ncap < size)
-            ncap *= 2;
-        uint8_t *nb = realloc(a->buf, ncap);
-        if (nb) {
-            a->buf = nb;
-            a->cap = ncap;
-            a->used = size;
-            return nb;
+    if (a->cap == 0 && size < (1u << 20)) { /* first use */
+        a->buf = malloc(65536);
+        if (a->buf) {
+            a->cap = 65536;
+            return arena_alloc(ad, size);
         }
     }
-    store_arena_big *b = malloc(sizeof *b + size);
+    store_arena_big *b = a->big;
+    if (b && b->used + size <= b->cap) {
+        void *p = (uint8_t *)b->data + b->used;
+        b->used += size;
+        return p;
+    }
+    size_t cap = size > 65536 ? size : 65536;
+    b = malloc(sizeof *b + cap);
     if (!b)
         return NULL;
     b->next = a->big;
+    b->cap = cap;
+    b->used = size;
     a->big = b;
     return b->data;
 }

@@ -562,6 +562,42 @@ int store_cursor_next_raw(store_cursor *c, uint64_t *seq, const void **data, siz
     return 0;
 }
 
+struct store_evbuf {
+    store_arena a;
+};
+
+int store_evbuf_new(store_evbuf **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return PTB_ENOMEM;
+    store_arena_init(&(*out)->a);
+    return 0;
+}
+
+void store_evbuf_reset(store_evbuf *b)
+{
+    if (b)
+        store_arena_reset(&b->a);
+}
+
+void store_evbuf_free(store_evbuf *b)
+{
+    if (!b)
+        return;
+    store_arena_free(&b->a);
+    free(b);
+}
+
+__attribute__((noinline)) int store_event_decode_buf(store_txn *t, uint64_t seq, const void *data,
+                                                     size_t len, store_evbuf *b,
+                                                     const ptb_event **ev)
+{
+    int rc;
+    STORE_GUARDED(rc, store_codec_decode(data, len, seq, &b->a, resolve_cb, t, ev));
+    return rc;
+}
+
 int store_event_decode(store_txn *t, uint64_t seq, const void *data, size_t len,
                        const ptb_event **ev)
 {
