@@ -234,7 +234,8 @@ int store_index_foreach_key(store_txn *t, store_index ix,
         free(tk.kv);
         return trc;
     }
-    qsort(tk.kv, tk.n, sizeof *tk.kv, kv_cmp);
+    if (tk.n)
+        qsort(tk.kv, tk.n, sizeof *tk.kv, kv_cmp);
     size_t ti = 0;
     int rc = store_index_foreach_stored(t, ix, fn, arg, tk.kv, tk.n, &ti);
     for (; rc == 0 && ti < tk.n; ti++)
