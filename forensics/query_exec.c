@@ -17,7 +17,7 @@
 #include "query_int.h"
 
 #define CHUNK_RANGE 65536 /* seqs per chunk of a scan */
-#define CHUNK_LIST 8192   /* candidates per chunk of an index plan */
+#define CHUNK_LIST 256    /* candidates per chunk of an index plan (small: random reads balance better) */
 #define QUERY_WINDOW_PER_THREAD 4
 
 typedef struct chunk {

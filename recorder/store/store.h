@@ -44,7 +44,7 @@ typedef enum store_sync {
 } store_sync;
 
 typedef struct store_options {
-    uint32_t batch_events;   /* commit after this many events (default 8192) */
+    uint32_t batch_events;   /* commit after this many events (default 65536) */
     uint32_t batch_ms;       /* ... or this many ms after the first uncommitted one (default 50) */
     uint32_t index_events;   /* write index postings every this many events (default 1M) */
     uint32_t index_ms;       /* ... or this many ms (default 1000), and at close */
