@@ -26,10 +26,19 @@
 typedef struct query query;
 typedef struct query_procs query_procs;
 
+/* A further check of a match, made in a worker thread on the decoded event (t is that worker's
+ * snapshot): 1 keeps the match, 0 drops it, a negative PTB_E* code stops the query with it. */
+typedef int (*query_accept_fn)(void *arg, store_txn *t, const ptb_event *ev);
+
 typedef struct query_options {
-    int threads;     /* worker threads; 0 = online CPUs, at most 8 */
-    bool need_event; /* emit gets the decoded event (false: ev is NULL, e.g. for counting) */
-    bool no_index;   /* always scan (tests compare plans against this) */
+    int threads;            /* worker threads; 0 = online CPUs, at most 8 */
+    bool need_event;        /* emit gets the decoded event (false: ev is NULL, e.g. for counting) */
+    bool no_index;          /* always scan (tests compare plans against this) */
+    query_accept_fn accept; /* optional (--contains); called from several threads at once */
+    /* optional, with accept: a check on the stored bytes first, false when accept would drop the
+     * event anyway (saves decoding it); body_case from the envelope */
+    bool (*accept_maybe)(void *arg, uint32_t body_case, const void *data, size_t len);
+    void *accept_arg;
 } query_options;
 
 void query_options_default(query_options *o);

@@ -46,7 +46,6 @@ typedef enum { FMT_TABLE, FMT_JSONL, FMT_COUNT } out_format;
 typedef struct run_state {
     out_format fmt;
     uint64_t limit, n;
-    query_contains *qc;
     query_table tb;
     int err;
 } run_state;
@@ -55,13 +54,6 @@ static int query_emit(void *arg, uint64_t seq, const ptb_event *ev)
 {
     run_state *st = arg;
     (void)seq;
-    if (st->qc) {
-        int r = query_contains_match(st->qc, ev);
-        if (r < 0)
-            return r;
-        if (!r)
-            return 0;
-    }
     st->n++;
     if (st->fmt == FMT_TABLE) {
         query_table_row(&st->tb, ev, stdout);
@@ -300,15 +292,24 @@ int query_main(int argc, char **argv)
         code = PTB_EXIT_ERROR;
         goto out;
     }
-    if (contains && !(qc = query_contains_new(t, contains, strlen(contains)))) {
+    if (contains && !(qc = query_contains_new(contains, strlen(contains)))) {
         fprintf(stderr, "ptb query: out of memory\n");
         code = PTB_EXIT_ERROR;
+        goto out;
+    }
+    if (qc && (rc = query_contains_prepare(qc, t))) {
+        code = store_error(dir, rc, s);
         goto out;
     }
     query_options qo;
     query_options_default(&qo);
     qo.threads = (int)threads;
-    qo.need_event = fmt != FMT_COUNT || qc;
+    qo.need_event = fmt != FMT_COUNT;
+    if (qc) { /* checked in the workers, on each event the filter kept */
+        qo.accept = query_contains_match;
+        qo.accept_maybe = query_contains_maybe;
+        qo.accept_arg = qc;
+    }
     if ((rc = query_plan(s, t, f, &qo, &q, &eb))) {
         fprintf(stderr, "ptb query: %s: %s\n", dir, eb.msg);
         code = ptb_exit_code(rc);
@@ -320,7 +321,7 @@ int query_main(int argc, char **argv)
             printf("then: --contains '%s' on every match (string fields and blobs)\n", contains);
         goto out;
     }
-    run_state st = {.fmt = fmt, .limit = limit, .qc = qc};
+    run_state st = {.fmt = fmt, .limit = limit};
     query_table_init(&st.tb, store_txn_last_seq(t));
     if (fmt == FMT_TABLE)
         query_table_header(&st.tb, stdout);
@@ -340,6 +341,14 @@ int query_main(int argc, char **argv)
                 "ptb query: %s: %" PRIu64 " event%s did not decode (first: seq %" PRIu64
                 "); results exclude them\n",
                 dir, bad, bad == 1 ? "" : "s", first);
+        code = PTB_EXIT_CORRUPT;
+    }
+    uint64_t bad_blobs = qc ? query_contains_blob_errors(qc) : 0;
+    if (bad_blobs) {
+        fprintf(stderr,
+                "ptb query: %s: %" PRIu64 " blob%s did not read back (corrupt); --contains did "
+                "not search them\n",
+                dir, bad_blobs, bad_blobs == 1 ? "" : "s");
         code = PTB_EXIT_CORRUPT;
     }
 out:

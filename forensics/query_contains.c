@@ -3,6 +3,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
 #endif
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,20 +17,20 @@ typedef struct blob_ans {
 } blob_ans;
 
 struct query_contains {
-    store_txn *t;
     const char *text;
     size_t len;
     blob_ans *tab; /* open addressing, power-of-two size */
     size_t cap, used;
     uint64_t blob_errors;
+    pthread_mutex_t mu;        /* guards tab, cap, used, blob_errors */
+    bool prepared, any_string; /* an interned string holds the text */
 };
 
-query_contains *query_contains_new(store_txn *t, const char *text, size_t len)
+query_contains *query_contains_new(const char *text, size_t len)
 {
     query_contains *qc = calloc(1, sizeof *qc);
     if (!qc)
         return NULL;
-    qc->t = t;
     qc->text = text;
     qc->len = len;
     qc->cap = 256;
@@ -38,6 +39,7 @@ query_contains *query_contains_new(store_txn *t, const char *text, size_t len)
         free(qc);
         return NULL;
     }
+    pthread_mutex_init(&qc->mu, NULL);
     return qc;
 }
 
@@ -45,13 +47,14 @@ void query_contains_free(query_contains *qc)
 {
     if (!qc)
         return;
+    pthread_mutex_destroy(&qc->mu);
     free(qc->tab);
     free(qc);
 }
 
 uint64_t query_contains_blob_errors(const query_contains *qc)
 {
-    return qc->blob_errors;
+    return qc->blob_errors; /* read after the query: its threads have ended */
 }
 
 static blob_ans *ans_slot(blob_ans *tab, size_t cap, const uint8_t sha[32])
@@ -78,14 +81,16 @@ static int ans_grow(query_contains *qc)
     return 0;
 }
 
-static int blob_holds(query_contains *qc, const uint8_t sha[32])
+/* Blobs are read and searched under the lock: each one once per query, and few events
+ * reference one, so the threads hardly wait on each other here. */
+static int blob_holds_locked(query_contains *qc, store_txn *t, const uint8_t sha[32])
 {
     blob_ans *a = ans_slot(qc->tab, qc->cap, sha);
     if (a->state)
         return a->state == 1;
     void *data;
     size_t len;
-    int rc = store_blob_get(qc->t, sha, &data, &len);
+    int rc = store_blob_get(t, sha, &data, &len);
     int holds = 0;
     if (rc == 0) {
         holds = qc->len == 0 || (len >= qc->len && memmem(data, len, qc->text, qc->len));
@@ -106,6 +111,14 @@ static int blob_holds(query_contains *qc, const uint8_t sha[32])
     return holds;
 }
 
+static int blob_holds(query_contains *qc, store_txn *t, const uint8_t sha[32])
+{
+    pthread_mutex_lock(&qc->mu);
+    int r = blob_holds_locked(qc, t, sha);
+    pthread_mutex_unlock(&qc->mu);
+    return r;
+}
+
 static bool is_blob_field(const ProtobufCFieldDescriptor *f)
 {
     size_t n = strlen(f->name);
@@ -113,7 +126,7 @@ static bool is_blob_field(const ProtobufCFieldDescriptor *f)
            (n > 5 && strcmp(f->name + n - 5, "_blob") == 0);
 }
 
-static int walk(query_contains *qc, const ProtobufCMessage *m, int depth)
+static int walk(query_contains *qc, store_txn *t, const ProtobufCMessage *m, int depth)
 {
     if (!m || depth > CONTAINS_DEPTH_MAX)
         return 0;
@@ -149,9 +162,9 @@ static int walk(query_contains *qc, const ProtobufCMessage *m, int depth)
             } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
                 const ProtobufCBinaryData *b = p;
                 if (b->len == 32 && is_blob_field(f))
-                    r = blob_holds(qc, b->data);
+                    r = blob_holds(qc, t, b->data);
             } else {
-                r = walk(qc, *(const ProtobufCMessage *const *)p, depth + 1);
+                r = walk(qc, t, *(const ProtobufCMessage *const *)p, depth + 1);
             }
             if (r)
                 return r;
@@ -160,7 +173,65 @@ static int walk(query_contains *qc, const ProtobufCMessage *m, int depth)
     return 0;
 }
 
-int query_contains_match(query_contains *qc, const ptb_event *ev)
+/* Body cases (oneof field numbers of Event) whose message has a blob field at any depth, bit c
+ * of case_blob[c / 64]; cases not below 256 count as having one. */
+static uint64_t case_blob[4];
+static pthread_once_t case_blob_once = PTHREAD_ONCE_INIT;
+
+static bool has_blob_field(const ProtobufCMessageDescriptor *d, int depth)
 {
-    return walk(qc, &ev->base, 0);
+    if (depth > CONTAINS_DEPTH_MAX)
+        return true;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if ((f->type == PROTOBUF_C_TYPE_BYTES && is_blob_field(f)) ||
+            (f->type == PROTOBUF_C_TYPE_MESSAGE && has_blob_field(f->descriptor, depth + 1)))
+            return true;
+    }
+    return false;
+}
+
+static void case_blob_init(void)
+{
+    const ProtobufCMessageDescriptor *d = &ptb__v1__event__descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->id < 256 && f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF &&
+            f->type == PROTOBUF_C_TYPE_MESSAGE && has_blob_field(f->descriptor, 1))
+            case_blob[f->id / 64] |= (uint64_t)1 << (f->id % 64);
+    }
+}
+
+int query_contains_prepare(query_contains *qc, store_txn *t)
+{
+    pthread_once(&case_blob_once, case_blob_init);
+    qc->any_string = qc->len == 0;
+    uint32_t n = store_string_count(t);
+    for (uint32_t id = 1; id <= n && !qc->any_string; id++) {
+        const char *str;
+        size_t sl;
+        int rc = store_string_get(t, id, &str, &sl);
+        if (rc == PTB_ENOTFOUND)
+            continue;
+        if (rc)
+            return rc;
+        qc->any_string = sl >= qc->len && memmem(str, sl, qc->text, qc->len);
+    }
+    qc->prepared = true;
+    return 0;
+}
+
+bool query_contains_maybe(void *arg, uint32_t body_case, const void *data, size_t len)
+{
+    const query_contains *qc = arg;
+    if (!qc->prepared || qc->any_string)
+        return true;
+    if (body_case >= 256 || (case_blob[body_case / 64] >> (body_case % 64)) & 1)
+        return true;
+    return len >= qc->len && memmem(data, len, qc->text, qc->len);
+}
+
+int query_contains_match(void *qc, store_txn *t, const ptb_event *ev)
+{
+    return walk(qc, t, &ev->base, 0);
 }

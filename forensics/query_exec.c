@@ -17,7 +17,8 @@
 #include "query_int.h"
 
 #define CHUNK_RANGE 65536 /* seqs per chunk of a scan */
-#define CHUNK_LIST 256    /* candidates per chunk of an index plan (small: random reads balance better) */
+#define CHUNK_LIST                                                                                 \
+    256 /* candidates per chunk of an index plan (small: random reads balance better) */
 #define QUERY_WINDOW_PER_THREAD 4
 
 typedef struct chunk {
@@ -154,14 +155,15 @@ static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t
     c->checked++;
     ptb_event light;
     int r = FILTER_UNKNOWN;
-    if (env_parse(data, len, seq, &light)) {
+    bool envelope = env_parse(data, len, seq, &light);
+    if (envelope) {
         const plan_set *p = &x->q->plan;
         if (light.ts_ns < p->ts_lo || light.ts_ns > p->ts_hi)
             return 0;
         r = filter_eval(x->q->f, &light, cx);
     }
+    const ptb_event *ev = NULL;
     if (r == FILTER_UNKNOWN) {
-        const ptb_event *ev;
         int rc = store_event_decode(t, seq, data, len, &ev);
         if (rc == PTB_ECORRUPT)
             goto corrupt;
@@ -171,6 +173,19 @@ static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t
     }
     if (r != FILTER_TRUE)
         return 0;
+    if (x->q->o.accept) {
+        const query_options *o = &x->q->o;
+        if (envelope && o->accept_maybe &&
+            !o->accept_maybe(o->accept_arg, (uint32_t)light.body_case, data, len))
+            return 0;
+        int rc = ev ? 0 : store_event_decode(t, seq, data, len, &ev);
+        if (rc == PTB_ECORRUPT)
+            goto corrupt;
+        if (rc)
+            return rc;
+        if ((rc = o->accept(o->accept_arg, t, ev)) <= 0)
+            return rc;
+    }
     /* a match: decoded here, in the worker, into the chunk's buffer, so the emitting thread
      * neither reads nor decodes it again */
     const ptb_event *keep = NULL;

@@ -271,13 +271,6 @@ typedef struct qstate {
 static int emit_count(void *arg, uint64_t seq, const ptb_event *ev)
 {
     qstate *st = arg;
-    if (st->qc) {
-        int r = query_contains_match(st->qc, ev);
-        if (r < 0)
-            return r;
-        if (!r)
-            return 0;
-    }
     st->n++;
     st->touch += seq + (ev ? (uint64_t)ev->ts_ns + ev->body_case : 0);
     return 0;
@@ -296,12 +289,19 @@ static int ptb_engine(store *s, const char *ftext, const char *contains, bool no
     int rc = store_txn_begin(s, &t);
     if (rc == 0 && (rc = filter_parse(ftext, &f, &fe)) != 0)
         fprintf(stderr, "bench_store: filter '%s': %s\n", ftext, fe.msg);
-    if (rc == 0 && contains && !(st.qc = query_contains_new(t, contains, strlen(contains))))
+    if (rc == 0 && contains && !(st.qc = query_contains_new(contains, strlen(contains))))
         rc = PTB_ENOMEM;
+    if (rc == 0 && st.qc)
+        rc = query_contains_prepare(st.qc, t);
     query_options o;
     query_options_default(&o);
     o.need_event = true;
     o.no_index = no_index;
+    if (st.qc) {
+        o.accept = query_contains_match;
+        o.accept_maybe = query_contains_maybe;
+        o.accept_arg = st.qc;
+    }
     if (rc == 0 && (rc = query_plan(s, t, f, &o, &q, &eb)) != 0)
         fprintf(stderr, "bench_store: plan '%s': %s\n", ftext, eb.msg);
     if (rc == 0)

@@ -259,7 +259,8 @@ static void test_targeted(void **state)
                 static const char *const reads[][2] = {{"stats", ""},
                                                        {"query", "--format count"},
                                                        {"query", "'file.path contains data'"},
-                                                       {"query", "'tool.name = Bash'"}};
+                                                       {"query", "'tool.name = Bash'"},
+                                                       {"query", "--contains a --format count"}};
                 for (size_t q = 0; q < sizeof reads / sizeof reads[0]; q++) {
                     char args[4500];
                     snprintf(args, sizeof args, "%s '%s' %s", reads[q][0], work, reads[q][1]);

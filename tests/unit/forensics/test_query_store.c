@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "query_contains.h"
 #include "query_int.h"
 
 #define C(x) PTB__V1__EVENT__BODY_##x
@@ -32,6 +33,13 @@ static const char *tools[] = {"Bash", "Write", "Read", "Edit"};
 static const char *kernels[] = {"ampere_gemm", "flash_fwd_kernel", "softmax_warp", "adam"};
 static const char *exes[] = {"/usr/bin/bash", "/usr/bin/python3", "/usr/bin/curl", "/usr/bin/git"};
 static const char *words[] = {"train", "test", "gsm8k", "secret", "hello world", "curl -O"};
+
+/* Blobs that file.write events reference (every 7th event of that kind), so --contains has
+ * text that only a blob holds */
+static const char *blob_texts[] = {"weights of blob-only-needle-0\n", "blob-only-needle-1 here",
+                                   "a\0binary\0blob-only-needle-2", "nothing to see"};
+static size_t blob_lens[] = {30, 23, 27, 14};
+static uint8_t blob_sha[4][32];
 
 static char dir[64];
 static store *S;
@@ -91,7 +99,7 @@ static void append_one(uint64_t i, int64_t ts)
             fw.path = (char *)PICK(paths);
             fw.bytes = (uint64_t)(rand() % 5000);
             fw.size = fw.bytes + 10;
-            fw.sha256.data = sha;
+            fw.sha256.data = i % 7 ? sha : blob_sha[i % 4];
             fw.sha256.len = rand() % 4 ? 32 : 0;
             break;
         case 2:
@@ -194,6 +202,8 @@ static int setup(void **state)
     opt.sync = STORE_SYNC_NONE;
     opt.batch_events = 1000;
     assert_int_equal(store_open(sdir, &opt, STORE_CREATE, &S), 0);
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(store_blob_put(S, blob_texts[k], blob_lens[k], NULL, blob_sha[k]), 0);
     int64_t ts = 1795687200LL * 1000000000;
     for (uint64_t i = 1; i <= NEVENTS; i++) {
         ts += 1000 + rand() % 100000;
@@ -343,12 +353,15 @@ static void rnd_filter(char *buf, size_t cap, int depth)
     char a[512], b[512];
     rnd_filter(a, sizeof a, depth + 1);
     rnd_filter(b, sizeof b, depth + 1);
+    int n;
     if (r == 2)
-        snprintf(buf, cap, "not (%s) and %s", a, b);
+        n = snprintf(buf, cap, "not (%s) and %s", a, b);
     else if (r == 3)
-        snprintf(buf, cap, "(%s) or (%s)", a, b);
+        n = snprintf(buf, cap, "(%s) or (%s)", a, b);
     else
-        snprintf(buf, cap, "%s and %s", a, b);
+        n = snprintf(buf, cap, "%s and %s", a, b);
+    if (n < 0 || (size_t)n >= cap) /* too long for buf: a plain condition instead */
+        rnd_cond(buf, cap);
 }
 
 static void test_random_filters(void **state)
@@ -418,6 +431,92 @@ static const struct {
     {"", false, -1, -1},
 };
 
+/* ------------------------------------------------------------------ --contains */
+
+/* --contains through the engine (workers, the stored-bytes pre-check, 1 and 2 threads) against
+ * query_contains_match on every event read by a plain cursor. The texts are in inline strings,
+ * interned strings, blobs only, or nowhere. */
+static void test_contains(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *filter;
+        bool some; /* matches expected */
+    } cases[] = {
+        {"hello wor", "", true},          /* tool input/output: inline strings */
+        {"gsm8k", "", true},              /* interned paths and inline words */
+        {"flash_fwd", "", true},          /* kernel names: interned only */
+        {"blob-only-needle", "", true},   /* three blobs */
+        {"blob-only-needle-2", "", true}, /* one blob, after a NUL */
+        {"blob-only-needle", "evt.type = file.write and proc.exec_id < 20", true},
+        {"zzz-nowhere", "", false},
+        {"", "evt.type = gap", true},          /* the empty text is in every event */
+        {"10.0.2.15", "net.port = 443", true}, /* nested message strings */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        query_contains *qc = query_contains_new(cases[c].text, strlen(cases[c].text));
+        assert_non_null(qc);
+        filter *f;
+        filter_error fe;
+        assert_int_equal(filter_parse(cases[c].filter, &f, &fe), 0);
+        /* the brute force: every event, decoded by a cursor, filter and text checked here */
+        seqs want = {0};
+        store_cursor *cur;
+        store_range all = {0};
+        assert_int_equal(store_cursor_open(T, &all, &cur), 0);
+        const ptb_event *ev;
+        filter_ctx cx;
+        query_procs *procs;
+        assert_int_equal(query_procs_build(T, &procs), 0);
+        filter_ctx_init(&cx, query_procs_find, procs);
+        int rc;
+        while ((rc = store_cursor_next(cur, &ev)) == 0) {
+            if (filter_eval(f, ev, &cx) != FILTER_TRUE)
+                continue;
+            int m = query_contains_match(qc, T, ev);
+            assert_true(m >= 0);
+            if (m)
+                assert_int_equal(collect_cb(&want, ev->seq, ev), 0);
+        }
+        assert_int_equal(rc, PTB_ENOTFOUND);
+        store_cursor_close(cur);
+        filter_ctx_free(&cx);
+        query_procs_free(procs);
+        if (cases[c].some)
+            assert_true(want.n > 0);
+        else
+            assert_int_equal(want.n, 0);
+        for (int pass = 0; pass < 3; pass++) {
+            if (pass == 1) /* the pre-check too */
+                assert_int_equal(query_contains_prepare(qc, T), 0);
+            query_options o;
+            query_options_default(&o);
+            o.threads = pass == 2 ? 1 : 2;
+            o.need_event = pass != 0;
+            o.accept = query_contains_match;
+            o.accept_maybe = query_contains_maybe;
+            o.accept_arg = qc;
+            query *q;
+            ptb_errbuf eb;
+            assert_int_equal(query_plan(S, T, f, &o, &q, &eb), 0);
+            seqs got = {0};
+            assert_int_equal(query_run(q, collect_cb, &got), 0);
+            query_free(q);
+            if (got.n != want.n)
+                print_error("contains '%s' filter '%s' pass %d: %zu events, wanted %zu\n",
+                            cases[c].text, cases[c].filter, pass, got.n, want.n);
+            assert_int_equal(got.n, want.n);
+            if (want.n)
+                assert_memory_equal(got.v, want.v, want.n * sizeof *want.v);
+            free(got.v);
+        }
+        assert_int_equal(query_contains_blob_errors(qc), 0);
+        free(want.v);
+        filter_free(f);
+        query_contains_free(qc);
+    }
+}
+
 static void test_plans(void **state)
 {
     (void)state;
@@ -479,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_tree),
         cmocka_unit_test(test_random_filters),
+        cmocka_unit_test(test_contains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
