@@ -8,17 +8,19 @@
  * mono_ns, source, exec_id, tid and which body it has) into a "light" event whose body pointer
  * is NULL; the filter decides on that when it can (evt.type, evt.time, proc.exec_id, fields of
  * other event types, the process table), and the body is decoded only when the answer is
- * FILTER_UNKNOWN. Snapshots of the workers may be newer than the caller's, but seqs never move,
- * and every chunk stays within the caller's last seq. */
+ * FILTER_UNKNOWN. A match then goes through query_options.accept when there is one (--contains),
+ * in the worker too, after its stored-bytes pre-check. Snapshots of the workers may be newer
+ * than the caller's, but seqs never move, and every chunk stays within the caller's last seq. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "query_int.h"
 
-#define CHUNK_RANGE 65536 /* seqs per chunk of a scan */
-#define CHUNK_LIST                                                                                 \
-    256 /* candidates per chunk of an index plan (small: random reads balance better) */
+/* Seqs per chunk of a scan; candidates per chunk of an index plan (small: each candidate is a
+ * random read, and small chunks keep every worker busy until the end). */
+#define CHUNK_RANGE 65536
+#define CHUNK_LIST 256
 #define QUERY_WINDOW_PER_THREAD 4
 
 typedef struct chunk {
