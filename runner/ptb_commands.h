@@ -8,5 +8,6 @@ int stats_main(int argc, char **argv);  /* forensics/stats_cli.c */
 int import_main(int argc, char **argv); /* runner/import_cli.c */
 int verify_main(int argc, char **argv); /* runner/verify_cli.c */
 int demo_main(int argc, char **argv);   /* runner/demo_cli.c */
+int record_main(int argc, char **argv); /* runner/record_cli.c */
 
 #endif

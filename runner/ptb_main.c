@@ -15,6 +15,7 @@ static const struct {
     {"demo", demo_main, "build a store from the bundled example run and query it"},
     {"import", import_main, "create a store from events in JSONL form"},
     {"query", query_main, "search a store with a filter (also run as ptb-query)"},
+    {"record", record_main, "run a command and record what its process tree does"},
     {"stats", stats_main, "counts per event type, time span, size, gaps"},
     {"verify", verify_main, "check a store: structure, hash chain, blobs, indexes"},
 };

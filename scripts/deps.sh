@@ -10,6 +10,8 @@ pkgs=(
   libcmocka-dev                         # unit tests
   clang libclang-rt-14-dev              # libFuzzer targets
   libsqlite3-dev sqlite3                # the benchmark's comparison
+  libmnl-dev                            # the tracer: sock_diag netlink
+  strace busybox-static make git tar python3 # the recorder's tests: a peer, real workloads
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,61 @@
+/* The tracer: runs a command under ptrace with a seccomp-bpf filter and appends one event per
+ * recorded action of every process of its tree to a store (`ptb record`, DESIGN.md "Recording").
+ *
+ *   tracer_options o; tracer_options_default(&o);
+ *   tracer_result r;
+ *   int rc = tracer_run(s, &o, argv, &r, &eb);   // returns when the whole tree has exited
+ *
+ * Mechanism: the command is forked, seized (PTRACE_SEIZE with TRACEFORK/VFORK/CLONE/EXEC/EXIT,
+ * TRACESECCOMP and EXITKILL: if the recorder dies, the tree dies), then installs a seccomp filter
+ * (tracer_filter.c) that stops it only on the syscalls recorded, and execs. One thread
+ * (tracer_loop.c) waits for every stop of every thread of the tree, reads arguments with
+ * PTRACE_GET_SYSCALL_INFO and tracee memory with process_vm_readv (tracer_mem.c), keeps the
+ * process table (tracer_proc.c) and the descriptor tables (tracer_file.c), and appends events.
+ * A full store queue makes the tracee wait: no tracer event is dropped. */
+#ifndef PTB_TRACER_H
+#define PTB_TRACER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ptb_error.h"
+#include "store.h"
+
+typedef struct tracer_options {
+    /* absolute directories whose written files are stored as blobs (borrowed) */
+    const char *const *capture_roots;
+    size_t n_capture_roots;
+    uint64_t capture_file_max;  /* larger files: hash and a gap event (default 256 MiB) */
+    uint64_t capture_total_max; /* all captured content together (default 4 GiB) */
+    /* after the command's own process exits, wait this long for the rest of the tree (daemons
+     * included), then kill what is left; < 0: wait for ever (default) */
+    int grace_ms;
+    bool record_all_opens; /* also file.open under /usr, /lib, ... (default false) */
+} tracer_options;
+
+void tracer_options_default(tracer_options *o);
+
+typedef struct tracer_result {
+    int exit_code;      /* of the command's own process; 128+N when killed by signal N */
+    int signal;         /* the signal that killed it, 0 when it exited */
+    bool started;       /* false: the command could not be executed (exec_errno says why) */
+    int exec_errno;     /* errno of the failed exec */
+    uint64_t events;    /* events appended */
+    uint64_t processes; /* processes seen */
+    uint64_t execs;     /* successful execve */
+    uint64_t files_written;
+    uint64_t bytes_captured;     /* content stored as blobs (uncompressed) */
+    uint64_t gaps;               /* gap events appended */
+    uint64_t denied;             /* proc.denied events (io_uring, ptrace, 32-bit syscalls) */
+    uint64_t killed_after_grace; /* processes killed when the grace time ran out */
+} tracer_result;
+
+/* Run argv[0] (looked up in PATH) with argv under the recorder, appending events to s (borrowed;
+ * the caller opens and closes it). Returns 0 when the command ran (whatever its exit status:
+ * see r), or an error with a message in eb: PTB_EINVAL (bad options), -errno when ptrace or
+ * seccomp is not available, a store error when the store stopped (the tree is then killed).
+ * When the command cannot be executed, returns 0 with r->started false. */
+int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_result *r,
+               ptb_errbuf *eb);
+
+#endif

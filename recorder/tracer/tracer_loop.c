@@ -1,0 +1,448 @@
+/* The tracer's loop: start the command seized and filtered, then wait for every stop of every
+ * thread of the tree and answer it (tracer.h has the design).
+ *
+ * Stops and what they mean (PTRACE_SEIZE semantics, ptrace(2)):
+ * - PTRACE_EVENT_SECCOMP: a filtered syscall's entry; the tracer records what it needs, then
+ *   resumes with PTRACE_SYSCALL when it wants the result (a syscall-exit stop follows) or with
+ *   PTRACE_CONT. Refused syscalls get nr -1 (skipped by the kernel) and their errno at the exit.
+ * - PTRACE_EVENT_FORK/VFORK/CLONE: a new thread or process; it is already traced and may have
+ *   stopped before this event arrives (then it was added at its own first stop).
+ * - PTRACE_EVENT_EXEC: a successful execve (the exec_id changes); from a non-leader thread, that
+ *   thread now has the leader's id and the other threads are gone.
+ * - PTRACE_EVENT_EXIT: a thread about to exit, its descriptors still open; the last thread of a
+ *   process to get here flushes the process's files and records proc.exit.
+ * - PTRACE_EVENT_STOP: a group-stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: left stopped with
+ *   PTRACE_LISTEN, as job control expects) or the first stop of a new thread.
+ * - any other signal stop: the signal is delivered unchanged.
+ * A thread that vanishes without an exit stop (SIGKILL) is finished from its wait status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sockdiag.h"
+#include "tracer_int.h"
+
+#define NR_DENIED (-1)
+
+void tracer_options_default(tracer_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->capture_file_max = 256ull << 20;
+    o->capture_total_max = 4ull << 30;
+    o->grace_ms = -1;
+}
+
+static volatile sig_atomic_t got_signal, alarm_fired;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarm_fired = 1;
+}
+
+/* ------------------------------------------------------------------ refusing a syscall */
+
+/* Skip the syscall now (nr -1); its result is set at the exit stop. */
+static int deny_enter(tracer_thread *th, int err)
+{
+#if defined(__x86_64__)
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, th->tid, 0, &regs) != 0)
+        return -errno;
+    regs.orig_rax = (unsigned long long)-1;
+    if (ptrace(PTRACE_SETREGS, th->tid, 0, &regs) != 0)
+        return -errno;
+#else
+    int nr = -1;
+    struct iovec iov = {&nr, sizeof nr};
+    if (ptrace(PTRACE_SETREGSET, th->tid, 0x404 /* NT_ARM_SYSTEM_CALL */, &iov) != 0)
+        return -errno;
+#endif
+    th->in_sys = true;
+    th->nr = NR_DENIED;
+    th->aux = -err;
+    return 0;
+}
+
+static void deny_exit(tracer_thread *th)
+{
+    th->in_sys = false;
+#if defined(__x86_64__)
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, th->tid, 0, &regs) == 0) {
+        regs.rax = (unsigned long long)th->aux;
+        ptrace(PTRACE_SETREGS, th->tid, 0, &regs);
+    }
+#else
+    struct user_pt_regs regs;
+    struct iovec iov = {&regs, sizeof regs};
+    if (ptrace(PTRACE_GETREGSET, th->tid, 1 /* NT_PRSTATUS */, &iov) == 0) {
+        regs.regs[0] = (unsigned long long)th->aux;
+        ptrace(PTRACE_SETREGSET, th->tid, 1, &iov);
+    }
+#endif
+}
+
+static void record_denied(tracer *t, tracer_thread *th, const char *what, int err, int target,
+                          const char *detail)
+{
+    ptb_event ev = PTB__V1__EVENT__INIT;
+    Ptb__V1__ProcDenied pd = PTB__V1__PROC_DENIED__INIT;
+    pd.pid = th->p->pid;
+    pd.syscall = (char *)what;
+    pd.errno_returned = err;
+    pd.target_pid = target;
+    pd.detail = (char *)detail;
+    ev.body_case = PTB__V1__EVENT__BODY_PROC_DENIED;
+    ev.proc_denied = &pd;
+    tracer_emit(t, th, &ev);
+    t->r->denied++;
+}
+
+/* ------------------------------------------------------------------ stops */
+
+/* A seccomp stop: returns the ptrace request to resume with. */
+static int on_seccomp(tracer *t, tracer_thread *th)
+{
+    struct __ptrace_syscall_info si;
+    memset(&si, 0, sizeof si);
+    long n = ptrace(PTRACE_GET_SYSCALL_INFO, th->tid, sizeof si, &si);
+    if (n <= 0 || si.op != PTRACE_SYSCALL_INFO_SECCOMP)
+        return PTRACE_CONT;
+    int nr = (int)si.entry.nr;
+#if defined(__x86_64__)
+    const uint32_t arch = AUDIT_ARCH_X86_64;
+#else
+    const uint32_t arch = AUDIT_ARCH_AARCH64;
+#endif
+    if (si.arch != arch || (unsigned)nr >= 0x40000000u) {
+        char d[96];
+        snprintf(d, sizeof d, "syscall %u of architecture 0x%x refused (only native %s)",
+                 (unsigned)nr, si.arch, arch == AUDIT_ARCH_X86_64 ? "x86_64" : "aarch64");
+        record_denied(t, th, si.arch != arch ? "compat32" : "x32", ENOSYS, 0, d);
+        return deny_enter(th, ENOSYS) ? PTRACE_CONT : PTRACE_SYSCALL;
+    }
+    const uint64_t *a = (const uint64_t *)si.seccomp.args;
+    switch (nr) {
+    case SYS_execve:
+    case SYS_execveat: {
+        /* close-on-exec descriptors close during the exec: their files are final now */
+        tracer_file_flush_cloexec(t, th);
+        /* the path as given, for the proc.exec of a successful exec */
+        char fn[TRACER_PATH_MAX];
+        free(th->path1);
+        th->path1 = NULL;
+        if (tracer_mem_string(th->tid, nr == SYS_execve ? a[0] : a[1], fn, sizeof fn) == 0)
+            th->path1 = strdup(fn);
+        return PTRACE_CONT;
+    }
+    case SYS_io_uring_setup:
+    case SYS_io_uring_enter:
+    case SYS_io_uring_register:
+        record_denied(t, th,
+                      nr == SYS_io_uring_setup   ? "io_uring_setup"
+                      : nr == SYS_io_uring_enter ? "io_uring_enter"
+                                                 : "io_uring_register",
+                      ENOSYS, 0, "io_uring would bypass syscall tracing");
+        return deny_enter(th, ENOSYS) ? PTRACE_CONT : PTRACE_SYSCALL;
+    case SYS_ptrace:
+    case SYS_process_vm_writev: {
+        char d[96];
+        bool pt = nr == SYS_ptrace;
+        int target = pt ? (int)a[1] : (int)a[0];
+        if (pt)
+            snprintf(d, sizeof d, "ptrace request %lld on pid %d refused: the tree is traced",
+                     (long long)a[0], target);
+        else
+            snprintf(d, sizeof d, "writing the memory of pid %d refused", target);
+        record_denied(t, th, pt ? "ptrace" : "process_vm_writev", EPERM, target, d);
+        return deny_enter(th, EPERM) ? PTRACE_CONT : PTRACE_SYSCALL;
+    }
+    default:
+        if (tracer_net_is(nr))
+            return tracer_net_enter(t, th, nr, a) ? PTRACE_SYSCALL : PTRACE_CONT;
+        return tracer_file_enter(t, th, nr, a) ? PTRACE_SYSCALL : PTRACE_CONT;
+    }
+}
+
+static void on_syscall_exit(tracer *t, tracer_thread *th)
+{
+    if (!th->in_sys)
+        return;
+    if (th->nr == NR_DENIED) {
+        deny_exit(th);
+        return;
+    }
+    struct __ptrace_syscall_info si;
+    memset(&si, 0, sizeof si);
+    long n = ptrace(PTRACE_GET_SYSCALL_INFO, th->tid, sizeof si, &si);
+    if (n <= 0 || si.op != PTRACE_SYSCALL_INFO_EXIT) {
+        th->in_sys = false;
+        return;
+    }
+    if (tracer_net_is(th->nr))
+        tracer_net_exit(t, th, si.exit.rval);
+    else
+        tracer_file_exit(t, th, si.exit.rval);
+}
+
+static void on_exec(tracer *t, tracer_thread *th)
+{
+    unsigned long former = 0;
+    ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &former);
+    if ((pid_t)former != th->tid) {
+        /* exec from a non-leader thread: that thread is now the leader; the entry found under
+         * the leader's id is the old leader, which is gone */
+        tracer_thread *f = tracer_thread_find(t, (pid_t)former);
+        if (f && f != th) {
+            pid_t leader = th->tid;
+            tracer_thread_remove(t, th);
+            tracer_thread_rekey(t, f, leader);
+            th = f;
+        }
+    }
+    th->in_sys = false;
+    tracer_file_after_exec(t, th);
+    tracer_proc_exec(t, th);
+}
+
+static void on_exit_stop(tracer *t, tracer_thread *th)
+{
+    unsigned long status = 0;
+    ptrace(PTRACE_GETEVENTMSG, th->tid, 0, &status);
+    if (!th->exiting) {
+        th->exiting = true;
+        th->p->exiting++;
+    }
+    if (th->p->exiting >= th->p->threads) /* the last thread of the process */
+        tracer_proc_exit(t, th->p, (int)status, true);
+}
+
+/* A thread is gone (its wait status). */
+static void on_gone(tracer *t, tracer_thread *th, int status)
+{
+    if (th->p->threads == 1 && !th->p->exit_recorded)
+        tracer_proc_exit(t, th->p, status, false);
+    tracer_thread_remove(t, th);
+}
+
+/* ------------------------------------------------------------------ start */
+
+static void kill_tree(tracer *t)
+{
+    for (size_t i = 0; i < t->thr_cap; i++)
+        if (t->thr[i] && t->thr[i]->tid == t->thr[i]->p->pid) {
+            kill(t->thr[i]->tid, SIGKILL);
+            if (t->root_done)
+                t->r->killed_after_grace++;
+        }
+}
+
+/* The child: wait until seized, then filter and exec. Reports a failed exec through errfd. */
+static void child_main(char *const argv[], int gofd, int errfd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char c;
+    ssize_t n;
+    do
+        n = read(gofd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        _exit(127);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    int rc = tracer_filter_install();
+    if (rc) {
+        int e = -rc;
+        if (write(errfd, &e, sizeof e) < 0)
+            _exit(126);
+        _exit(126);
+    }
+    execvp(argv[0], argv);
+    int e = errno;
+    if (write(errfd, &e, sizeof e) < 0)
+        _exit(127);
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+static int loop(tracer *t)
+{
+    struct timespec grace_end = {0, 0};
+    bool grace_armed = false;
+    for (;;) {
+        if (got_signal && !t->store_err) {
+            /* ptb record itself was asked to stop: stop the tree, keep what was recorded */
+            char d[64];
+            snprintf(d, sizeof d, "the recorder got signal %d: the tree was killed",
+                     (int)got_signal);
+            tracer_gap(t, NULL, 0, "recorder_signal", NULL, d, 1, 0, NULL);
+            got_signal = 0;
+            kill_tree(t);
+        }
+        if (t->store_err) /* the store stopped: nothing more can be recorded */
+            kill_tree(t);
+        if (t->root_done && t->o.grace_ms >= 0 && !grace_armed && t->thr_n > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &grace_end);
+            grace_end.tv_sec += t->o.grace_ms / 1000;
+            grace_end.tv_nsec += (long)(t->o.grace_ms % 1000) * 1000000L;
+            grace_armed = true;
+            struct itimerval it = {{0, 0}, {t->o.grace_ms / 1000, (t->o.grace_ms % 1000) * 1000}};
+            if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+                it.it_value.tv_usec = 1;
+            setitimer(ITIMER_REAL, &it, NULL);
+        }
+        if (alarm_fired) {
+            alarm_fired = 0;
+            kill_tree(t);
+        }
+        int st;
+        pid_t tid = waitpid(-1, &st, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ECHILD)
+                break;
+            return ptb_errf(t->eb, -errno, "waitpid: %s", strerror(errno));
+        }
+        tracer_thread *th = tracer_thread_find(t, tid);
+        if (!th && !(th = tracer_thread_add(t, tid))) {
+            kill_tree(t);
+            return ptb_errf(t->eb, PTB_ENOMEM, "out of memory for the process table");
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            on_gone(t, th, st);
+            continue;
+        }
+        if (!WIFSTOPPED(st))
+            continue;
+        int sig = WSTOPSIG(st), event = (unsigned)st >> 16, req = PTRACE_CONT, deliver = 0;
+        switch (event) {
+        case PTRACE_EVENT_SECCOMP: req = on_seccomp(t, th); break;
+        case PTRACE_EVENT_FORK:
+        case PTRACE_EVENT_VFORK:
+        case PTRACE_EVENT_CLONE: {
+            unsigned long child = 0;
+            if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 &&
+                !tracer_thread_find(t, (pid_t)child))
+                tracer_thread_add(t, (pid_t)child);
+            break;
+        }
+        case PTRACE_EVENT_EXEC: on_exec(t, th); break;
+        case PTRACE_EVENT_EXIT: on_exit_stop(t, th); break;
+        case PTRACE_EVENT_STOP:
+            if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+                req = PTRACE_LISTEN; /* a group-stop: stay stopped, as job control wants */
+            break;
+        case 0:
+            if (sig == (SIGTRAP | 0x80))
+                on_syscall_exit(t, th);
+            else
+                deliver = sig; /* a signal for the tracee: passed on unchanged */
+            break;
+        default: break;
+        }
+        if (ptrace(req, tid, 0, deliver) != 0 && errno != ESRCH)
+            ptb_errf(t->eb, -errno, "ptrace resume of %d: %s", (int)tid, strerror(errno));
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    return 0;
+}
+
+int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_result *r,
+               ptb_errbuf *eb)
+{
+    memset(r, 0, sizeof *r);
+    if (!argv || !argv[0])
+        return ptb_errf(eb, PTB_EINVAL, "no command to run");
+    tracer t = {.s = s, .o = *o, .r = r, .eb = eb};
+    if (!(t.buf = malloc(1u << 20)))
+        return ptb_errf(eb, PTB_ENOMEM, "out of memory");
+    int go[2], err[2];
+    if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
+        free(t.buf);
+        return ptb_errf(eb, -errno, "pipe: %s", strerror(errno));
+    }
+    /* SIGTERM/SIGHUP to the recorder: stop the tree, keep the store. Ctrl-C and Ctrl-\ reach
+     * the command through the terminal; the recorder ignores them and records what follows. */
+    struct sigaction sa = {.sa_handler = on_signal}, ign = {.sa_handler = SIG_IGN}, old[4],
+                     sal = {.sa_handler = on_alarm}, oldal;
+    const int sigs[4] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(go[0]), close(go[1]), close(err[0]), close(err[1]);
+        free(t.buf);
+        return ptb_errf(eb, -e, "fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(err[0]);
+        child_main(argv, go[0], err[1]);
+    }
+    close(go[0]);
+    close(err[1]);
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
+                PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL;
+    if (ptrace(PTRACE_SEIZE, pid, 0, opts) != 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(go[1]), close(err[0]);
+        free(t.buf);
+        return ptb_errf(eb, -e, "cannot trace the command (ptrace: %s)%s", strerror(e),
+                        e == EPERM ? "; a container may forbid ptrace (seccomp profile, "
+                                     "kernel.yama.ptrace_scope)"
+                                   : "");
+    }
+    t.root = pid;
+    tracer_thread_add(&t, pid);
+    for (int i = 0; i < 4; i++)
+        sigaction(sigs[i], i < 2 ? &sa : &ign, &old[i]);
+    sigaction(SIGALRM, &sal, &oldal);
+    ssize_t w = write(go[1], "g", 1);
+    close(go[1]);
+    int rc = w == 1 ? loop(&t) : ptb_errf(eb, -EIO, "cannot start the command");
+    for (int i = 0; i < 4; i++)
+        sigaction(sigs[i], &old[i], NULL);
+    sigaction(SIGALRM, &oldal, NULL);
+    int e = 0;
+    if (read(err[0], &e, sizeof e) == (ssize_t)sizeof e) {
+        r->started = false;
+        r->exec_errno = e;
+    } else {
+        r->started = true;
+    }
+    close(err[0]);
+    for (size_t i = 0; i < t.thr_cap; i++) /* only after an error: threads left behind */
+        if (t.thr[i])
+            tracer_thread_remove(&t, t.thr[i]), i = (size_t)-1;
+    free(t.thr);
+    free(t.buf);
+    sockdiag_close(t.diag);
+    if (!rc && t.store_err)
+        rc = t.store_err;
+    return rc;
+}

@@ -1,0 +1,297 @@
+/* ptb record [options] -- CMD [ARGS...]: run CMD under the tracer (recorder/tracer/tracer.h)
+ * and write its events to a new store. The page is docs/commands/ptb-record.md.
+ *
+ * The store gets run.start (the command line, host, versions), proc.env (the environment CMD
+ * starts with, secrets as fingerprints), then the tracer's events, then run.end (exit status,
+ * duration, event count). The exit status is CMD's (128+N when a signal N killed it; 127 when
+ * it could not be found, 126 when it could not be executed); errors of the recorder itself use
+ * the codes of docs/exit-codes.md. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ptb_cli.h"
+#include "ptb_commands.h"
+#include "redact.h"
+#include "store.h"
+#include "tracer.h"
+
+#define RECORD_ROOTS_MAX 64
+
+extern char **environ;
+
+enum {
+    OPT_STORE = 1,
+    OPT_ROOT,
+    OPT_NO_CAPTURE,
+    OPT_FILE_MAX,
+    OPT_TOTAL_MAX,
+    OPT_GRACE,
+    OPT_ALL_OPENS,
+    OPT_QUIET,
+};
+
+static const cli_option record_opts[] = {
+    {"store", 's', "DIR", OPT_STORE},
+    {"capture-root", 0, "PATH", OPT_ROOT},
+    {"no-capture", 0, NULL, OPT_NO_CAPTURE},
+    {"capture-file-max", 0, "BYTES", OPT_FILE_MAX},
+    {"capture-total-max", 0, "BYTES", OPT_TOTAL_MAX},
+    {"grace", 0, "SECONDS", OPT_GRACE},
+    {"all-opens", 0, NULL, OPT_ALL_OPENS},
+    {"quiet", 'q', NULL, OPT_QUIET},
+    {NULL, 0, NULL, 0},
+};
+
+static int64_t now_ns(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A size with an optional K/M/G suffix (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || s[0] == '-')
+        return false;
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30, end++;
+    if (*end || (shift && v > (~0ull >> shift)))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+static int append_start(store *s, int argc, char **argv)
+{
+    ptb_event ev = PTB__V1__EVENT__INIT;
+    Ptb__V1__RunStart rs = PTB__V1__RUN_START__INIT;
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    rs.host = host;
+    rs.ptb_version = (char *)PTB_VERSION;
+    rs.schema_version = PTB_SCHEMA_VERSION;
+    /* the command line, secrets replaced */
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    if (!av)
+        return PTB_ENOMEM;
+    rs.n_argv = 0;
+    for (int i = 0; i < argc; i++) {
+        size_t ol;
+        unsigned nr;
+        if (redact_text(argv[i], strlen(argv[i]), &av[i], &ol, &nr) == 0)
+            rs.n_argv++;
+        else
+            break;
+    }
+    rs.argv = av;
+    ev.source = PTB__V1__SOURCE__SOURCE_RUNNER;
+    ev.body_case = PTB__V1__EVENT__BODY_RUN_START;
+    ev.run_start = &rs;
+    int rc = store_append(s, &ev, 0, NULL);
+    for (size_t i = 0; i < rs.n_argv; i++)
+        free(av[i]);
+    free(av);
+    if (rc)
+        return rc;
+    /* the environment CMD starts with */
+    size_t len = 0;
+    for (char **e = environ; *e; e++)
+        len += strlen(*e) + 1;
+    char *block = malloc(len + 1), *p = block;
+    if (!block)
+        return PTB_ENOMEM;
+    for (char **e = environ; *e; e++) {
+        size_t l = strlen(*e) + 1;
+        memcpy(p, *e, l);
+        p += l;
+    }
+    redact_env *re = NULL;
+    rc = redact_env_block(block, len, &re);
+    free(block);
+    if (rc)
+        return rc;
+    ptb_event ev2 = PTB__V1__EVENT__INIT;
+    Ptb__V1__ProcEnv pe = PTB__V1__PROC_ENV__INIT;
+    pe.pid = (int32_t)getpid();
+    pe.env = re->env;
+    pe.n_env = re->n_env;
+    ev2.source = PTB__V1__SOURCE__SOURCE_RUNNER;
+    ev2.body_case = PTB__V1__EVENT__BODY_PROC_ENV;
+    ev2.proc_env = &pe;
+    rc = store_append(s, &ev2, 0, NULL);
+    redact_env_free(re);
+    return rc;
+}
+
+static int append_end(store *s, const tracer_result *r, int64_t t0, int rc_run)
+{
+    ptb_event ev = PTB__V1__EVENT__INIT;
+    Ptb__V1__RunEnd re = PTB__V1__RUN_END__INIT;
+    re.exit_code = r->exit_code;
+    re.signal = r->signal;
+    re.reason = (char *)(rc_run        ? "error"
+                         : !r->started ? "exec_failed"
+                         : r->signal   ? "signal"
+                                       : "exit");
+    re.duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
+    re.events = r->events + 2;
+    ev.source = PTB__V1__SOURCE__SOURCE_RUNNER;
+    ev.body_case = PTB__V1__EVENT__BODY_RUN_END;
+    ev.run_end = &re;
+    return store_append(s, &ev, 0, NULL);
+}
+
+static void human(uint64_t b, char *out, size_t cap)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4)
+        v /= 1024, i++;
+    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+int record_main(int argc, char **argv)
+{
+    const char *dir = "RUN.ptb";
+    const char *roots_in[RECORD_ROOTS_MAX];
+    size_t nroots = 0;
+    bool no_capture = false, quiet = false;
+    tracer_options o;
+    tracer_options_default(&o);
+    cli c;
+    cli_init(&c, "record", record_opts, argc, argv);
+    int opt, cmd_at = -1;
+    unsigned long long grace;
+    while (cmd_at < 0 && (opt = cli_next(&c)) != CLI_END) {
+        switch (opt) {
+        case OPT_STORE: dir = c.optarg; break;
+        case OPT_ROOT:
+            if (nroots == RECORD_ROOTS_MAX)
+                return cli_usage_error("record", "at most %d --capture-root", RECORD_ROOTS_MAX);
+            roots_in[nroots++] = c.optarg;
+            break;
+        case OPT_NO_CAPTURE: no_capture = true; break;
+        case OPT_FILE_MAX:
+            if (!parse_size(c.optarg, &o.capture_file_max))
+                return cli_usage_error("record", "--capture-file-max: '%s' is not a size",
+                                       c.optarg);
+            break;
+        case OPT_TOTAL_MAX:
+            if (!parse_size(c.optarg, &o.capture_total_max))
+                return cli_usage_error("record", "--capture-total-max: '%s' is not a size",
+                                       c.optarg);
+            break;
+        case OPT_GRACE:
+            if (!cli_parse_u64(c.optarg, &grace) || grace > 86400 * 365)
+                return cli_usage_error("record", "--grace: '%s' is not a number of seconds",
+                                       c.optarg);
+            o.grace_ms = (int)(grace * 1000 > INT32_MAX ? INT32_MAX : grace * 1000);
+            break;
+        case OPT_ALL_OPENS: o.record_all_opens = true; break;
+        case OPT_QUIET: quiet = true; break;
+        case CLI_POSITIONAL: cmd_at = c.index - 1; break;
+        case CLI_HELP: cli_help("record", stdout); return PTB_EXIT_OK;
+        case CLI_LIST: cli_list_options(record_opts, stdout); return PTB_EXIT_OK;
+        default: return cli_usage_error("record", "%s", c.err);
+        }
+    }
+    if (cmd_at < 0 || cmd_at >= argc)
+        return cli_usage_error("record", "missing the command to record (ptb record [OPTIONS] "
+                                         "-- CMD [ARGS...])");
+    char **cmd = argv + cmd_at;
+    /* capture roots, canonical: default the working directory and the temp directory */
+    char *roots[RECORD_ROOTS_MAX];
+    size_t nr = 0;
+    if (!no_capture) {
+        const char *tmp = getenv("TMPDIR");
+        const char *defaults[2] = {".", tmp && *tmp ? tmp : "/tmp"};
+        const char **src = nroots ? roots_in : defaults;
+        size_t n = nroots ? nroots : 2;
+        for (size_t i = 0; i < n; i++) {
+            char *rp = realpath(src[i], NULL);
+            if (!rp) {
+                if (nroots) {
+                    for (size_t k = 0; k < nr; k++)
+                        free(roots[k]);
+                    return cli_usage_error("record", "--capture-root %s: %s", src[i],
+                                           strerror(errno));
+                }
+                continue;
+            }
+            roots[nr++] = rp;
+        }
+    }
+    o.capture_roots = (const char *const *)roots;
+    o.n_capture_roots = nr;
+
+    int code = PTB_EXIT_OK;
+    store *s = NULL;
+    int rc = store_open(dir, NULL, STORE_CREATE | STORE_EXCL, &s);
+    if (rc) {
+        if (rc == PTB_EEXIST)
+            fprintf(stderr, "ptb record: %s already exists: give a new --store\n", dir);
+        else
+            fprintf(stderr, "ptb record: cannot create the store %s: %s\n", dir,
+                    s && *store_errmsg(s) ? store_errmsg(s) : ptb_strerror(rc));
+        store_close(s);
+        code = rc == PTB_EEXIST ? PTB_EXIT_USAGE : PTB_EXIT_ERROR;
+        goto out;
+    }
+    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    if ((rc = append_start(s, argc, argv))) {
+        fprintf(stderr, "ptb record: %s: %s\n", dir, ptb_strerror(rc));
+        store_close(s);
+        code = ptb_exit_code(rc);
+        goto out;
+    }
+    tracer_result r;
+    ptb_errbuf eb = {{0}};
+    int trc = tracer_run(s, &o, cmd, &r, &eb);
+    int erc = append_end(s, &r, t0, trc);
+    rc = store_close(s);
+    if (trc) {
+        fprintf(stderr, "ptb record: %s\n", eb.msg[0] ? eb.msg : ptb_strerror(trc));
+        code = ptb_exit_code(trc);
+    } else if (erc || rc) {
+        fprintf(stderr, "ptb record: %s: %s\n", dir, ptb_strerror(erc ? erc : rc));
+        code = ptb_exit_code(erc ? erc : rc);
+    } else if (!r.started) {
+        fprintf(stderr, "ptb record: %s: %s\n", cmd[0], strerror(r.exec_errno));
+        code = r.exec_errno == ENOENT ? 127 : 126;
+    } else {
+        code = r.exit_code;
+    }
+    if (!quiet) {
+        char cap[32];
+        human(r.bytes_captured, cap, sizeof cap);
+        double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+        fprintf(stderr,
+                "ptb record: %s: %llu events, %llu processes (%llu execs), %llu files written, "
+                "%s captured, %llu gaps, %llu refused syscalls, %.1f s; exit %d\n",
+                dir, (unsigned long long)r.events + 2, (unsigned long long)r.processes,
+                (unsigned long long)r.execs, (unsigned long long)r.files_written, cap,
+                (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, code);
+        if (r.killed_after_grace)
+            fprintf(stderr, "ptb record: killed %llu processes still running after --grace\n",
+                    (unsigned long long)r.killed_after_grace);
+    }
+out:
+    for (size_t k = 0; k < nr; k++)
+        free(roots[k]);
+    return code;
+}
