@@ -33,6 +33,7 @@ enum {
     OPT_GRACE,
     OPT_ALL_OPENS,
     OPT_QUIET,
+    OPT_ZLIB,
 };
 
 static const cli_option record_opts[] = {
@@ -44,6 +45,7 @@ static const cli_option record_opts[] = {
     {"grace", 0, "SECONDS", OPT_GRACE},
     {"all-opens", 0, NULL, OPT_ALL_OPENS},
     {"quiet", 'q', NULL, OPT_QUIET},
+    {"zlib-level", 0, "N", OPT_ZLIB},
     {NULL, 0, NULL, 0},
 };
 
@@ -176,7 +178,7 @@ int record_main(int argc, char **argv)
     cli c;
     cli_init(&c, "record", record_opts, argc, argv);
     int opt, cmd_at = -1;
-    unsigned long long grace;
+    unsigned long long grace, zl = 1;
     while (cmd_at < 0 && (opt = cli_next(&c)) != CLI_END) {
         switch (opt) {
         case OPT_STORE: dir = c.optarg; break;
@@ -204,6 +206,10 @@ int record_main(int argc, char **argv)
             break;
         case OPT_ALL_OPENS: o.record_all_opens = true; break;
         case OPT_QUIET: quiet = true; break;
+        case OPT_ZLIB:
+            if (!cli_parse_u64(c.optarg, &zl) || zl > 9)
+                return cli_usage_error("record", "--zlib-level: '%s' is not 0..9", c.optarg);
+            break;
         case CLI_POSITIONAL: cmd_at = c.index - 1; break;
         case CLI_HELP: cli_help("record", stdout); return PTB_EXIT_OK;
         case CLI_LIST: cli_list_options(record_opts, stdout); return PTB_EXIT_OK;
@@ -241,7 +247,10 @@ int record_main(int argc, char **argv)
 
     int code = PTB_EXIT_OK;
     store *s = NULL;
-    int rc = store_open(dir, NULL, STORE_CREATE | STORE_EXCL, &s);
+    store_options so;
+    store_options_default(&so);
+    so.zlib_level = (int)zl;
+    int rc = store_open(dir, &so, STORE_CREATE | STORE_EXCL, &s);
     if (rc) {
         if (rc == PTB_EEXIST)
             fprintf(stderr, "ptb record: %s already exists: give a new --store\n", dir);

@@ -34,6 +34,7 @@ typedef struct tracer_proc {
     uint64_t exec_id;        /* run-local identity; 0 until given (lazily for a fork's child) */
     uint64_t parent_exec_id; /* exec_id of the process that forked it */
     bool announced;          /* its proc.exec is in the store */
+    uint64_t env_hash;       /* hash of the environment of its image (inherited by forks) */
     bool exit_recorded;      /* its proc.exit is in the store */
     int threads;             /* live threads */
     int exiting;             /* of those, threads that reached their exit stop */

@@ -135,6 +135,7 @@ tracer_thread *tracer_thread_add(tracer *t, pid_t tid)
         if (parent) {
             /* find a thread of the parent for the envelope of a first_seen announcement */
             p->parent_exec_id = tracer_proc_id(t, parent);
+            p->env_hash = parent->env_hash;
             tracer_fds_clone(p, parent);
         }
         t->r->processes++;
@@ -269,10 +270,18 @@ static void announce(tracer *t, tracer_proc *p, pid_t tid, bool first_seen, cons
     }
     redact_env *re = NULL;
     if (!first_seen && tracer_proc_slurp(p->pid, "environ", PROC_ENV_MAX, &env, &envn) == 0) {
-        if (redact_env_block(env, envn, &re) == 0) {
+        /* most programs get their parent's environment unchanged: say so instead of storing
+         * (and redacting) it again */
+        uint64_t h = 1469598103934665603ull; /* FNV-1a */
+        for (size_t i = 0; i < envn; i++)
+            h = (h ^ (uint8_t)env[i]) * 1099511628211ull;
+        if (p->env_hash && h == p->env_hash) {
+            pe.env_inherited = true;
+        } else if (redact_env_block(env, envn, &re) == 0) {
             pe.env = re->env;
             pe.n_env = re->n_env;
         }
+        p->env_hash = h;
     }
     static char empty[] = "";
     for (size_t i = 0; i < pe.n_argv; i++)

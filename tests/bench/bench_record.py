@@ -7,6 +7,9 @@ capture on: the workload's directory is the capture root), `strace -f` and
 does the work of recording, as ptb does). Each is run --runs times (default 5) after one warm-up
 run; the table gives the median wall time and the ratio to native.
 
+ptb runs twice: with content capture (the default) and with --no-capture, to show what the
+capture costs apart from the tracing.
+
 Workloads: a fork+exec storm (1000 x /bin/true from one shell), tar of /usr/include into the
 work directory, dd bs=1 of 200 KB, and a make -j2 build of a generated C project (60 files).
 
@@ -70,8 +73,9 @@ def main():
     results = []
     try:
         names = [a.only] if a.only else list(WORKLOADS)
-        print(f"{'workload':<10} {'native s':>9} {'ptb s':>9} {'strace s':>9} {'strace-bpf s':>12}"
-              f" {'ptb/nat':>8} {'strace/nat':>10} {'bpf/nat':>8} {'bpf/ptb':>8}")
+        print(f"{'workload':<10} {'native s':>9} {'ptb s':>9} {'nocap s':>9} {'strace s':>9} "
+              f"{'strace-bpf s':>12} {'ptb/nat':>8} {'nocap/nat':>9} {'strace/nat':>10} "
+              f"{'bpf/nat':>8} {'bpf/ptb':>8} {'bpf/nocap':>9}")
         for name in names:
             setup, cmd = WORKLOADS[name]
             d = os.path.join(top, name)
@@ -79,6 +83,8 @@ def main():
                 "native": lambda: cmd,
                 "ptb": lambda: [ptb, "record", "-q", "--store", os.path.join(top, "s.ptb"),
                                 "--capture-root", d, "--"] + cmd,
+                "ptb-nocap": lambda: [ptb, "record", "-q", "--store", os.path.join(top, "s.ptb"),
+                                      "--no-capture", "--"] + cmd,
                 "strace": lambda: ["strace", "-f", "-qq", "-o", os.path.join(top, "st.out"),
                                    "-e", "trace=" + TRACE] + cmd,
                 "strace-bpf": lambda: ["strace", "-f", "-qq", "--seccomp-bpf", "-o",
@@ -99,13 +105,15 @@ def main():
                 times[v] = statistics.median(ts)
             n = times["native"]
             row = {"workload": name, **{k + "_s": v for k, v in times.items()},
-                   "ptb_ratio": times["ptb"] / n, "strace_ratio": times["strace"] / n,
+                   "ptb_ratio": times["ptb"] / n, "ptb_nocap_ratio": times["ptb-nocap"] / n,
+                   "strace_ratio": times["strace"] / n,
                    "strace_bpf_ratio": times["strace-bpf"] / n}
             results.append(row)
-            print(f"{name:<10} {n:9.3f} {times['ptb']:9.3f} {times['strace']:9.3f} "
-                  f"{times['strace-bpf']:12.3f} {row['ptb_ratio']:8.2f} {row['strace_ratio']:10.2f}"
-                  f" {row['strace_bpf_ratio']:8.2f} {times['strace-bpf'] / times['ptb']:8.2f}",
-                  flush=True)
+            print(f"{name:<10} {n:9.3f} {times['ptb']:9.3f} {times['ptb-nocap']:9.3f} "
+                  f"{times['strace']:9.3f} {times['strace-bpf']:12.3f} {row['ptb_ratio']:8.2f} "
+                  f"{row['ptb_nocap_ratio']:9.2f} {row['strace_ratio']:10.2f} "
+                  f"{row['strace_bpf_ratio']:8.2f} {times['strace-bpf'] / times['ptb']:8.2f} "
+                  f"{times['strace-bpf'] / times['ptb-nocap']:9.2f}", flush=True)
     finally:
         shutil.rmtree(top, ignore_errors=True)
     if a.json:
