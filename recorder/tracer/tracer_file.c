@@ -363,11 +363,12 @@ static bool want_exit(tracer_thread *th, int nr, const uint64_t args[6])
  * description, through one of its descriptors). */
 static void flush_writers_of(tracer *t, const char *path)
 {
-    uint64_t stamp = ++t->rename_stamp;
+    uint64_t stamp = ++t->visit_stamp;
     for (size_t i = 0; i < t->thr_cap; i++) {
         tracer_thread *o = t->thr[i];
-        if (!o || o->tid != o->p->pid) /* once per process: its leader */
+        if (!o || o->p->visit == stamp) /* once per process, through any of its threads */
             continue;
+        o->p->visit = stamp;
         for (size_t k = 0; k < o->p->nfds; k++) {
             tracer_desc *d = o->p->fds[k].d;
             if (d->write && d->stamp != stamp && !strcmp(d->path, path)) {
@@ -382,10 +383,12 @@ static void flush_writers_of(tracer *t, const char *path)
 static void rename_tracked(tracer *t, const char *from, const char *to)
 {
     size_t fl = strlen(from), tl = strlen(to);
+    uint64_t stamp = ++t->visit_stamp;
     for (size_t i = 0; i < t->thr_cap; i++) {
         tracer_thread *o = t->thr[i];
-        if (!o || o->tid != o->p->pid)
+        if (!o || o->p->visit == stamp)
             continue;
+        o->p->visit = stamp;
         for (size_t k = 0; k < o->p->nfds; k++) {
             tracer_desc *d = o->p->fds[k].d;
             char *p = d->path;

@@ -35,6 +35,7 @@ typedef struct tracer_proc {
     uint64_t parent_exec_id; /* exec_id of the process that forked it */
     bool announced;          /* its proc.exec is in the store */
     uint64_t env_hash;       /* hash of the environment of its image (inherited by forks) */
+    uint64_t visit;          /* last pass over all processes that saw it (once per process) */
     bool exit_recorded;      /* its proc.exit is in the store */
     int threads;             /* live threads */
     int exiting;             /* of those, threads that reached their exit stop */
@@ -70,7 +71,7 @@ typedef struct tracer {
     size_t thr_cap, thr_n;
     uint64_t next_exec_id;
     uint64_t captured_total;
-    uint64_t rename_stamp;
+    uint64_t visit_stamp;  /* passes over all processes (tracer_proc.visit) */
     struct sockdiag *diag; /* sock_diag handle, opened at the first socket event */
     bool diag_failed;
     char *buf; /* scratch for file contents, TRACER_COPY_BUF */

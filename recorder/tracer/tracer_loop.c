@@ -246,14 +246,19 @@ static void on_gone(tracer *t, tracer_thread *th, int status)
 
 /* ------------------------------------------------------------------ start */
 
-static void kill_tree(tracer *t)
+/* SIGKILL to every process of the tree; count: they outlived --grace. */
+static void kill_tree(tracer *t, bool count)
 {
-    for (size_t i = 0; i < t->thr_cap; i++)
-        if (t->thr[i] && t->thr[i]->tid == t->thr[i]->p->pid) {
-            kill(t->thr[i]->tid, SIGKILL);
-            if (t->root_done)
-                t->r->killed_after_grace++;
-        }
+    uint64_t stamp = ++t->visit_stamp;
+    for (size_t i = 0; i < t->thr_cap; i++) {
+        tracer_thread *th = t->thr[i];
+        if (!th || th->p->visit == stamp) /* once per process, through any of its threads */
+            continue;
+        th->p->visit = stamp;
+        kill(th->tid, SIGKILL); /* a thread's id names its whole group for kill(2) */
+        if (count && !th->p->exit_recorded)
+            t->r->killed_after_grace++;
+    }
 }
 
 /* The child: wait until seized, then filter and exec. Reports a failed exec through errfd. */
@@ -298,10 +303,10 @@ static int loop(tracer *t)
                      (int)got_signal);
             tracer_gap(t, NULL, 0, "recorder_signal", NULL, d, 1, 0, NULL);
             got_signal = 0;
-            kill_tree(t);
+            kill_tree(t, false);
         }
         if (t->store_err) /* the store stopped: nothing more can be recorded */
-            kill_tree(t);
+            kill_tree(t, false);
         if (t->root_done && t->o.grace_ms >= 0 && !grace_armed && t->thr_n > 0) {
             clock_gettime(CLOCK_MONOTONIC, &grace_end);
             grace_end.tv_sec += t->o.grace_ms / 1000;
@@ -314,7 +319,7 @@ static int loop(tracer *t)
         }
         if (alarm_fired) {
             alarm_fired = 0;
-            kill_tree(t);
+            kill_tree(t, true);
         }
         int st;
         pid_t tid = waitpid(-1, &st, __WALL);
@@ -327,7 +332,7 @@ static int loop(tracer *t)
         }
         tracer_thread *th = tracer_thread_find(t, tid);
         if (!th && !(th = tracer_thread_add(t, tid))) {
-            kill_tree(t);
+            kill_tree(t, false);
             return ptb_errf(t->eb, PTB_ENOMEM, "out of memory for the process table");
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {

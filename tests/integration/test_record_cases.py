@@ -165,6 +165,52 @@ def case_job_control():
     check(b"got usr1" in r.stdout, "a signal reaches its handler unchanged")
 
 
+def case_stopped_exit():
+    # a process killed while in a group-stop: its exit is recorded and nothing hangs
+    r, s, _ = record("stoppedexit", ["sh", "-c", "sleep 30 & p=$!; kill -STOP $p; sleep 0.2; "
+                                     "kill -KILL $p; wait $p; echo status $?"], timeout=60)
+    check(r.returncode == 0 and b"status 137" in r.stdout, f"stopped exit: {r.stdout!r}")
+    sl = [e for e in of_type(events(s), "proc.exit") if e.get("signal") == 9]
+    check(len(sl) == 1, f"stopped exit: proc.exit with signal 9 ({sl})")
+
+
+RACE_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void) {
+    for (int i = 0; i < 200; i++)
+        if (fork() == 0) { /* write at once: the child's stops race its parent's fork event */
+            char n[32];
+            snprintf(n, sizeof n, "c%d", i);
+            int fd = open(n, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (write(fd, n, 4) < 0) _exit(2);
+            close(fd);
+            _exit(0);
+        }
+    while (wait(0) > 0)
+        ;
+    return 0;
+}
+"""
+
+
+def case_fork_race():
+    exe = cc("forkrace", RACE_C)
+    r, s, _ = record("forkrace", [exe], "-q", timeout=120)
+    check(r.returncode == 0, f"fork race: status {r.returncode}")
+    evs = events(s)
+    root = [e for e in of_type(evs, "proc.exec") if e.get("filename") == exe]
+    procs = {e["exec_id"]: e for e in of_type(evs, "proc.exec")}
+    fw = [e for e in of_type(evs, "file.write") if os.path.basename(e["path"]).startswith("c")]
+    ids = {e["exec_id"] for e in fw}
+    check(len(fw) == 200 and len(ids) == 200, f"fork race: {len(fw)} writes from {len(ids)} ids")
+    check(root and all(procs[i].get("parent_exec_id") == root[0]["exec_id"] and
+                       procs[i].get("first_seen") for i in ids),
+          "fork race: every child is a first_seen process whose parent is the forker")
+
+
 def case_daemon():
     t0 = time.monotonic()
     r, s, _ = record("daemon", ["sh", "-c", "setsid sleep 1.5 > /dev/null 2>&1 < /dev/null & exit 0"])
