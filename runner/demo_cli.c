@@ -1,11 +1,15 @@
 /* `ptb demo`: the main job of a fresh checkout, until `ptb run` exists. It imports the bundled
  * example run (tests/fixtures/example-events.jsonl) into a new store, then shows what ptb can
- * answer from that store alone: stats, a few filters, the lineage of the checkpoint, verify. */
+ * answer from that store alone: stats, a few filters, the lineage of the checkpoint, verify.
+ * Then it records a small real run with `ptb record` (a script that prepares data, "trains"
+ * with Python and moves its checkpoint into final_model/) and asks the same questions of it. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ptb_cli.h"
 #include "ptb_commands.h"
@@ -72,6 +76,65 @@ static int demo_checkpoint_path(const char *dir, char *out, size_t cap)
     return out[0] ? rc : PTB_ENOTFOUND;
 }
 
+/* Part two: a real run, recorded. A workspace next to the store (dir/../workspace). */
+static int demo_record(const char *dir)
+{
+    char base[4096], ws[4200], rec[4200], ck[4300];
+    snprintf(base, sizeof base, "%s", dir);
+    char *slash = strrchr(base, '/');
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(base, ".");
+    snprintf(ws, sizeof ws, "%s/workspace", base);
+    snprintf(rec, sizeof rec, "%s/RECORDED.ptb", base);
+    if (mkdir(ws, 0755) != 0) {
+        fprintf(stderr, "ptb demo: %s: %s (skipping the recorded run)\n", ws, strerror(errno));
+        return PTB_EXIT_OK;
+    }
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd) || chdir(ws) != 0) {
+        fprintf(stderr, "ptb demo: cannot enter %s (skipping the recorded run)\n", ws);
+        return PTB_EXIT_OK;
+    }
+    printf("\n\nptb demo, part two: a small run recorded for real, in %s\n", ws);
+    static char script[] = "mkdir -p data final_model && "
+                           "printf '{\"q\": \"1+1\", \"a\": \"2\"}\\n' > data/train.jsonl && "
+                           "python3 -c \"d = open('data/train.jsonl').read(); "
+                           "open('final_model/weights.tmp', 'w').write(str(len(d)))\" && "
+                           "mv final_model/weights.tmp final_model/model.safetensors";
+    char *r[] = {"record", "--store", rec, "--capture-root", ws, "--", "sh", "-c", script, NULL};
+    int rc = demo_step("record a script that prepares data, trains and saves a checkpoint", 9, r,
+                       record_main);
+    if (chdir(cwd) != 0)
+        return PTB_EXIT_ERROR;
+    if (rc == PTB_EXIT_ERROR || rc == PTB_EXIT_USAGE) {
+        printf("(ptb record could not run here, see above: a container may forbid ptrace)\n");
+        return PTB_EXIT_OK;
+    }
+    struct {
+        const char *title, *filter;
+    } qs[] = {
+        {"the programs it ran", "evt.type = proc.exec"},
+        {"the files it wrote, renamed or deleted",
+         "evt.type in (file.write, file.rename, file.unlink)"},
+    };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        char *q[] = {"query", rec, (char *)qs[i].filter, NULL};
+        if ((rc = demo_step(qs[i].title, 3, q, query_main)))
+            return rc;
+    }
+    snprintf(ck, sizeof ck, "%s/final_model/model.safetensors", ws);
+    char *l[] = {"query", rec, "--lineage", ck, NULL};
+    if ((rc = demo_step("where its checkpoint came from", 4, l, query_main)))
+        return rc;
+    char *v[] = {"verify", rec, NULL};
+    if ((rc = demo_step("check the recorded store", 2, v, verify_main)))
+        return rc;
+    printf("\nThe recorded store is %s.\n", rec);
+    return PTB_EXIT_OK;
+}
+
 int demo_main(int argc, char **argv)
 {
     cli c;
@@ -131,5 +194,5 @@ int demo_main(int argc, char **argv)
                         verify_main)))
         return rc;
     printf("\nThe store is %s; try: ptb query %s 'proc.exe contains python'\n", dir, dir);
-    return PTB_EXIT_OK;
+    return demo_record(dir);
 }
