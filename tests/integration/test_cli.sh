@@ -59,5 +59,12 @@ grep -qx 1 "$tmp/out" || { fail=$((fail + 1)); echo "FAIL: --skip-bad recorded n
 check "unknown command" 2 "$ptb" frobnicate
 check "help" 0 "$ptb" query --help
 
+# the demo, both parts: the imported example and a run recorded for real (or a note where
+# ptrace is not permitted)
+mkdir -p "$tmp/demo"
+check "demo" 0 "$ptb" demo --store "$tmp/demo/RUN.ptb"
+if grep -q "RECORDED.ptb: ok" "$tmp/out" || grep -q "could not run here" "$tmp/out"; then
+  pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: demo part two"; tail -5 "$tmp/out"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
