@@ -29,7 +29,6 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sockdiag.h"
@@ -277,23 +276,22 @@ static void child_main(char *const argv[], int gofd, int errfd)
     signal(SIGHUP, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    /* the parent reads {stage, errno} from errfd (closed by a successful exec): stage 1 the
+     * filter could not be installed, 2 the exec failed */
     int rc = tracer_filter_install();
-    if (rc) {
-        int e = -rc;
-        if (write(errfd, &e, sizeof e) < 0)
-            _exit(126);
-        _exit(126);
+    int why[2] = {1, -rc};
+    if (rc == 0) {
+        execvp(argv[0], argv);
+        why[0] = 2;
+        why[1] = errno;
     }
-    execvp(argv[0], argv);
-    int e = errno;
-    if (write(errfd, &e, sizeof e) < 0)
-        _exit(127);
-    _exit(e == ENOENT ? 127 : 126);
+    ssize_t w = write(errfd, why, sizeof why);
+    (void)w;
+    _exit(why[1] == ENOENT ? 127 : 126);
 }
 
 static int loop(tracer *t)
 {
-    struct timespec grace_end = {0, 0};
     bool grace_armed = false;
     for (;;) {
         if (got_signal && !t->store_err) {
@@ -308,9 +306,6 @@ static int loop(tracer *t)
         if (t->store_err) /* the store stopped: nothing more can be recorded */
             kill_tree(t, false);
         if (t->root_done && t->o.grace_ms >= 0 && !grace_armed && t->thr_n > 0) {
-            clock_gettime(CLOCK_MONOTONIC, &grace_end);
-            grace_end.tv_sec += t->o.grace_ms / 1000;
-            grace_end.tv_nsec += (long)(t->o.grace_ms % 1000) * 1000000L;
             grace_armed = true;
             struct itimerval it = {{0, 0}, {t->o.grace_ms / 1000, (t->o.grace_ms % 1000) * 1000}};
             if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
@@ -331,6 +326,8 @@ static int loop(tracer *t)
             return ptb_errf(t->eb, -errno, "waitpid: %s", strerror(errno));
         }
         tracer_thread *th = tracer_thread_find(t, tid);
+        if (!th && (WIFEXITED(st) || WIFSIGNALED(st)))
+            continue; /* a thread already accounted for (an exec from another thread) */
         if (!th && !(th = tracer_thread_add(t, tid))) {
             kill_tree(t, false);
             return ptb_errf(t->eb, PTB_ENOMEM, "out of memory for the process table");
@@ -433,12 +430,14 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     for (int i = 0; i < 4; i++)
         sigaction(sigs[i], &old[i], NULL);
     sigaction(SIGALRM, &oldal, NULL);
-    int e = 0;
-    if (read(err[0], &e, sizeof e) == (ssize_t)sizeof e) {
+    int why[2] = {0, 0};
+    r->started = true;
+    if (read(err[0], why, sizeof why) == (ssize_t)sizeof why) {
         r->started = false;
-        r->exec_errno = e;
-    } else {
-        r->started = true;
+        r->exec_errno = why[1];
+        if (why[0] == 1 && !rc)
+            rc = ptb_errf(eb, -why[1], "cannot install the seccomp filter: %s%s", strerror(why[1]),
+                          why[1] == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
     }
     close(err[0]);
     for (size_t i = 0; i < t.thr_cap; i++) /* only after an error: threads left behind */
