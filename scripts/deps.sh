@@ -11,6 +11,7 @@ pkgs=(
   clang libclang-rt-14-dev              # libFuzzer targets
   libsqlite3-dev sqlite3                # the benchmark's comparison
   libmnl-dev                            # the tracer: sock_diag netlink
+  libpcap-dev                           # packets: capture and pcap files
   strace busybox-static make git tar python3 # the recorder's tests: a peer, real workloads
 )
 missing=()
