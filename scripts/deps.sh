@@ -13,6 +13,7 @@ pkgs=(
   libmnl-dev                            # the tracer: sock_diag netlink
   libpcap-dev                           # packets: capture and pcap files
   strace busybox-static make git tar python3 # the recorder's tests: a peer, real workloads
+  openssl                               # the TLS parser's test: a real ClientHello
 )
 missing=()
 for p in "${pkgs[@]}"; do
