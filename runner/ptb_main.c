@@ -13,7 +13,8 @@ static const struct {
     const char *what;
 } ptb_subcommands[] = {
     {"demo", demo_main, "build a store from the bundled example run and query it"},
-    {"import", import_main, "create a store from events in JSONL form"},
+    {"export", export_main, "write the stored packets as a pcap file"},
+    {"import", import_main, "create a store from events in JSONL form or a pcap file"},
     {"query", query_main, "search a store with a filter (also run as ptb-query)"},
     {"record", record_main, "run a command and record what its process tree does"},
     {"stats", stats_main, "counts per event type, time span, size, gaps"},

@@ -16,6 +16,7 @@
 
 #include "ptb_cli.h"
 #include "ptb_commands.h"
+#include "record_net.h"
 #include "redact.h"
 #include "store.h"
 #include "tracer.h"
@@ -34,6 +35,11 @@ enum {
     OPT_ALL_OPENS,
     OPT_QUIET,
     OPT_ZLIB,
+    OPT_NET,
+    OPT_NET_FILTER,
+    OPT_NO_NAT,
+    OPT_SNAPLEN,
+    OPT_KEEP_HOST,
 };
 
 static const cli_option record_opts[] = {
@@ -46,6 +52,11 @@ static const cli_option record_opts[] = {
     {"all-opens", 0, NULL, OPT_ALL_OPENS},
     {"quiet", 'q', NULL, OPT_QUIET},
     {"zlib-level", 0, "N", OPT_ZLIB},
+    {"net", 0, "MODE", OPT_NET},
+    {"net-filter", 0, "EXPR", OPT_NET_FILTER},
+    {"no-nat", 0, NULL, OPT_NO_NAT},
+    {"snaplen", 0, "BYTES", OPT_SNAPLEN},
+    {"keep-host", 0, "HOST", OPT_KEEP_HOST},
     {NULL, 0, NULL, 0},
 };
 
@@ -139,7 +150,7 @@ static int append_start(store *s, int argc, char **argv)
     return rc;
 }
 
-static int append_end(store *s, const tracer_result *r, int64_t t0, int rc_run)
+static int append_end(store *s, const tracer_result *r, uint64_t net_events, int64_t t0, int rc_run)
 {
     ptb_event ev = PTB__V1__EVENT__INIT;
     Ptb__V1__RunEnd re = PTB__V1__RUN_END__INIT;
@@ -150,7 +161,7 @@ static int append_end(store *s, const tracer_result *r, int64_t t0, int rc_run)
                          : r->signal   ? "signal"
                                        : "exit");
     re.duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
-    re.events = r->events + 2;
+    re.events = r->events + net_events + 2;
     ev.source = PTB__V1__SOURCE__SOURCE_RUNNER;
     ev.body_case = PTB__V1__EVENT__BODY_RUN_END;
     ev.run_end = &re;
@@ -175,6 +186,10 @@ int record_main(int argc, char **argv)
     bool no_capture = false, quiet = false;
     tracer_options o;
     tracer_options_default(&o);
+    record_net_options no;
+    record_net_options_default(&no);
+    const char *keep[RECORD_ROOTS_MAX];
+    unsigned long long snap;
     cli c;
     cli_init(&c, "record", record_opts, argc, argv);
     int opt, cmd_at = -1;
@@ -210,6 +225,22 @@ int record_main(int argc, char **argv)
             if (!cli_parse_u64(c.optarg, &zl) || zl > 9)
                 return cli_usage_error("record", "--zlib-level: '%s' is not 0..9", c.optarg);
             break;
+        case OPT_NET:
+            no.mode = c.optarg;
+            no.explicit_mode = true;
+            break;
+        case OPT_NET_FILTER: no.filter = c.optarg; break;
+        case OPT_NO_NAT: no.nat = false; break;
+        case OPT_SNAPLEN:
+            if (!cli_parse_u64(c.optarg, &snap) || snap > 262144)
+                return cli_usage_error("record", "--snaplen: '%s' is not 0..262144", c.optarg);
+            no.snaplen = (uint32_t)snap;
+            break;
+        case OPT_KEEP_HOST:
+            if (no.n_keep_hosts == RECORD_ROOTS_MAX)
+                return cli_usage_error("record", "at most %d --keep-host", RECORD_ROOTS_MAX);
+            keep[no.n_keep_hosts++] = c.optarg;
+            break;
         case CLI_POSITIONAL: cmd_at = c.index - 1; break;
         case CLI_HELP: cli_help("record", stdout); return PTB_EXIT_OK;
         case CLI_LIST: cli_list_options(record_opts, stdout); return PTB_EXIT_OK;
@@ -220,6 +251,12 @@ int record_main(int argc, char **argv)
         return cli_usage_error("record", "missing the command to record (ptb record [OPTIONS] "
                                          "-- CMD [ARGS...])");
     char **cmd = argv + cmd_at;
+    no.keep_hosts = keep;
+    if (strcmp(no.mode, "off") && strcmp(no.mode, "ns") &&
+        (strncmp(no.mode, "iface:", 6) || !no.mode[6]))
+        return cli_usage_error("record", "--net: '%s' is not ns, off or iface:NAME", no.mode);
+    if (no.filter && !strcmp(no.mode, "off"))
+        return cli_usage_error("record", "--net-filter needs a capture (not --net off)");
     /* capture roots, canonical: default the working directory and the temp directory */
     char *roots[RECORD_ROOTS_MAX];
     size_t nr = 0;
@@ -268,10 +305,21 @@ int record_main(int argc, char **argv)
         code = ptb_exit_code(rc);
         goto out;
     }
+    record_net rn;
+    if ((code = record_net_start(&rn, s, &no, &o, quiet)) != 0) {
+        store_close(s);
+        goto out;
+    }
     tracer_result r;
     ptb_errbuf eb = {{0}};
     int trc = tracer_run(s, &o, cmd, &r, &eb);
-    int erc = append_end(s, &r, t0, trc);
+    net_capture_stats ns;
+    int nrc = record_net_stop(&rn, &ns);
+    if (nrc && !trc) {
+        trc = nrc;
+        snprintf(eb.msg, sizeof eb.msg, "packet capture: %s", ptb_strerror(nrc));
+    }
+    int erc = append_end(s, &r, ns.flows.events + ns.gap_events, t0, trc);
     rc = store_close(s);
     if (trc) {
         fprintf(stderr, "ptb record: %s\n", eb.msg[0] ? eb.msg : ptb_strerror(trc));
@@ -295,6 +343,13 @@ int record_main(int argc, char **argv)
                 dir, (unsigned long long)r.events + 2, (unsigned long long)r.processes,
                 (unsigned long long)r.execs, (unsigned long long)r.files_written, cap,
                 (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, code);
+        if (rn.active)
+            fprintf(stderr,
+                    "ptb record: network: %llu packets, %llu flows, %llu DNS, %llu TLS, %llu "
+                    "HTTP messages, %llu dropped by the kernel\n",
+                    (unsigned long long)ns.flows.packets, (unsigned long long)ns.flows.flows,
+                    (unsigned long long)ns.flows.dns, (unsigned long long)ns.flows.tls,
+                    (unsigned long long)ns.flows.http, (unsigned long long)ns.dropped);
         if (r.killed_after_grace)
             fprintf(stderr, "ptb record: killed %llu processes still running after --grace\n",
                     (unsigned long long)r.killed_after_grace);

@@ -13,7 +13,9 @@ pkgs=(
   libmnl-dev                            # the tracer: sock_diag netlink
   libpcap-dev                           # packets: capture and pcap files
   strace busybox-static make git tar python3 # the recorder's tests: a peer, real workloads
-  openssl                               # the TLS parser's test: a real ClientHello
+  openssl curl                          # the TLS tests: a real ClientHello, a real server
+  nftables iproute2                     # ptb record's network namespace: NAT, links (tests)
+  tcpdump tshark iperf3                 # network tests and benchmark: peers to compare with
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -156,6 +156,8 @@ typedef struct net_http {
     char content_type[NET_HTTP_TEXT_MAX];
     bool has_content_length;
     uint64_t content_length;
+    bool transfer_chunked; /* Transfer-Encoding ends with "chunked": the body is in chunks
+                              (RFC 9112 7.1); it then wins over Content-Length */
     net_http_cred creds[NET_HTTP_CREDS_MAX];
     size_t n_creds, creds_dropped; /* dropped: credential headers past NET_HTTP_CREDS_MAX,
                                       neither kept nor fingerprinted */

@@ -181,6 +181,11 @@ static int http_header(net_http *out, const char *l, size_t n)
         out->content_length = x;
         out->has_content_length = true;
     }
+    /* Transfer-Encoding whose last coding is chunked (RFC 9112 6.1) */
+    if (nn == 17 && strncasecmp(l, "transfer-encoding", 17) == 0 && vn >= 7 &&
+        strncasecmp(v + vn - 7, "chunked", 7) == 0 &&
+        (vn == 7 || v[vn - 8] == ',' || v[vn - 8] == ' '))
+        out->transfer_chunked = true;
     return 0;
 }
 

@@ -31,6 +31,14 @@ typedef struct tracer_options {
      * included), then kill what is left; < 0: wait for ever (default) */
     int grace_ms;
     bool record_all_opens; /* also file.open under /usr, /lib, ... (default false) */
+    /* >= 0: the command runs in this network namespace (setns before exec; default -1) */
+    int netns_fd;
+    /* called (on the tracer's thread, before the tracee goes on) for every TCP/UDP socket whose
+     * ends the tracer learnt at connect, accept, bind or sendto: what ties packets to exec_ids.
+     * proto "tcp"/"udp"; remote_ip NULL when unconnected. NULL: not called. */
+    void (*on_socket)(void *arg, uint64_t exec_id, const char *proto, const char *local_ip,
+                      uint16_t local_port, const char *remote_ip, uint16_t remote_port);
+    void *on_socket_arg;
 } tracer_options;
 
 void tracer_options_default(tracer_options *o);

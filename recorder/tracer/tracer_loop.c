@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ void tracer_options_default(tracer_options *o)
     o->capture_file_max = 256ull << 20;
     o->capture_total_max = 4ull << 30;
     o->grace_ms = -1;
+    o->netns_fd = -1;
 }
 
 static volatile sig_atomic_t got_signal, alarm_fired;
@@ -261,7 +263,7 @@ static void kill_tree(tracer *t, bool count)
 }
 
 /* The child: wait until seized, then filter and exec. Reports a failed exec through errfd. */
-static void child_main(char *const argv[], int gofd, int errfd)
+static void child_main(char *const argv[], int gofd, int errfd, int netns_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     char c;
@@ -277,9 +279,15 @@ static void child_main(char *const argv[], int gofd, int errfd)
     signal(SIGQUIT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
     /* the parent reads {stage, errno} from errfd (closed by a successful exec): stage 1 the
-     * filter could not be installed, 2 the exec failed */
-    int rc = tracer_filter_install();
-    int why[2] = {1, -rc};
+     * filter could not be installed, 2 the exec failed, 3 the network namespace not entered */
+    int rc = netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0 ? -errno : 0;
+    int why[2] = {3, -rc};
+    if (rc == 0) {
+        if (netns_fd >= 0)
+            close(netns_fd);
+        rc = tracer_filter_install();
+        why[0] = 1, why[1] = -rc;
+    }
     if (rc == 0) {
         execvp(argv[0], argv);
         why[0] = 2;
@@ -401,7 +409,7 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     if (pid == 0) {
         close(go[1]);
         close(err[0]);
-        child_main(argv, go[0], err[1]);
+        child_main(argv, go[0], err[1], o->netns_fd);
     }
     close(go[0]);
     close(err[1]);
@@ -438,6 +446,9 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
         if (why[0] == 1 && !rc)
             rc = ptb_errf(eb, -why[1], "cannot install the seccomp filter: %s%s", strerror(why[1]),
                           why[1] == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
+        if (why[0] == 3 && !rc)
+            rc = ptb_errf(eb, -why[1], "cannot enter the run's network namespace: %s",
+                          strerror(why[1]));
     }
     close(err[0]);
     for (size_t i = 0; i < t.thr_cap; i++) /* only after an error: threads left behind */

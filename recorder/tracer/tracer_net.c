@@ -244,4 +244,10 @@ void tracer_net_exit(tracer *t, tracer_thread *th, int64_t ret)
         break;
     }
     tracer_emit(t, th, &ev);
+    /* the ends as the kernel has them: what ties captured flows to this process */
+    if (t->o.on_socket && have_diag && si.family != AF_UNIX && nc.local && nc.local->port &&
+        (si.protocol == IPPROTO_TCP || si.protocol == IPPROTO_UDP))
+        t->o.on_socket(t->o.on_socket_arg, tracer_proc_id(t, th->p), nc.proto, nc.local->ip,
+                       (uint16_t)nc.local->port, nc.remote ? nc.remote->ip : NULL,
+                       nc.remote ? (uint16_t)nc.remote->port : 0);
 }

@@ -81,10 +81,12 @@ def main():
             d = os.path.join(top, name)
             variants = {
                 "native": lambda: cmd,
-                "ptb": lambda: [ptb, "record", "-q", "--store", os.path.join(top, "s.ptb"),
-                                "--capture-root", d, "--"] + cmd,
-                "ptb-nocap": lambda: [ptb, "record", "-q", "--store", os.path.join(top, "s.ptb"),
-                                      "--no-capture", "--"] + cmd,
+                # --net off: this compares process and file recording with strace; the network
+                # capture has its own benchmark (bench_net.py)
+                "ptb": lambda: [ptb, "record", "-q", "--net", "off", "--store",
+                                os.path.join(top, "s.ptb"), "--capture-root", d, "--"] + cmd,
+                "ptb-nocap": lambda: [ptb, "record", "-q", "--net", "off", "--store",
+                                      os.path.join(top, "s.ptb"), "--no-capture", "--"] + cmd,
                 "strace": lambda: ["strace", "-f", "-qq", "-o", os.path.join(top, "st.out"),
                                    "-e", "trace=" + TRACE] + cmd,
                 "strace-bpf": lambda: ["strace", "-f", "-qq", "--seccomp-bpf", "-o",
