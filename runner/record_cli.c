@@ -40,6 +40,7 @@ enum {
     OPT_NO_NAT,
     OPT_SNAPLEN,
     OPT_KEEP_HOST,
+    OPT_NET_BUFFER,
 };
 
 static const cli_option record_opts[] = {
@@ -57,6 +58,7 @@ static const cli_option record_opts[] = {
     {"no-nat", 0, NULL, OPT_NO_NAT},
     {"snaplen", 0, "BYTES", OPT_SNAPLEN},
     {"keep-host", 0, "HOST", OPT_KEEP_HOST},
+    {"net-buffer", 0, "BYTES", OPT_NET_BUFFER},
     {NULL, 0, NULL, 0},
 };
 
@@ -236,6 +238,14 @@ int record_main(int argc, char **argv)
                 return cli_usage_error("record", "--snaplen: '%s' is not 0..262144", c.optarg);
             no.snaplen = (uint32_t)snap;
             break;
+        case OPT_NET_BUFFER: {
+            uint64_t b;
+            if (!parse_size(c.optarg, &b) || b < (1u << 20) || b > (1u << 30))
+                return cli_usage_error("record", "--net-buffer: '%s' is not a size of 1M..1G",
+                                       c.optarg);
+            no.buffer = (uint32_t)b;
+            break;
+        }
         case OPT_KEEP_HOST:
             if (no.n_keep_hosts == RECORD_ROOTS_MAX)
                 return cli_usage_error("record", "at most %d --keep-host", RECORD_ROOTS_MAX);

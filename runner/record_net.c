@@ -93,6 +93,8 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
     co.flows.n_keep_hosts = o->n_keep_hosts;
     co.flows.owners = rn->owners;
     co.filter = o->filter;
+    if (o->buffer)
+        co.buffer_bytes = o->buffer;
     if (ns_mode) {
         net_ns_sweep();
         net_ns_options nso;

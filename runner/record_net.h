@@ -17,6 +17,7 @@ typedef struct record_net_options {
     bool nat;           /* ns mode: NAT to the host's network (default true) */
     const char *filter; /* BPF filter, or NULL */
     uint32_t snaplen;   /* bytes of each packet stored (default 256; 0: whole) */
+    uint32_t buffer;    /* kernel capture ring in bytes (0: net_capture's default) */
     const char *const *keep_hosts;
     size_t n_keep_hosts;
 } record_net_options;

@@ -165,15 +165,38 @@ static int open_pcap(net_capture *c, const net_capture_options *o, ptb_errbuf *e
         pcap_close(p);
         return code;
     }
-    if (!strcmp(c->device, "any"))
-        pcap_set_datalink(p, DLT_LINUX_SLL2); /* with the interface index; else SLL stays */
-    if (o->filter && *o->filter) {
+    /* On "any", the kernel hands every loopback packet to the packet socket twice (as sent and
+     * as received) and libpcap throws the sent copy away in user space: half of the ring and
+     * of the work wasted, and a drop counter that counts lost loopback packets twice. A kernel
+     * filter that refuses the sent copy on lo (ifindex 1, in a namespace always) fixes both;
+     * it needs SLL2 (the interface index in the header), which the kernel filter reads as
+     * packet metadata. */
+    const char *dedupe = NULL;
+    if (!strcmp(c->device, "any") && pcap_set_datalink(p, DLT_LINUX_SLL2) == 0)
+        dedupe = "not (outbound and ifindex 1)";
+    char *expr = NULL;
+    const char *user = o->filter && *o->filter ? o->filter : NULL;
+    if (dedupe && user) {
+        size_t n = strlen(dedupe) + strlen(user) + 16;
+        if ((expr = malloc(n)))
+            snprintf(expr, n, "(%s) and (%s)", dedupe, user);
+    } else if (dedupe || user) {
+        expr = strdup(dedupe ? dedupe : user);
+    }
+    if ((dedupe || user) && !expr) {
+        pcap_close(p);
+        return ptb_errf(eb, PTB_ENOMEM, "out of memory");
+    }
+    if (expr) {
         struct bpf_program prog;
-        if (pcap_compile(p, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            ptb_errf(eb, PTB_EINVAL, "bad capture filter '%s': %s", o->filter, pcap_geterr(p));
+        if (pcap_compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            ptb_errf(eb, PTB_EINVAL, "bad capture filter '%s': %s", user ? user : expr,
+                     pcap_geterr(p));
+            free(expr);
             pcap_close(p);
             return PTB_EINVAL;
         }
+        free(expr);
         rc = pcap_setfilter(p, &prog);
         pcap_freecode(&prog);
         if (rc != 0) {

@@ -14,6 +14,7 @@ usage: test_record_net.py PTB [CASE...]     (exit 77: not root, or no network na
 """
 import ipaddress
 import json
+import re
 import os
 import shutil
 import signal
@@ -303,6 +304,40 @@ def case_dns():
     check(all(d.get("exec_id") in py for d in dns), f"dns: exec_ids {[d.get('exec_id') for d in dns]}")
 
 
+SCRIPT_FLOOD = r"""
+import socket, sys
+n = int(sys.argv[1])
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+r.bind(("127.0.0.1", 7000))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", 7000))
+payload = b"x" * 1200
+for i in range(n):
+    s.send(payload)
+"""
+
+
+def case_drops():
+    """A burst of UDP datagrams into the smallest ring: every packet is either stored or counted
+    as dropped in a gap event; nothing goes missing silently."""
+    n = 100000
+    r, s, wd = record("drops", ["python3", "-c", SCRIPT_FLOOD, str(n)], "--net-buffer", "1M",
+                      "--snaplen", "64")
+    if not check(r.returncode == 0, f"drops: exit {r.returncode}"):
+        return
+    evs = events(s, "evt.type in (net.flow, gap)")
+    flows = [f for f in of_type(evs, "net.flow") if f.get("dst", {}).get("port") == 7000]
+    got = sum(f.get("packets_out", 0) for f in flows)
+    dropped = sum(g.get("count", 0) for g in of_type(evs, "gap")
+                  if g.get("origin") == "pcap" and g.get("reason") == "drops")
+    print(f"# drops: {n} datagrams sent, {got} captured, {dropped} dropped by the kernel")
+    # the namespace carries nothing else, so every drop is one of the datagrams
+    check(got + dropped == n, f"drops: {got} captured + {dropped} dropped != {n} sent")
+    m = re.search(rb"(\d+) dropped by the kernel", r.stderr)
+    check(m and int(m.group(1)) == dropped, f"drops: summary {r.stderr[-200:]}")
+
+
 def case_cleanup_crash():
     """The tree crashes (SIGSEGV), and then the recorder itself is killed: nothing left behind
     (the namespace's links die with it; the next record sweeps the nftables table)."""
@@ -342,6 +377,16 @@ def case_net_off():
           f"on: exit {r2.returncode}, the command saw {ifaces(r2.stdout)}")
 
 
+def case_bad_filter():
+    r, s, wd = record("badfilter", ["true"], "--net-filter", "tcp port")
+    check(r.returncode == 2 and b"bad capture filter" in r.stderr,
+          f"bad filter: exit {r.returncode}: {r.stderr[-200:]}")
+    r, s, wd = record("goodfilter", ["python3", "-c", SCRIPT_DNS], "--net-filter", "udp port 53")
+    evs = events(s, "evt.type in (net.dns, net.flow)")
+    check(r.returncode == 0 and all(f.get("proto") == "udp" for f in of_type(evs, "net.flow"))
+          and len(of_type(evs, "net.dns")) == 2, f"filter: udp port 53 gave {evs}")
+
+
 def case_no_root():
     """Without root the default mode cannot be set up: said on stderr and as a gap event; an
     explicit --net ns is an error."""
@@ -366,8 +411,10 @@ CASES = {
     "host_veth": case_host_veth,
     "tls_sni": case_tls_sni,
     "dns": case_dns,
+    "drops": case_drops,
     "cleanup_crash": case_cleanup_crash,
     "net_off": case_net_off,
+    "bad_filter": case_bad_filter,
     "no_root": case_no_root,
 }
 
