@@ -8,25 +8,18 @@ status and the events of the store (`ptb query --format jsonl`).
 usage: test_record_cases.py PTB [CASE...]     (exit 77: ptrace not permitted here)
 """
 import hashlib
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+from ptbcases import check, events, of_type, ptrace_forbidden, run
 
 PTB = None
 TOP = None
-FAILS = []
 
 
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print(f"FAIL: {what}")
-    return cond
 
 
 def record(name, cmd, *opts, env=None, timeout=120, cwd=None):
@@ -39,14 +32,8 @@ def record(name, cmd, *opts, env=None, timeout=120, cwd=None):
     return r, store, wd
 
 
-def events(store, flt=None):
-    args = [PTB, "query", store, "--format", "jsonl"] + ([flt] if flt else [])
-    out = subprocess.run(args, capture_output=True, check=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
-def of_type(evs, t):
-    return [e for e in evs if e["type"] == t]
 
 
 def cc(name, src, *flags):
@@ -354,23 +341,16 @@ def case_secrets():
 CASES = {n[5:]: f for n, f in dict(globals()).items() if n.startswith("case_")}
 
 
-def main():
+def bind(ptb, top):
     global PTB, TOP
-    PTB = os.path.abspath(sys.argv[1])
-    if subprocess.run(["strace", "-qq", "-e", "trace=none", "true"],
-                      capture_output=True).returncode != 0 if shutil.which("strace") else False:
+    PTB, TOP = ptb, top
+
+
+def main():
+    if ptrace_forbidden():
         print("ptrace is not permitted here: skipped")
         return 77
-    TOP = tempfile.mkdtemp(prefix="ptb-record-cases-")
-    try:
-        for name in sys.argv[2:] or CASES:
-            t0 = time.monotonic()
-            CASES[name]()
-            print(f"# {name}: {time.monotonic() - t0:.1f}s", flush=True)
-    finally:
-        shutil.rmtree(TOP, ignore_errors=True)
-    print(f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
+    return run(sys.argv, CASES, "ptb-record-cases-", bind)
 
 
 if __name__ == "__main__":

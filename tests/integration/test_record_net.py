@@ -13,28 +13,22 @@ Traffic goes only to loopback and to the namespace's own addresses.
 usage: test_record_net.py PTB [CASE...]     (exit 77: not root, or no network namespaces)
 """
 import ipaddress
-import json
-import re
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
+from ptbcases import check, events, of_type, ptrace_forbidden, run
+
 PTB = None
 TOP = None
-FAILS = []
 
 
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print(f"FAIL: {what}")
-    return cond
 
 
 def record(name, cmd, *opts, timeout=120, user=None):
@@ -50,14 +44,8 @@ def record(name, cmd, *opts, timeout=120, user=None):
     return r, store, wd
 
 
-def events(store, flt=None):
-    args = [PTB, "query", store, "--format", "jsonl"] + ([flt] if flt else [])
-    out = subprocess.run(args, capture_output=True, check=True).stdout
-    return [json.loads(l) for l in out.splitlines() if l.strip()]
 
 
-def of_type(evs, t):
-    return [e for e in evs if e["type"] == t]
 
 
 def exec_of(evs, prog):
@@ -419,29 +407,22 @@ CASES = {
 }
 
 
-def main():
+def bind(ptb, top):
     global PTB, TOP
-    PTB = os.path.abspath(sys.argv[1])
+    PTB, TOP = ptb, top
+
+
+def main():
     if os.geteuid() != 0:
         print("not root: network namespaces cannot be made here: skipped")
         return 77
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         print("no network namespaces here: skipped")
         return 77
-    if subprocess.run(["strace", "-qq", "-e", "trace=none", "true"],
-                      capture_output=True).returncode != 0 if shutil.which("strace") else False:
+    if ptrace_forbidden():
         print("ptrace is not permitted here: skipped")
         return 77
-    TOP = tempfile.mkdtemp(prefix="ptb-record-net-")
-    try:
-        for name in sys.argv[2:] or CASES:
-            t0 = time.monotonic()
-            CASES[name]()
-            print(f"# {name}: {time.monotonic() - t0:.1f}s", flush=True)
-    finally:
-        shutil.rmtree(TOP, ignore_errors=True)
-    print(f"{len(FAILS)} failures")
-    return 1 if FAILS else 0
+    return run(sys.argv, CASES, "ptb-record-net-", bind)
 
 
 if __name__ == "__main__":
