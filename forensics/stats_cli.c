@@ -1,6 +1,7 @@
 /* `ptb stats STORE`: what a store holds, from its indexes and summary (no event scan): events
- * per type, time span, seqs, size, blobs, strings, and the gaps it records (the gap events are
- * read through the TYPE index). docs/commands/ptb-stats.md is the manual. */
+ * per type, time span, seqs, size, blobs, strings, the gaps it records (the gap events are
+ * read through the TYPE index), and GPU kernels summed per name, device and process
+ * (stats_gpu.c, also through the TYPE index). docs/commands/ptb-stats.md is the manual. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "filter_ast.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
+#include "stats_gpu.h"
 #include "store.h"
 
 enum { OPT_FORMAT = 1 };
@@ -108,7 +110,8 @@ static void human_dur(int64_t ns, char *buf, size_t cap)
         snprintf(buf, cap, "%.3fs", (double)ns / 1e9);
 }
 
-static void print_table(const char *dir, const store_summary *sum, const stats *st)
+static void print_table(const char *dir, const store_summary *sum, const stats *st,
+                        const stats_gpu *g)
 {
     char a[48], b[48], d[48];
     printf("store:          %s\n", dir);
@@ -142,18 +145,21 @@ static void print_table(const char *dir, const store_summary *sum, const stats *
     }
     if (st->ngaps == 0) {
         printf("gaps:           none recorded\n");
-        return;
+    } else {
+        printf("gaps (origin/reason: total count, events):\n");
+        for (size_t i = 0; i < st->ngaps; i++)
+            printf("  %s/%s: %" PRIu64 " (%" PRIu64 " event%s)\n", st->gaps[i].origin,
+                   st->gaps[i].reason, st->gaps[i].count, st->gaps[i].events,
+                   st->gaps[i].events == 1 ? "" : "s");
+        if (st->gap_other)
+            printf("  (%" PRIu64 " more gap events of other kinds)\n", st->gap_other);
     }
-    printf("gaps (origin/reason: total count, events):\n");
-    for (size_t i = 0; i < st->ngaps; i++)
-        printf("  %s/%s: %" PRIu64 " (%" PRIu64 " event%s)\n", st->gaps[i].origin,
-               st->gaps[i].reason, st->gaps[i].count, st->gaps[i].events,
-               st->gaps[i].events == 1 ? "" : "s");
-    if (st->gap_other)
-        printf("  (%" PRIu64 " more gap events of other kinds)\n", st->gap_other);
+    if (!stats_gpu_empty(g))
+        stats_gpu_print(g, 20);
 }
 
-static int print_json(const char *dir, const store_summary *sum, const stats *st)
+static int print_json(const char *dir, const store_summary *sum, const stats *st,
+                      const stats_gpu *g)
 {
     json_t *o = json_object(), *types = json_object(), *gaps = json_array();
     char a[48], head[65];
@@ -201,6 +207,8 @@ static int print_json(const char *dir, const store_summary *sum, const stats *st
                                               (json_int_t)st->gaps[i].events));
     json_object_set_new(o, "gaps", gaps);
     json_object_set_new(o, "gap_events_other", json_integer((json_int_t)st->gap_other));
+    if (!stats_gpu_empty(g))
+        json_object_set_new(o, "gpu", stats_gpu_json(g));
     int rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : -EIO;
     fputc('\n', stdout);
     json_decref(o);
@@ -250,11 +258,14 @@ int stats_main(int argc, char **argv)
         rc = store_index_foreach_key(t, STORE_IX_TYPE, type_cb, st);
     if (!rc)
         rc = read_gaps(t, st);
+    stats_gpu *g = NULL;
+    if (!rc)
+        rc = stats_gpu_read(t, &g);
     if (!rc) {
         if (json)
-            rc = print_json(dir, &sum, st);
+            rc = print_json(dir, &sum, st, g);
         else
-            print_table(dir, &sum, st);
+            print_table(dir, &sum, st, g);
         if (fflush(stdout) != 0 && !rc)
             rc = -EIO;
     }
@@ -268,6 +279,7 @@ int stats_main(int argc, char **argv)
         code = ptb_exit_code(rc);
     }
     free(st);
+    stats_gpu_free(g);
     store_txn_end(t);
     if (s)
         store_close(s);

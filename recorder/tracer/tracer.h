@@ -39,6 +39,11 @@ typedef struct tracer_options {
     void (*on_socket)(void *arg, uint64_t exec_id, const char *proto, const char *local_ip,
                       uint16_t local_port, const char *remote_ip, uint16_t remote_port);
     void *on_socket_arg;
+    /* called (on the tracer's thread) when a process gets an exec_id: at each successful execve
+     * and when a forked process is first announced. What ties records that other sources get
+     * by pid (the GPU library's) to exec_ids. NULL: not called. */
+    void (*on_exec)(void *arg, int pid, uint64_t exec_id);
+    void *on_exec_arg;
 } tracer_options;
 
 void tracer_options_default(tracer_options *o);

@@ -27,6 +27,28 @@ have=$("$ptb" stats "$tmp/a.ptb" --format json |
 if [ "$have" = "$want" ]; then pass=$((pass + 1)); else
   fail=$((fail + 1)); echo "FAIL: the example has $have of the $want event kinds"; fi
 check "stats" 0 "$ptb" stats "$tmp/a.ptb"
+# the GPU sums agree with the events: launches per process and per name, bytes copied
+grep -q "^gpu kernels:    39 launches" "$tmp/out" && pass=$((pass + 1)) || {
+  fail=$((fail + 1)); echo "FAIL: stats: no or wrong GPU kernel total"; }
+"$ptb" stats "$tmp/a.ptb" --format json >"$tmp/sj"
+"$ptb" query "$tmp/a.ptb" --format jsonl 'evt.type = gpu.kernel' >"$tmp/k.jsonl"
+"$ptb" query "$tmp/a.ptb" --format jsonl 'evt.type = gpu.memcpy' >"$tmp/m.jsonl"
+if python3 - "$tmp/sj" "$tmp/k.jsonl" "$tmp/m.jsonl" <<'PY'; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: stats: GPU sums differ from the events"; fi
+import collections, json, sys
+g = json.load(open(sys.argv[1]))["gpu"]
+ks = [json.loads(l) for l in open(sys.argv[2])]
+ms = [json.loads(l) for l in open(sys.argv[3])]
+byp = collections.Counter(k["exec_id"] for k in ks)
+byn = collections.Counter(k["name"] for k in ks)
+ns = sum(k["end_ns"] - k["start_ns"] for k in ks)
+cp = collections.Counter()
+for m in ms:
+    cp[m["kind"]] += m["bytes"]
+assert g["kernels"] == len(ks) and g["kernel_ns"] == ns, (g["kernels"], len(ks))
+assert {r["exec_id"]: r["count"] for r in g["by_process"]} == dict(byp)
+assert {r["name"]: r["count"] for r in g["by_name"]} == dict(byn)
+assert {r["kind"]: r["bytes"] for r in g["copies"] if r["kind"] != "memset"} == dict(cp)
+PY
 # importing the export again gives the same events, so the same hash chain
 "$ptb" query "$tmp/a.ptb" --format jsonl >"$tmp/a.jsonl"
 check "re-import" 0 "$ptb" import --jsonl "$tmp/a.jsonl" "$tmp/b.ptb"
