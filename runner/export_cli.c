@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <pcap/pcap.h>
 
 #include "ptb_cli.h"
@@ -65,6 +67,8 @@ typedef struct export_run {
     uint64_t links_other; /* packets of pairs beyond EXPORT_LINKS_MAX */
     uint64_t all;         /* net.packet events in the seq range, every iface */
     uint64_t selected;    /* ... of the chosen iface */
+    uint32_t linktype;    /* of the first selected packet */
+    bool mixed;           /* a selected packet has another link type */
     uint64_t max_caplen;
     uint64_t bad_ts, bad_ts_seq; /* timestamps a pcap cannot hold; the first one's seq */
     int64_t bad_ts_ns;
@@ -156,7 +160,10 @@ static int export_scan(export_run *er)
         export_count_link(er, p->iface, p->linktype);
         if (er->have_iface && p->iface != er->iface)
             continue;
-        er->selected++;
+        if (er->selected++ == 0)
+            er->linktype = p->linktype;
+        else if (p->linktype != er->linktype)
+            er->mixed = true;
         if (p->data.len > er->max_caplen)
             er->max_caplen = p->data.len;
         if (p->caplen > er->max_caplen && p->blob.len == 32)
@@ -175,22 +182,10 @@ static int export_scan(export_run *er)
 /* The link type of the selection, or false (with the message printed) when there are several. */
 static bool export_one_link(export_run *er, uint32_t *linktype)
 {
-    size_t distinct = 0;
-    for (size_t i = 0; i < er->nlinks; i++) {
-        if (er->have_iface && er->links[i].iface != er->iface)
-            continue;
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = er->links[j].linktype == er->links[i].linktype &&
-                   (!er->have_iface || er->links[j].iface == er->iface);
-        if (!seen) {
-            distinct++;
-            *linktype = er->links[i].linktype;
-        }
-    }
-    if (distinct <= 1 && er->links_other == 0)
+    if (!er->mixed) {
+        *linktype = er->selected ? er->linktype : DLT_RAW;
         return true;
-
+    }
     char name[96];
     fprintf(stderr,
             "ptb export: a pcap file holds one link type, and the %s packets have several:\n",
@@ -206,8 +201,10 @@ static bool export_one_link(export_run *er, uint32_t *linktype)
         fprintf(stderr, "  (%" PRIu64 " more packets of other ifaces and link types)\n",
                 er->links_other);
     if (er->have_iface)
-        fprintf(stderr, "Export the packets of one link type at a time with --from SEQ and "
-                        "--to SEQ (ptb query 'type = \"net.packet\"' shows their seqs).\n");
+        fprintf(stderr,
+                "Export the packets of one link type at a time with --from SEQ and --to SEQ "
+                "(ptb query %s 'evt.type = net.packet' shows their seqs).\n",
+                er->dir);
     else
         fprintf(stderr, "Export one interface at a time with --iface N (and, where one interface "
                         "has several link types, --from SEQ/--to SEQ).\n");
@@ -300,13 +297,20 @@ static int export_write(export_run *er, pcap_dumper_t *d, FILE *out, bool *out_e
 
 /* ------------------------------------------------------------------ output file */
 
-/* Open the output: stdout, or a temporary file beside FILE (*tmp, caller frees). */
+/* Open the output: stdout; FILE itself when it is there and not a regular file (a FIFO,
+ * /dev/stdout, a link: what it is stays); else a temporary file beside FILE (*tmp, caller frees),
+ * renamed over FILE at the end. */
 static int export_out_open(const char *file, FILE **out, char **tmp)
 {
     *tmp = NULL;
     if (strcmp(file, "-") == 0) {
         *out = stdout;
         return 0;
+    }
+    struct stat st;
+    if (lstat(file, &st) == 0 && !S_ISREG(st.st_mode)) {
+        *out = fopen(file, "wb");
+        return *out ? 0 : -errno;
     }
     size_t n = strlen(file);
     char *t = malloc(n + 8);
@@ -317,6 +321,16 @@ static int export_out_open(const char *file, FILE **out, char **tmp)
     int fd = mkstemp(t);
     if (fd < 0) {
         int e = -errno;
+        free(t);
+        return e;
+    }
+    /* mkstemp makes it 0600: give it the mode a new file gets (0666 less the umask) */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        int e = -errno;
+        close(fd);
+        unlink(t);
         free(t);
         return e;
     }
@@ -355,11 +369,11 @@ static int export_to_file(export_run *er, uint32_t linktype)
     pcap_dumper_t *d = pcap_dump_fopen(p, out);
     if (!d) {
         fprintf(stderr, "ptb export: %s: %s\n", er->file, pcap_geterr(p));
-        if (tmp) {
+        if (out != stdout)
             fclose(out);
+        if (tmp)
             unlink(tmp);
-            free(tmp);
-        }
+        free(tmp);
         pcap_close(p);
         return PTB_EXIT_ERROR;
     }
@@ -391,11 +405,12 @@ static int export_to_file(export_run *er, uint32_t linktype)
             unlink(tmp);
         free(tmp);
     } else {
-        if (!code && fflush(stdout) != 0) {
-            fprintf(stderr, "ptb export: writing to standard output: %s\n", strerror(errno));
+        if (!code && fflush(out) != 0) {
+            fprintf(stderr, "ptb export: writing %s: %s\n",
+                    out == stdout ? "to standard output" : er->file, strerror(errno));
             code = PTB_EXIT_ERROR;
         }
-        pcap_dump_close(d); /* closes stdout: nothing is written to it after this */
+        pcap_dump_close(d); /* closes out, stdout too: nothing is written to it after this */
     }
     pcap_close(p);
     return code;
@@ -421,7 +436,7 @@ static int export_run_all(export_run *er)
         return ptb_exit_code(rc);
     }
 
-    uint32_t linktype = DLT_RAW;
+    uint32_t linktype;
     if (!export_one_link(er, &linktype))
         return PTB_EXIT_USAGE;
     if (er->bad_ts) {
@@ -433,8 +448,6 @@ static int export_run_all(export_run *er)
                 er->bad_ts == 1 ? "it" : "them");
         return PTB_EXIT_USAGE;
     }
-    if (er->selected == 0)
-        linktype = DLT_RAW;
 
     int code = export_to_file(er, linktype);
     if (code)

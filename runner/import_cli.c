@@ -43,7 +43,8 @@
 #define IMPORT_CHUNK ((size_t)1 << 20)
 #define IMPORT_BAD_SHOWN 10 /* bad lines reported one by one with --skip-bad */
 
-#define IMPORT_IFACE_MAX 4096 /* --append --pcap: interface numbers tried */
+#define IMPORT_IFACE_MAX 4096                /* --append --pcap: interface numbers tried */
+#define IMPORT_QUEUE_BYTES ((size_t)8 << 20) /* the store's queue for --pcap (default 64 MiB) */
 
 enum { OPT_JSONL = 1, OPT_PCAP, OPT_APPEND, OPT_SKIP_BAD };
 
@@ -289,6 +290,7 @@ typedef struct import_pcap_run {
     int linktype;
     uint64_t packets, bytes;
     uint64_t bad_time; /* packets whose time is outside int64 ns (skipped, a gap records them) */
+    bool fault;        /* the file could not be read to its end (a gap records it) */
     int64_t last_ts;
     bool tty;
     double t0, next_progress;
@@ -382,8 +384,8 @@ static int import_pcap_gap(import_pcap_run *ir, const char *reason, uint64_t cou
     return store_append(ir->s, &ev, 0, NULL);
 }
 
-/* Feed every packet to the flow engine. Returns 0, PTB_ECORRUPT after a fault of the file (the
- * gap event appended, the message printed), or the store's error. */
+/* Feed every packet to the flow engine. Returns 0 (after a fault of the file too: ir->fault set,
+ * the message printed, the gap event appended) or the store's error. */
 static int import_pcap_packets(import_pcap_run *ir)
 {
     struct pcap_pkthdr *h;
@@ -419,8 +421,8 @@ static int import_pcap_packets(import_pcap_run *ir)
     if (ir->tty)
         fputc('\r', stderr);
     fprintf(stderr, "%s: %s\n", ir->file_name, detail);
-    rc = import_pcap_gap(ir, "pcap_error", 1, left, detail);
-    return rc ? rc : PTB_ECORRUPT;
+    ir->fault = true;
+    return import_pcap_gap(ir, "pcap_error", 1, left, detail);
 }
 
 /* Open FILE with libpcap: ir->p, file_size, classic and frac_mul set, or an exit code (the
@@ -493,7 +495,11 @@ static int import_pcap(const char *file, const char *dir, bool append)
     ir.tty = isatty(STDERR_FILENO);
     ir.next_progress = ir.t0 + 1.0;
 
-    int rc = store_open(dir, NULL, append ? 0 : STORE_CREATE | STORE_EXCL, &ir.s);
+    /* one producer that may block: a short queue is as fast, and it is faulted in at open */
+    store_options so;
+    store_options_default(&so);
+    so.queue_bytes = IMPORT_QUEUE_BYTES;
+    int rc = store_open(dir, &so, append ? 0 : STORE_CREATE | STORE_EXCL, &ir.s);
     if (rc) {
         if (rc == PTB_EEXIST)
             fprintf(stderr, "ptb import: %s already exists (use --append to add to it)\n", dir);
@@ -515,38 +521,38 @@ static int import_pcap(const char *file, const char *dir, bool append)
     if (!rc) {
         rc = import_pcap_packets(&ir);
         int frc = net_flows_finish(ir.f); /* also after a fault: the flows so far end "open" */
-        if (!rc || rc == PTB_ECORRUPT)
-            rc = frc ? frc : rc;
+        if (!rc)
+            rc = frc;
     }
-    if ((!rc || rc == PTB_ECORRUPT) && ir.bad_time) {
+    if (!rc && ir.bad_time) {
         char detail[128];
         snprintf(detail, sizeof detail,
                  "%llu packets with a time before 1678 or after 2261 skipped",
                  (unsigned long long)ir.bad_time);
-        int grc = import_pcap_gap(&ir, "bad_time", ir.bad_time, 0, detail);
-        rc = grc ? grc : rc;
+        rc = import_pcap_gap(&ir, "bad_time", ir.bad_time, 0, detail);
     }
     net_flows_stats st = {0};
     if (ir.f)
         net_flows_stats_get(ir.f, &st);
     net_flows_free(ir.f);
-    if (rc && rc != PTB_ECORRUPT)
+    if (rc)
         fprintf(stderr, "%sptb import: %s: %s\n", ir.tty ? "\r" : "", dir,
                 store_errmsg(ir.s)[0] ? store_errmsg(ir.s) : ptb_strerror(rc));
-    code = rc == PTB_ECORRUPT ? PTB_EXIT_CORRUPT : ptb_exit_code(rc);
+    code = rc ? ptb_exit_code(rc) : ir.fault ? PTB_EXIT_CORRUPT : PTB_EXIT_OK;
     int frc = store_flush(ir.s);
     int crc = store_close(ir.s);
     if (!frc)
         frc = crc;
     if (frc && !rc) {
         fprintf(stderr, "ptb import: %s: %s\n", dir, ptb_strerror(frc));
+        rc = frc;
         code = ptb_exit_code(frc);
     }
     pcap_close(ir.p);
 
     if (ir.tty)
         fprintf(stderr, "\r%60s\r", "");
-    if (code == PTB_EXIT_CORRUPT || code == PTB_EXIT_OK) {
+    if (!rc) {
         char name[64];
         const char *ln = pcap_datalink_val_to_name(ir.linktype);
         snprintf(name, sizeof name, "%s (%d)", ln ? ln : "unknown", ir.linktype);
@@ -563,7 +569,7 @@ static int import_pcap(const char *file, const char *dir, bool append)
                     "ptb import: %llu packets with a time before 1678 or after 2261 skipped "
                     "(a gap event records them)\n",
                     (unsigned long long)ir.bad_time);
-        if (code == PTB_EXIT_CORRUPT)
+        if (ir.fault)
             fprintf(stderr,
                     "ptb import: %s is damaged: the packets before the fault are in %s, "
                     "a gap event records the rest\n",

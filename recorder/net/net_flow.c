@@ -965,6 +965,9 @@ int net_flows_packet(net_flows *fs, int64_t ts_ns, uint32_t iface, int linktype,
         return PTB_EINVAL;
     if (fs->err)
         return fs->err;
+    /* a wire length below the captured length (crafted captures have them) is stored as it
+     * came, so that an export gives back the same records; decoding takes the larger */
+    size_t stored_wirelen = wirelen;
     if (wirelen < caplen)
         wirelen = caplen;
     fs->st.packets++;
@@ -1001,8 +1004,8 @@ int net_flows_packet(net_flows *fs, int64_t ts_ns, uint32_t iface, int linktype,
         f->d[dir].packets++;
         flow_owner(fs, f);
     }
-    if (fs->o.packets && (rc = emit_packet(fs, ts_ns, iface, linktype, data, caplen, wirelen, f,
-                                           f && feeds_decoder(f, dir, &p))))
+    if (fs->o.packets && (rc = emit_packet(fs, ts_ns, iface, linktype, data, caplen, stored_wirelen,
+                                           f, f && feeds_decoder(f, dir, &p))))
         return rc;
     if (!f)
         return 0;
