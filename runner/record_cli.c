@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ptb_cli.h"
 #include "ptb_commands.h"
+#include "record_gpu.h"
 #include "record_net.h"
 #include "redact.h"
 #include "store.h"
@@ -41,6 +43,7 @@ enum {
     OPT_SNAPLEN,
     OPT_KEEP_HOST,
     OPT_NET_BUFFER,
+    OPT_GPU,
 };
 
 static const cli_option record_opts[] = {
@@ -59,6 +62,7 @@ static const cli_option record_opts[] = {
     {"snaplen", 0, "BYTES", OPT_SNAPLEN},
     {"keep-host", 0, "HOST", OPT_KEEP_HOST},
     {"net-buffer", 0, "BYTES", OPT_NET_BUFFER},
+    {"gpu", 0, "on|off", OPT_GPU},
     {NULL, 0, NULL, 0},
 };
 
@@ -185,7 +189,7 @@ int record_main(int argc, char **argv)
     const char *dir = "RUN.ptb";
     const char *roots_in[RECORD_ROOTS_MAX];
     size_t nroots = 0;
-    bool no_capture = false, quiet = false;
+    bool no_capture = false, quiet = false, gpu = true;
     tracer_options o;
     tracer_options_default(&o);
     record_net_options no;
@@ -246,6 +250,11 @@ int record_main(int argc, char **argv)
             no.buffer = (uint32_t)b;
             break;
         }
+        case OPT_GPU:
+            if (strcmp(c.optarg, "on") && strcmp(c.optarg, "off"))
+                return cli_usage_error("record", "--gpu: '%s' is not on or off", c.optarg);
+            gpu = !strcmp(c.optarg, "on");
+            break;
         case OPT_KEEP_HOST:
             if (no.n_keep_hosts == RECORD_ROOTS_MAX)
                 return cli_usage_error("record", "at most %d --keep-host", RECORD_ROOTS_MAX);
@@ -309,14 +318,23 @@ int record_main(int argc, char **argv)
         goto out;
     }
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    /* the GPU library's variables go into the environment first: CMD inherits them, and
+     * proc.env records what CMD starts with */
+    record_gpu rg;
+    if ((code = record_gpu_start(&rg, s, gpu, &o, quiet)) != 0) {
+        store_close(s);
+        goto out;
+    }
     if ((rc = append_start(s, argc, argv))) {
         fprintf(stderr, "ptb record: %s: %s\n", dir, ptb_strerror(rc));
+        record_gpu_stop(&rg, NULL);
         store_close(s);
         code = ptb_exit_code(rc);
         goto out;
     }
     record_net rn;
     if ((code = record_net_start(&rn, s, &no, &o, quiet)) != 0) {
+        record_gpu_stop(&rg, NULL);
         store_close(s);
         goto out;
     }
@@ -329,7 +347,14 @@ int record_main(int argc, char **argv)
         trc = nrc;
         snprintf(eb.msg, sizeof eb.msg, "packet capture: %s", ptb_strerror(nrc));
     }
-    int erc = append_end(s, &r, ns.flows.events + ns.gap_events, t0, trc);
+    gpu_recv_stats gs;
+    int grc = record_gpu_stop(&rg, &gs);
+    if (grc && !trc) {
+        trc = grc;
+        snprintf(eb.msg, sizeof eb.msg, "GPU recording: %s", ptb_strerror(grc));
+    }
+    uint64_t gpu_events = gs.kernels + gs.memcpys + gs.memsets + gs.contexts + gs.gaps;
+    int erc = append_end(s, &r, ns.flows.events + ns.gap_events + gpu_events, t0, trc);
     rc = store_close(s);
     if (trc) {
         fprintf(stderr, "ptb record: %s\n", eb.msg[0] ? eb.msg : ptb_strerror(trc));
@@ -347,12 +372,18 @@ int record_main(int argc, char **argv)
         char cap[32];
         human(r.bytes_captured, cap, sizeof cap);
         double secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+        /* the recorder's own CPU (tracer, capture, GPU receiver, store writer), not the tree's */
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
         fprintf(stderr,
                 "ptb record: %s: %llu events, %llu processes (%llu execs), %llu files written, "
-                "%s captured, %llu gaps, %llu refused syscalls, %.1f s; exit %d\n",
+                "%s captured, %llu gaps, %llu refused syscalls, %.1f s, recorder CPU %.2f s; "
+                "exit %d\n",
                 dir, (unsigned long long)r.events + 2, (unsigned long long)r.processes,
                 (unsigned long long)r.execs, (unsigned long long)r.files_written, cap,
-                (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, code);
+                (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, cpu, code);
         if (rn.active)
             fprintf(stderr,
                     "ptb record: network: %llu packets, %llu flows, %llu DNS, %llu TLS, %llu "
@@ -360,6 +391,13 @@ int record_main(int argc, char **argv)
                     (unsigned long long)ns.flows.packets, (unsigned long long)ns.flows.flows,
                     (unsigned long long)ns.flows.dns, (unsigned long long)ns.flows.tls,
                     (unsigned long long)ns.flows.http, (unsigned long long)ns.dropped);
+        if (rg.active && gs.processes)
+            fprintf(stderr,
+                    "ptb record: GPU: %llu CUDA processes, %llu kernels, %llu memcpy, %llu memset, "
+                    "%llu records lost, %llu malformed batches\n",
+                    (unsigned long long)gs.processes, (unsigned long long)gs.kernels,
+                    (unsigned long long)gs.memcpys, (unsigned long long)gs.memsets,
+                    (unsigned long long)gs.lost, (unsigned long long)gs.malformed);
         if (r.killed_after_grace)
             fprintf(stderr, "ptb record: killed %llu processes still running after --grace\n",
                     (unsigned long long)r.killed_after_grace);

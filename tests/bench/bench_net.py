@@ -12,8 +12,9 @@ each in a fresh namespace:
   ptb-off     ptb record --net off (the tracer alone: the baseline for ptb's capture cost);
   ptb         ptb record (its own namespace, capture of "any", 256-byte snap length, flows and
               decoders).
-Reported: packets captured, kernel drops, and CPU seconds (user+sys of the whole tree, from
-wait4) beyond the variant without capture, per packet.
+Reported: packets captured, kernel drops, and CPU per packet: tcpdump's own process (from
+/proc/PID/stat), and ptb's own process (its "recorder CPU": tracer, capture, decoders, store
+writer) less the same with --net off. Wall and whole-tree CPU are shown too.
 
 Decode: a pcap of --packets packets (default 1,000,000; a mix of TCP flows with HTTP heads and
 bulk data, TLS ClientHellos, DNS over UDP) is written, imported with `ptb import --pcap`, and
@@ -73,7 +74,7 @@ def capture_bench(ptb, top, seconds, rate):
             "tcpdump": ["unshare", "-n", "sh", "-c",
                         f"ip link set lo up; tcpdump -i lo -w {pcap} -s 256 -B 32768 -U "
                         f"2>{top}/td.err & t=$!; sleep 1; ({body}); rc=$?; sleep 0.5; "
-                        f"kill -INT $t; wait $t; exit $rc"],
+                        f"cat /proc/$t/stat >{top}/td.stat; kill -INT $t; wait $t; exit $rc"],
             "ptb-off": [ptb, "record", "--net", "off", "--store", os.path.join(top, "off.ptb"),
                         "--", "sh", "-c", "unshare -n sh -c 'ip link set lo up; " +
                         body.replace("'", "'\\''") + "'"],
@@ -87,11 +88,17 @@ def capture_bench(ptb, top, seconds, rate):
             cpu, (wall, out, err, rc) = cpu_of(lambda: run_timed(cmd))
             r = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "rc": rc}
             if name == "tcpdump":
+                st = open(f"{top}/td.stat").read().rsplit(")", 1)[1].split()
+                hz = os.sysconf("SC_CLK_TCK")
+                r["own_cpu_s"] = round((int(st[11]) + int(st[12])) / hz, 3)  # utime + stime
                 e = open(f"{top}/td.err").read()
                 m = re.search(r"(\d+) packets captured", e)
                 d = re.search(r"(\d+) packets dropped by kernel", e)
                 r["packets"] = int(m.group(1)) if m else None
                 r["drops"] = int(d.group(1)) if d else None
+            if name.startswith("ptb"):
+                m = re.search(rb"recorder CPU ([0-9.]+) s", err)
+                r["own_cpu_s"] = float(m.group(1)) if m else None
             if name == "ptb":
                 m = re.search(rb"network: (\d+) packets.* (\d+) dropped by the kernel", err)
                 r["packets"] = int(m.group(1)) if m else None
@@ -99,16 +106,20 @@ def capture_bench(ptb, top, seconds, rate):
             if rc != 0:
                 print(f"capture {proto} {name}: exit {rc}: {err.decode(errors='replace')[-400:]}")
             row[name] = r
-        for cap, base in (("tcpdump", "native"), ("ptb", "ptb-off")):
-            pk = row[cap].get("packets")
-            if pk:
-                row[cap]["cpu_us_per_packet"] = round(
-                    (row[cap]["cpu_s"] - row[base]["cpu_s"]) / pk * 1e6, 3)
+        # CPU per packet: tcpdump's own process; ptb's own process (tracer, capture, decoders,
+        # store writer) less the same without capture (--net off: the tracer alone)
+        pk = row["tcpdump"].get("packets")
+        if pk and row["tcpdump"].get("own_cpu_s") is not None:
+            row["tcpdump"]["cpu_us_per_packet"] = round(row["tcpdump"]["own_cpu_s"] / pk * 1e6, 3)
+        pk = row["ptb"].get("packets")
+        if pk and row["ptb"].get("own_cpu_s") is not None and row["ptb-off"].get("own_cpu_s") is not None:
+            row["ptb"]["cpu_us_per_packet"] = round(
+                (row["ptb"]["own_cpu_s"] - row["ptb-off"]["own_cpu_s"]) / pk * 1e6, 3)
         res[proto] = row
         print(f"capture {proto} at {rate}bit/s for {seconds} s:")
         for name, r in row.items():
-            extra = "".join(f"  {k} {r[k]}" for k in ("packets", "drops", "cpu_us_per_packet")
-                            if k in r)
+            extra = "".join(f"  {k} {r[k]}" for k in ("own_cpu_s", "packets", "drops",
+                                                       "cpu_us_per_packet") if k in r)
             print(f"  {name:8} wall {r['wall_s']:7.2f} s  cpu {r['cpu_s']:7.2f} s{extra}")
     return res
 
