@@ -119,6 +119,7 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
         if (rc) {
             if (o->explicit_mode) {
                 fprintf(stderr, "ptb record: --net ns: %s\n", eb.msg);
+                record_net_stop(rn, NULL);
                 return PTB_EXIT_ERROR;
             }
             char d[sizeof eb.msg + 160];

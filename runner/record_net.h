@@ -32,8 +32,8 @@ typedef struct record_net {
 void record_net_options_default(record_net_options *o);
 
 /* Set up the mode and start the capture; sets to->netns_fd and to->on_socket. Returns 0 (also
- * when the default mode could not be set up: then a gap event and a message) or a PTB_EXIT_*
- * code after printing why. */
+ * when the default mode could not be set up: then a gap event and a message; record_net_stop
+ * is due either way) or a PTB_EXIT_* code after printing why (everything already released). */
 int record_net_start(record_net *rn, store *s, const record_net_options *o, tracer_options *to,
                      bool quiet);
 
