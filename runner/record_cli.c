@@ -386,11 +386,12 @@ int record_main(int argc, char **argv)
                 (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, cpu, code);
         if (rn.active)
             fprintf(stderr,
-                    "ptb record: network: %llu packets, %llu flows, %llu DNS, %llu TLS, %llu "
-                    "HTTP messages, %llu dropped by the kernel\n",
-                    (unsigned long long)ns.flows.packets, (unsigned long long)ns.flows.flows,
-                    (unsigned long long)ns.flows.dns, (unsigned long long)ns.flows.tls,
-                    (unsigned long long)ns.flows.http, (unsigned long long)ns.dropped);
+                    "ptb record: network (%s): %llu packets, %llu flows, %llu DNS, %llu TLS, "
+                    "%llu HTTP messages, %llu dropped by the kernel\n",
+                    rn.desc, (unsigned long long)ns.flows.packets,
+                    (unsigned long long)ns.flows.flows, (unsigned long long)ns.flows.dns,
+                    (unsigned long long)ns.flows.tls, (unsigned long long)ns.flows.http,
+                    (unsigned long long)ns.dropped);
         if (rg.active && gs.processes)
             fprintf(stderr,
                     "ptb record: GPU: %llu CUDA processes, %llu kernels, %llu memcpy, %llu memset, "

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "event_type.h"
 #include "net_capture.h"
@@ -134,11 +135,15 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
         }
         co.netns_fd = net_ns_fd(rn->ns);
         to->netns_fd = co.netns_fd;
-        char meta[256];
-        snprintf(meta, sizeof meta, "namespace; %s %s <-> %s %s%s", net_ns_inner_ifname(rn->ns),
-                 net_ns_inner_addr(rn->ns), net_ns_host_ifname(rn->ns), net_ns_host_addr(rn->ns),
-                 nso.nat ? ", NAT" : "");
-        store_meta_set(s, "net.mode", meta);
+        const char *host_if = net_ns_host_ifname(rn->ns);
+        char table[64] = "";
+        if (nso.nat) /* net_ns.h: the table is ptb_<recorder pid>_<N> for the link ptbh<N> */
+            snprintf(table, sizeof table, ", NAT table ptb_%d_%s", (int)getpid(),
+                     host_if + strspn(host_if, "ptbh"));
+        snprintf(rn->desc, sizeof rn->desc, "namespace: %s %s <-> %s %s%s",
+                 net_ns_inner_ifname(rn->ns), net_ns_inner_addr(rn->ns), host_if,
+                 net_ns_host_addr(rn->ns), table);
+        store_meta_set(s, "net.mode", rn->desc);
         char rbuf[128];
         const char *lr = loopback_resolver(rbuf, sizeof rbuf);
         if (lr && !quiet)
@@ -148,6 +153,7 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
                     lr);
     } else {
         co.device = o->mode + 6;
+        snprintf(rn->desc, sizeof rn->desc, "interface %s", co.device);
         store_meta_set(s, "net.mode", o->mode);
     }
     rc = net_capture_start(s, &co, &rn->cap, &eb);

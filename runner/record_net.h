@@ -26,7 +26,8 @@ typedef struct record_net {
     net_ns *ns;
     net_capture *cap;
     net_owners *owners;
-    bool active; /* packets are being captured */
+    bool active;    /* packets are being captured */
+    char desc[256]; /* what was set up, for the summary: links, addresses, the NAT table */
 } record_net;
 
 void record_net_options_default(record_net_options *o);
