@@ -30,6 +30,7 @@
 
 #include <pcap/pcap.h>
 
+#include "export_perfetto.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 #include "store.h"
@@ -40,11 +41,12 @@
 #define EXPORT_TS_MAX_S 4294967295LL /* pcap record seconds are 32-bit unsigned */
 #define EXPORT_NS_PER_S 1000000000LL
 
-enum { OPT_PCAP = 1, OPT_IFACE, OPT_FROM, OPT_TO };
+enum { OPT_PCAP = 1, OPT_IFACE, OPT_FROM, OPT_TO, OPT_PERFETTO };
 
 static const cli_option export_opts[] = {
-    {"pcap", 0, "FILE", OPT_PCAP}, {"iface", 0, "N", OPT_IFACE}, {"from", 0, "SEQ", OPT_FROM},
-    {"to", 0, "SEQ", OPT_TO},      {NULL, 0, NULL, 0},
+    {"pcap", 0, "FILE", OPT_PCAP},         {"iface", 0, "N", OPT_IFACE},
+    {"from", 0, "SEQ", OPT_FROM},          {"to", 0, "SEQ", OPT_TO},
+    {"perfetto", 0, "FILE", OPT_PERFETTO}, {NULL, 0, NULL, 0},
 };
 
 typedef struct export_link {
@@ -498,6 +500,7 @@ int export_main(int argc, char **argv)
                                .index = STORE_IX_TYPE,
                                .key = PTB__V1__EVENT__BODY_NET_PACKET}};
     unsigned long long v;
+    const char *perfetto = NULL;
     cli c;
     cli_init(&c, "export", export_opts, argc, argv);
     for (int o; (o = cli_next(&c)) != CLI_END;) {
@@ -506,6 +509,7 @@ int export_main(int argc, char **argv)
         case CLI_LIST: cli_list_options(export_opts, stdout); return PTB_EXIT_OK;
         case CLI_ERROR: return cli_usage_error("export", "%s", c.err);
         case OPT_PCAP: er.file = c.optarg; break;
+        case OPT_PERFETTO: perfetto = c.optarg; break;
         case OPT_IFACE:
             if (!cli_parse_u64(c.optarg, &v) || v > UINT32_MAX)
                 return cli_usage_error("export", "--iface: '%s' is not an interface number",
@@ -531,14 +535,18 @@ int export_main(int argc, char **argv)
             break;
         }
     }
-    if (!er.file)
-        return cli_usage_error("export", "--pcap FILE is required");
+    if (!er.file == !perfetto)
+        return cli_usage_error("export", "one of --pcap FILE or --perfetto FILE is required");
+    if (perfetto && er.have_iface)
+        return cli_usage_error("export", "--iface goes with --pcap");
     if (!er.dir)
         return cli_usage_error("export", "missing STORE");
     if (er.range.seq_from && er.range.seq_to && er.range.seq_from > er.range.seq_to)
         return cli_usage_error("export", "--from %llu is after --to %llu",
                                (unsigned long long)er.range.seq_from,
                                (unsigned long long)er.range.seq_to);
+    if (perfetto)
+        return export_perfetto(er.dir, perfetto, er.range.seq_from, er.range.seq_to);
     er.tty = isatty(STDERR_FILENO);
     er.t0 = export_now();
     er.next_progress = er.t0 + 1.0;

@@ -51,6 +51,22 @@ assert {r["kind"]: r["bytes"] for r in g["copies"] if r["kind"] != "memset"} == 
 PY
 # importing the export again gives the same events, so the same hash chain
 "$ptb" query "$tmp/a.ptb" --format jsonl >"$tmp/a.jsonl"
+# the Perfetto trace: valid JSON, a slice per kernel, copy, flow and process exit, tool calls paired
+check "export perfetto" 0 "$ptb" export --perfetto "$tmp/trace.json" "$tmp/a.ptb"
+if python3 - "$tmp/trace.json" "$tmp/a.jsonl" <<'PY'; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: export --perfetto: trace differs from the events"; fi
+import collections, json, sys
+tr = json.load(open(sys.argv[1]))["traceEvents"]
+evs = [json.loads(l) for l in open(sys.argv[2])]
+cats = collections.Counter(e.get("cat") for e in tr if e["ph"] == "X")
+types = collections.Counter(e["type"] for e in evs)
+assert cats["gpu.kernel"] == types["gpu.kernel"], (cats, types)
+assert cats["gpu.memcpy"] == types["gpu.memcpy"] and cats["gpu.memset"] == types["gpu.memset"]
+assert cats["net.flow"] == types["net.flow"] and cats["process"] == types["proc.exit"]
+b = sorted(e["id"] for e in tr if e["ph"] == "b")
+assert b == sorted(e["id"] for e in tr if e["ph"] == "e") and len(b) == types["tool.call"]
+names = {e["args"]["name"] for e in tr if e["ph"] == "M" and e["name"] == "process_name"}
+assert len(names) == types["proc.exec"] + 1, names
+PY
 check "re-import" 0 "$ptb" import --jsonl "$tmp/a.jsonl" "$tmp/b.ptb"
 "$ptb" stats "$tmp/a.ptb" | grep "chain head" >"$tmp/ha"
 "$ptb" stats "$tmp/b.ptb" | grep "chain head" >"$tmp/hb"
