@@ -13,6 +13,7 @@
 
 #include "event_type.h"
 #include "ptb_cli.h"
+#include "record_gap.h"
 #include "record_gpu.h"
 
 #define PIDMAP_CAP 65536 /* open addressing; pids are reused, the latest exec wins */
@@ -135,20 +136,6 @@ static bool find_lib(char *out, size_t cap)
     return false;
 }
 
-static void gpu_gap(store *s, const char *reason, const char *detail)
-{
-    Ptb__V1__Gap g = PTB__V1__GAP__INIT;
-    g.origin = (char *)"gpu";
-    g.reason = (char *)reason;
-    g.count = 1;
-    g.detail = (char *)detail;
-    ptb_event ev = PTB__V1__EVENT__INIT;
-    ev.source = PTB__V1__SOURCE__SOURCE_GPU;
-    ev.body_case = PTB__V1__EVENT__BODY_GAP;
-    ev.gap = &g;
-    store_append(s, &ev, 0, NULL);
-}
-
 int record_gpu_start(record_gpu *rg, store *s, bool enabled, tracer_options *to, bool quiet)
 {
     memset(rg, 0, sizeof *rg);
@@ -158,9 +145,9 @@ int record_gpu_start(record_gpu *rg, store *s, bool enabled, tracer_options *to,
     if (!find_lib(lib, sizeof lib)) {
         /* a build without CUPTI: nothing to inject; say so only when CUDA could be used */
         if (access("/dev/nvidiactl", F_OK) == 0) {
-            gpu_gap(s, "no_library",
-                    "the CUPTI injection library (libptbgpu.so) is not installed: GPU kernels "
-                    "are not recorded");
+            record_gap(s, PTB__V1__SOURCE__SOURCE_GPU, "gpu", "no_library",
+                       "the CUPTI injection library (libptbgpu.so) is not installed: GPU kernels "
+                       "are not recorded");
             if (!quiet)
                 fprintf(stderr, "ptb record: no libptbgpu.so: GPU kernels are not recorded\n");
         }
@@ -195,7 +182,7 @@ int record_gpu_start(record_gpu *rg, store *s, bool enabled, tracer_options *to,
     if (prev && *prev && strcmp(prev, lib)) {
         char d[PATH_MAX + 128];
         snprintf(d, sizeof d, "CUDA_INJECTION64_PATH was %s; replaced by ptb's library", prev);
-        gpu_gap(s, "injection_replaced", d);
+        record_gap(s, PTB__V1__SOURCE__SOURCE_GPU, "gpu", "injection_replaced", d);
     }
     setenv("CUDA_INJECTION64_PATH", lib, 1);
     setenv("PTB_GPU_SOCKET", sock, 1);

@@ -18,6 +18,7 @@
 #include "net_capture.h"
 #include "net_ns.h"
 #include "ptb_cli.h"
+#include "record_gap.h"
 #include "record_net.h"
 
 void record_net_options_default(record_net_options *o)
@@ -26,20 +27,6 @@ void record_net_options_default(record_net_options *o)
     o->mode = "ns";
     o->nat = true;
     o->snaplen = 256;
-}
-
-static int gap(store *s, const char *reason, const char *detail)
-{
-    Ptb__V1__Gap g = PTB__V1__GAP__INIT;
-    g.origin = (char *)"pcap";
-    g.reason = (char *)reason;
-    g.count = 1;
-    g.detail = (char *)detail;
-    ptb_event ev = PTB__V1__EVENT__INIT;
-    ev.source = PTB__V1__SOURCE__SOURCE_PCAP;
-    ev.body_case = PTB__V1__EVENT__BODY_GAP;
-    ev.gap = &g;
-    return store_append(s, &ev, 0, NULL);
 }
 
 static void on_socket(void *arg, uint64_t exec_id, const char *proto, const char *local_ip,
@@ -114,7 +101,7 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
                 snprintf(d, sizeof d, "no NAT: the command reaches only this host (%s)", why);
                 if (!quiet)
                     fprintf(stderr, "ptb record: %s\n", d);
-                gap(s, "no_nat", d);
+                record_gap(s, PTB__V1__SOURCE__SOURCE_PCAP, "pcap", "no_nat", d);
             }
         }
         if (rc) {
@@ -130,7 +117,7 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
                      eb.msg);
             if (!quiet)
                 fprintf(stderr, "ptb record: %s\n", d);
-            gap(s, "no_capture", d);
+            record_gap(s, PTB__V1__SOURCE__SOURCE_PCAP, "pcap", "no_capture", d);
             return 0;
         }
         co.netns_fd = net_ns_fd(rn->ns);

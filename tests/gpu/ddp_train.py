@@ -6,14 +6,13 @@ import json
 import os
 import statistics
 import sys
-import time
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_train import LM  # noqa: E402
+from torch_train import LM, train_step  # noqa: E402
 
 
 def main():
@@ -27,16 +26,8 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     data = torch.randint(0, 256, (32, 129), device=dev)
     times = []
-    for step in range(steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        x, y = data[:, :-1], data[:, 1:]
-        loss = nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
+    for _ in range(steps):
+        times.append(train_step(model, opt, data)[0])
     print(json.dumps({"rank": rank, "pid": os.getpid(), "device": rank, "steps": steps,
                       "median_step_ms": statistics.median(times[5:]) * 1e3}), flush=True)
     dist.destroy_process_group()

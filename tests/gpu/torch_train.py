@@ -52,6 +52,19 @@ class LM(nn.Module):
         return self.head(self.ln(x))
 
 
+def train_step(model, opt, data):
+    """One timed step (seconds, GPU work included) on tokens data[:, :-1] -> data[:, 1:]."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    x, y = data[:, :-1], data[:, 1:]
+    loss = nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0, loss
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200)
@@ -78,16 +91,9 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     times = []
     for step in range(a.steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        x, y = data[:, :-1], data[:, 1:]
-        loss = nn.functional.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        torch.cuda.synchronize()
+        dt, loss = train_step(model, opt, data)
         if step >= a.warmup:
-            times.append(time.perf_counter() - t0)
+            times.append(dt)
     res = {"steps": a.steps, "median_step_ms": statistics.median(times) * 1e3,
            "loss": float(loss)}
     if prof:
