@@ -5,9 +5,11 @@
  * Modes (--net): "ns" (default) the namespace; "iface:NAME" capture on a host interface, with
  * --net-filter, for machines where a namespace cannot be made (the command then shares the
  * host's network, so packets of other programs are captured too, with exec_id 0); "off".
- * When the default mode cannot be set up (no root), the run goes on without packets, says so on
- * stderr, and a `gap` event (origin "pcap", reason "no_capture") puts it on record; a mode asked
- * for explicitly that cannot be set up is an error. */
+ * When the default mode cannot make a namespace (no CAP_NET_ADMIN), it falls back to capturing
+ * the host's interfaces ("any") where CAP_NET_RAW allows, with a `gap` (reason "no_namespace");
+ * with neither, the run goes on without packets, says so on stderr, and a `gap` (reason
+ * "no_capture") puts it on record. A mode asked for explicitly that cannot be set up is an
+ * error. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,11 +112,31 @@ int record_net_start(record_net *rn, store *s, const record_net_options *o, trac
                 record_net_stop(rn, NULL);
                 return PTB_EXIT_ERROR;
             }
-            char d[sizeof eb.msg + 160];
+            /* no namespace: capture the host's interfaces instead, where that is allowed
+             * (CAP_NET_RAW without CAP_NET_ADMIN), as --net iface:any would */
+            ptb_errbuf eb2 = {{0}};
+            co.device = "any";
+            if (net_capture_start(s, &co, &rn->cap, &eb2) == 0) {
+                char d[sizeof eb.msg + 200];
+                snprintf(d, sizeof d,
+                         "no network namespace (%s): capturing on the host's interfaces instead; "
+                         "packets of other programs are captured too (--net-filter narrows it)",
+                         eb.msg);
+                if (!quiet)
+                    fprintf(stderr, "ptb record: %s\n", d);
+                record_gap(s, PTB__V1__SOURCE__SOURCE_PCAP, "pcap", "no_namespace", d);
+                snprintf(rn->desc, sizeof rn->desc, "host interfaces, no namespace");
+                store_meta_set(s, "net.mode", "iface:any (no namespace)");
+                to->on_socket = on_socket;
+                to->on_socket_arg = rn->owners;
+                rn->active = true;
+                return 0;
+            }
+            char d[sizeof eb.msg + sizeof eb2.msg + 160];
             snprintf(d, sizeof d,
-                     "no packet capture: %s; the command shares the host's network, unrecorded "
-                     "(use --net iface:NAME as root, or --net off)",
-                     eb.msg);
+                     "no packet capture: %s; and %s; the command shares the host's network, "
+                     "unrecorded (run as root, or --net off)",
+                     eb.msg, eb2.msg);
             if (!quiet)
                 fprintf(stderr, "ptb record: %s\n", d);
             record_gap(s, PTB__V1__SOURCE__SOURCE_PCAP, "pcap", "no_capture", d);

@@ -184,6 +184,10 @@ static uint64_t find_end(net_owners *o, owner_key *k, const uint8_t l[16], uint1
     if (exact) {
         memcpy(k->raddr, r, 16);
         k->rport = rp;
+        if ((e = find_locked(o, k)))
+            return e->exec_id;
+        /* sendto from a socket bound to 0.0.0.0: its local address is the unspecified one */
+        memset(k->laddr, 0, 16);
         return (e = find_locked(o, k)) ? e->exec_id : 0;
     }
     memset(k->raddr, 0, 16);

@@ -388,6 +388,29 @@ def case_bad_filter():
           and len(of_type(evs, "net.dns")) == 2, f"filter: udp port 53 gave {evs}")
 
 
+def case_no_namespace():
+    """Root without CAP_NET_ADMIN and CAP_SYS_ADMIN (but CAP_NET_RAW): no namespace, so the
+    host's interfaces are captured instead, said in a gap; the command's flow still found."""
+    if not shutil.which("setpriv"):
+        print("# no_namespace: setpriv missing: skipped")
+        return
+    store = os.path.join(TOP, "nons.ptb")
+    script = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+              "s.sendto(b'x' * 10, ('127.0.0.1', 9999))")
+    r = subprocess.run(["setpriv", "--bounding-set", "-net_admin,-sys_admin", "--inh-caps",
+                        "-net_admin,-sys_admin", "--", PTB, "record", "--store", store, "--",
+                        "python3", "-c", script], capture_output=True, timeout=60)
+    check(r.returncode == 0 and b"capturing on the host's interfaces" in r.stderr,
+          f"no_namespace: exit {r.returncode}: {r.stderr[-300:]}")
+    evs = events(store, "evt.type in (gap, net.flow, proc.exec)")
+    gaps = [g for g in of_type(evs, "gap") if g.get("origin") == "pcap"]
+    check([g.get("reason") for g in gaps] == ["no_namespace"], f"no_namespace: gaps {gaps}")
+    py = exec_of(evs, "python3")
+    flows = [f for f in of_type(evs, "net.flow") if f.get("dst", {}).get("port") == 9999]
+    check(len(flows) == 1 and flows[0].get("exec_id") in py,
+          f"no_namespace: flows {flows}, python {py}")
+
+
 def case_no_root():
     """Without root the default mode cannot be set up: said on stderr and as a gap event; an
     explicit --net ns is an error."""
@@ -416,6 +439,7 @@ CASES = {
     "cleanup_crash": case_cleanup_crash,
     "net_off": case_net_off,
     "bad_filter": case_bad_filter,
+    "no_namespace": case_no_namespace,
     "no_root": case_no_root,
 }
 

@@ -535,6 +535,10 @@ static void test_owners(void **state)
     assert_int_equal(net_owners_add(o, "tcp", "127.0.0.1", 40000, "127.0.0.1", 8000, 21), 0);
     assert_int_equal(net_owners_find(o, IPPROTO_TCP, AF_INET, lo, 40000, lo, 8000, &exact), 21);
     assert_true(exact);
+    /* sendto from an unconnected socket bound to 0.0.0.0: known by its port and the peer */
+    assert_int_equal(net_owners_add(o, "udp", "0.0.0.0", 56050, "127.0.0.1", 9999, 30), 0);
+    assert_int_equal(net_owners_find(o, IPPROTO_UDP, AF_INET, lo, 56050, lo, 9999, &exact), 30);
+    assert_true(exact);
     /* many: the table grows */
     char ip[32];
     for (int i = 0; i < 5000; i++) {
