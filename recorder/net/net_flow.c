@@ -682,9 +682,9 @@ static int classify(const flow *f, int dir, const uint8_t *p, size_t n)
         return APP_TLS;
     if (dir == 0 && looks_http_request(p, n))
         return APP_HTTP;
-    if (dir == 1 && f->d[0].app == APP_HTTP && !memcmp(p, "HTTP/", n < 5 ? n : 5))
-        return APP_HTTP;
-    if (dir == 1 && f->d[0].app == APP_UNKNOWN && !memcmp(p, "HTTP/", n < 5 ? n : 5))
+    /* a response: the client spoke HTTP, or was seen only from here on */
+    if (dir == 1 && (f->d[0].app == APP_HTTP || f->d[0].app == APP_UNKNOWN) &&
+        !memcmp(p, "HTTP/", n < 5 ? n : 5))
         return APP_HTTP;
     return APP_NONE;
 }
