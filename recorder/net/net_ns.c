@@ -14,7 +14,8 @@
  *                                                       | IFLA_IFNAME "eth0"
  *                                                       | IFLA_NET_NS_FD fd } }
  *      The peer is born inside the namespace. EEXIST means another link (another recorder's)
- *      holds ptbh<N>: N + 1 is tried, so two recorders never share a name.
+ *      holds ptbh<N>: N + 1 is tried, so two recorders never share a name (N starts where
+ *      the recorder's pid says, so a freed name is seldom reused at once).
  *   3. IPv6 address generation off on both ends (IFLA_AF_SPEC { AF_INET6 {
  *      IFLA_INET6_ADDR_GEN_MODE none } }, best effort): without a link-local address the kernel
  *      sends no DAD, router solicitation or MLD packet of its own on the pair, so what a capture
@@ -608,11 +609,15 @@ static int ns_birth(net_ns *ns, ns_nl **inner, ptb_errbuf *eb)
     return ptb_errf(eb, b.rc, "network namespace: %s: %s", b.step, ptb_strerror(b.rc));
 }
 
-/* Step 2: ptbh<N> for the first free N. */
+/* Step 2: ptbh<N> for the first free N, starting from one that this recorder's pid picks: a
+ * name freed by one recorder is then seldom taken at once by the next, so a name seen in a
+ * listing most likely still means the recorder that made it. */
 static int ns_make_veth(net_ns *ns, ptb_errbuf *eb)
 {
     int rc = -EEXIST;
-    for (unsigned n = 0; n < NS_LINK_TRIES && rc == -EEXIST; n++) {
+    unsigned first = ((unsigned)getpid() * 2654435761u) % NS_LINK_TRIES;
+    for (unsigned i = 0; i < NS_LINK_TRIES && rc == -EEXIST; i++) {
+        unsigned n = (first + i) % NS_LINK_TRIES;
         snprintf(ns->host_if, sizeof ns->host_if, "ptbh%u", n);
         if (if_nametoindex(ns->host_if) != 0)
             continue; /* taken: skip without asking the kernel to fail */
