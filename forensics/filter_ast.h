@@ -22,6 +22,7 @@ typedef enum filter_ftype {
 typedef enum filter_field_id {
     FF_GENERIC = 0, /* <type>.<proto field>[.<sub field>...] */
     FF_EVT_SEQ,
+    FF_EVT_SUB,
     FF_EVT_TIME,
     FF_EVT_MONO,
     FF_EVT_TYPE,

@@ -33,6 +33,12 @@ typedef struct field_def {
 
 static const field_def field_defs[] = {
     {"evt.seq", FF_EVT_SEQ, FT_UINT, false, {ALL}, "sequence number (dense, from 1)"},
+    {"evt.sub",
+     FF_EVT_SUB,
+     FT_UINT,
+     false,
+     {ALL},
+     "a GPU launch's place in its stored batch (1..), shown with the batch's seq; 0 otherwise"},
     {"evt.time",
      FF_EVT_TIME,
      FT_TIME,
@@ -573,6 +579,7 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
     switch (f->id) {
     case FF_GENERIC: visit_generic(&v, body, 0); break;
     case FF_EVT_SEQ: emit_int(&v, ev->seq); break;
+    case FF_EVT_SUB: emit_int(&v, ev->sub); break;
     case FF_EVT_TIME: emit_int(&v, ev->ts_ns); break;
     case FF_EVT_MONO: emit_int(&v, ev->mono_ns); break;
     case FF_EVT_TYPE: {

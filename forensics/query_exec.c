@@ -5,7 +5,7 @@
  * the workers early.
  *
  * A check reads the stored bytes of the event and parses only its envelope (seq, ts_ns,
- * mono_ns, source, exec_id, tid and which body it has) into a "light" event whose body pointer
+ * mono_ns, source, exec_id, tid, sub and which body it has) into a "light" event whose body pointer
  * is NULL; the filter decides on that when it can (evt.type, evt.time, proc.exec_id, fields of
  * other event types, the process table), and the body is decoded only when the answer is
  * FILTER_UNKNOWN. A match then goes through query_options.accept when there is one (--contains),
@@ -30,6 +30,7 @@ typedef struct chunk {
     const ptb_event **evs; /* with need_event: the matches decoded into evb, owned */
     store_evbuf *evb;
     size_t n, cap;
+    store_evbuf *batch;      /* a kernel batch being expanded */
     int err;                 /* a store error other than a corrupt event */
     uint64_t corrupt, first; /* events that did not decode */
     uint64_t checked;
@@ -103,6 +104,7 @@ static bool env_parse(const void *data, size_t len, uint64_t seq, ptb_event *ev)
             case 4: ev->source = (Ptb__V1__Source)(int32_t)v; break;
             case 5: ev->exec_id = v; break;
             case 6: ev->tid = (uint32_t)v; break;
+            case 7: ev->sub = (uint32_t)v; break;
             default: break;
             }
             break;
@@ -150,6 +152,50 @@ static int chunk_push(chunk *c, uint64_t seq, const ptb_event *ev)
     return 0;
 }
 
+/* Check every launch of a kernel batch (store.h, "Kernel batches"): each is an event of its
+ * own to the filter and to emit, with the batch's seq. */
+static int check_batch(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t seq,
+                       const void *data, size_t len)
+{
+    const query_options *o = &x->q->o;
+    const plan_set *p = &x->q->plan;
+    if (!c->batch && store_evbuf_new(&c->batch))
+        return PTB_ENOMEM;
+    store_evbuf_reset(c->batch);
+    const ptb_event *b, *ev;
+    int rc = store_event_decode_buf(t, seq, data, len, c->batch, &b);
+    store_kernels it;
+    if (rc == 0 && store_kernels_begin(b, &it))
+        rc = PTB_ECORRUPT;
+    if (rc == PTB_ECORRUPT) {
+        if (!c->corrupt++)
+            c->first = seq;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    while (store_kernels_next(&it, &ev) == 0) {
+        if (ev->ts_ns < p->ts_lo || ev->ts_ns > p->ts_hi ||
+            filter_eval(x->q->f, ev, cx) != FILTER_TRUE)
+            continue;
+        if (o->accept && (rc = o->accept(o->accept_arg, t, ev)) <= 0) {
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        const ptb_event *keep = NULL;
+        if (o->need_event) {
+            if (!c->evb && store_evbuf_new(&c->evb))
+                return PTB_ENOMEM;
+            if ((rc = store_kernel_copy_buf(ev, c->evb, &keep)))
+                return rc;
+        }
+        if ((rc = chunk_push(c, seq, keep)))
+            return rc;
+    }
+    return 0;
+}
+
 /* Check one candidate whose stored bytes are data/len. */
 static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t seq,
                        const void *data, size_t len)
@@ -158,6 +204,8 @@ static int check_bytes(exec *x, store_txn *t, filter_ctx *cx, chunk *c, uint64_t
     ptb_event light;
     int r = FILTER_UNKNOWN;
     bool envelope = env_parse(data, len, seq, &light);
+    if (envelope && light.body_case == PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH)
+        return check_batch(x, t, cx, c, seq, data, len);
     if (envelope) {
         const plan_set *p = &x->q->plan;
         if (light.ts_ns < p->ts_lo || light.ts_ns > p->ts_hi)
@@ -448,6 +496,7 @@ int query_run(query *q, query_emit_fn emit, void *arg)
         free(x.slots[i].out);
         free(x.slots[i].evs);
         store_evbuf_free(x.slots[i].evb);
+        store_evbuf_free(x.slots[i].batch);
     }
     free(x.slots);
     free(th);

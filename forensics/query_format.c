@@ -314,6 +314,11 @@ void query_table_row(const query_table *tb, const ptb_event *ev, FILE *out)
     char ex[24] = "-";
     if (ev->exec_id)
         snprintf(ex, sizeof ex, "%" PRIu64, ev->exec_id);
-    fprintf(out, "%*" PRIu64 "  %-24s  %-13s  %*s  %s\n", tb->seq_w, ev->seq, t, type ? type : "?",
-            tb->exec_w, ex, sum);
+    char seq[40]; /* a launch from a kernel batch: seq.sub */
+    if (ev->sub)
+        snprintf(seq, sizeof seq, "%" PRIu64 ".%" PRIu32, ev->seq, ev->sub);
+    else
+        snprintf(seq, sizeof seq, "%" PRIu64, ev->seq);
+    fprintf(out, "%*s  %-24s  %-13s  %*s  %s\n", tb->seq_w, seq, t, type ? type : "?", tb->exec_w,
+            ex, sum);
 }

@@ -261,6 +261,9 @@ int stats_main(int argc, char **argv)
     stats_gpu *g = NULL;
     if (!rc)
         rc = stats_gpu_read(t, &g);
+    for (size_t i = 0; !rc && i < st->ntypes; i++) /* the index counts batches: launches here */
+        if (st->types[i].key == PTB__V1__EVENT__BODY_GPU_KERNEL)
+            st->types[i].count = stats_gpu_kernels(g);
     if (!rc) {
         if (json)
             rc = print_json(dir, &sum, st, g);

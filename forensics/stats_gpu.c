@@ -155,6 +155,11 @@ int stats_gpu_read(store_txn *t, stats_gpu **out)
     return 0;
 }
 
+uint64_t stats_gpu_kernels(const stats_gpu *g)
+{
+    return g ? g->kernels : 0;
+}
+
 bool stats_gpu_empty(const stats_gpu *g)
 {
     return !g->kernels && !g->copies.n;

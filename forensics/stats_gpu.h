@@ -16,6 +16,8 @@ typedef struct stats_gpu stats_gpu;
  * time, largest first. Returns 0, PTB_ENOMEM or a store error. */
 int stats_gpu_read(store_txn *t, stats_gpu **out);
 bool stats_gpu_empty(const stats_gpu *g);
+/* Kernel launches counted (those stored in batches one by one). */
+uint64_t stats_gpu_kernels(const stats_gpu *g);
 /* The table form; at most top rows per sum. */
 void stats_gpu_print(const stats_gpu *g, size_t top);
 /* {"kernels", "kernel_ns", "by_name": [{name, count, gpu_ns}], "by_device": [{device, ...}],

@@ -40,6 +40,39 @@ typedef struct conn {
     uint64_t kernels, memcpys, memsets; /* records received */
 } conn;
 
+/* Kernels of one connection on their way into one gpu.kernel_batch event (event.proto). */
+#define RECV_KB_NAMES 250 /* distinct names in one batch: each is an index posting */
+#define RECV_KB_MAX (GPU_WIRE_BATCH_MAX / GPU_WIRE_KERNEL_SIZE + 1)
+enum {
+    KB_NAME,
+    KB_GX,
+    KB_GY,
+    KB_GZ,
+    KB_BX,
+    KB_BY,
+    KB_BZ,
+    KB_SMEM,
+    KB_REGS,
+    KB_STREAM,
+    KB_DEV,
+    KB_CTX,
+    KB_GRAPH,
+    KB_U32
+};
+typedef struct kbatch {
+    uint32_t n, nnames;
+    uint32_t name_id[RECV_KB_NAMES]; /* the process's name id of each entry of names */
+    Ptb__V1__GpuKernelName names[RECV_KB_NAMES];
+    Ptb__V1__GpuKernelName *pnames[RECV_KB_NAMES];
+    uint32_t u32[KB_U32][RECV_KB_MAX];
+    int64_t start_delta[RECV_KB_MAX], duration[RECV_KB_MAX];
+    int32_t corr_delta[RECV_KB_MAX];
+    uint64_t node[RECV_KB_MAX];
+    int64_t base, prev_start;
+    uint32_t prev_corr;
+    bool nz[KB_U32 + 4]; /* columns with a value that is not zero */
+} kbatch;
+
 struct gpu_recv {
     store *s;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -52,6 +85,7 @@ struct gpu_recv {
     size_t n_conns;
     uint8_t *buf;        /* one batch */
     char *clean;         /* UTF-8 cleaning of one text */
+    kbatch *kb;          /* kernels of the connection being read, not yet appended */
     int err;             /* first store error */
     gpu_recv_stats live; /* the thread's */
     pthread_mutex_t mu;
@@ -134,6 +168,8 @@ static void uuid_text(const uint8_t u[16], char out[48])
              u[14], u[15]);
 }
 
+static void kb_flush(gpu_recv *r, conn *c);
+
 static void on_name(gpu_recv *r, conn *c, const gpu_wire_name *n)
 {
     if (n->full_len > n->len)
@@ -158,6 +194,9 @@ static void on_name(gpu_recv *r, conn *c, const gpu_wire_name *n)
     const char *txt = clean_text(r, n->name, n->len);
     size_t len = strlen(txt);
     char *old = c->names[n->id];
+    for (uint32_t i = 0; old && i < r->kb->nnames; i++)
+        if (r->kb->name_id[i] == n->id)
+            kb_flush(r, c); /* kernels gathered so far point to the old text */
     size_t old_len = old ? strlen(old) + 1 : 0;
     if (c->name_bytes - old_len + len + 1 > GPU_RECV_NAME_BYTES)
         return; /* over the bound: its kernels count as unknown names */
@@ -170,37 +209,112 @@ static void on_name(gpu_recv *r, conn *c, const gpu_wire_name *n)
     c->name_bytes = c->name_bytes - old_len + len + 1;
 }
 
+/* Append the kernels gathered in r->kb as one gpu.kernel_batch event of c. */
+static void kb_flush(gpu_recv *r, conn *c)
+{
+    kbatch *b = r->kb;
+    if (!b->n)
+        return;
+    Ptb__V1__GpuKernelBatch m = PTB__V1__GPU_KERNEL_BATCH__INIT;
+    m.count = b->n;
+    m.n_names = b->nnames;
+    m.names = b->pnames;
+    size_t *nf[KB_U32] = {&m.n_name,      &m.n_grid_x,  &m.n_grid_y,  &m.n_grid_z,
+                          &m.n_block_x,   &m.n_block_y, &m.n_block_z, &m.n_shared_mem,
+                          &m.n_registers, &m.n_stream,  &m.n_device,  &m.n_context_id,
+                          &m.n_graph_id};
+    uint32_t **vf[KB_U32] = {&m.name,    &m.grid_x,     &m.grid_y,     &m.grid_z,    &m.block_x,
+                             &m.block_y, &m.block_z,    &m.shared_mem, &m.registers, &m.stream,
+                             &m.device,  &m.context_id, &m.graph_id};
+    for (int k = 0; k < KB_U32; k++)
+        if (b->nz[k]) {
+            *nf[k] = b->n;
+            *vf[k] = b->u32[k];
+        }
+    if (b->nz[KB_U32]) {
+        m.n_start_delta = b->n;
+        m.start_delta = b->start_delta;
+    }
+    if (b->nz[KB_U32 + 1]) {
+        m.n_duration = b->n;
+        m.duration = b->duration;
+    }
+    if (b->nz[KB_U32 + 2]) {
+        m.n_correlation_delta = b->n;
+        m.correlation_delta = b->corr_delta;
+    }
+    if (b->nz[KB_U32 + 3]) {
+        m.n_graph_node_id = b->n;
+        m.graph_node_id = b->node;
+    }
+    ptb_event ev = PTB__V1__EVENT__INIT;
+    ev.ts_ns = b->base;
+    ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH;
+    ev.gpu_kernel_batch = &m;
+    ev.source = PTB__V1__SOURCE__SOURCE_GPU;
+    ev.exec_id = c->exec_id;
+    int rc = r->err ? r->err : store_append(r->s, &ev, 0, NULL);
+    if (rc == 0) {
+        r->live.kernels += b->n;
+    } else {
+        r->live.events_lost += b->n;
+        if (rc != PTB_ETOOBIG && !r->err)
+            r->err = rc; /* the store stopped: count the rest */
+    }
+    b->n = b->nnames = 0;
+    memset(b->nz, 0, sizeof b->nz);
+}
+
 static void on_kernel(gpu_recv *r, conn *c, const gpu_wire_kernel *k)
 {
+    kbatch *b = r->kb;
     const char *name = NULL;
     if (k->name_id && k->name_id < c->names_cap)
         name = c->names[k->name_id];
     if (!name && k->name_id)
         c->unknown_names++;
-    Ptb__V1__GpuKernel m = PTB__V1__GPU_KERNEL__INIT;
-    m.name = (char *)(name ? name : "");
-    m.grid_x = k->grid[0];
-    m.grid_y = k->grid[1];
-    m.grid_z = k->grid[2];
-    m.block_x = k->block[0];
-    m.block_y = k->block[1];
-    m.block_z = k->block[2];
-    m.shared_mem = k->shared_mem;
-    m.registers = k->registers;
-    m.stream = k->stream;
-    m.device = k->device;
-    m.context_id = k->context;
-    m.start_ns = k->start_ns;
-    m.end_ns = k->end_ns;
-    m.correlation_id = k->correlation;
-    m.graph_id = k->graph_id;
-    m.graph_node_id = k->graph_node_id;
-    ptb_event ev = PTB__V1__EVENT__INIT;
-    ev.ts_ns = k->start_ns;
-    ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL;
-    ev.gpu_kernel = &m;
+    uint32_t slot = 0; /* 1 + index into names, 0 = no name */
+    if (name) {
+        for (uint32_t i = 0; i < b->nnames && !slot; i++)
+            if (b->name_id[i] == k->name_id)
+                slot = i + 1;
+        if (!slot && b->nnames == RECV_KB_NAMES)
+            kb_flush(r, c);
+        if (!slot) {
+            Ptb__V1__GpuKernelName *e = &b->names[b->nnames];
+            ptb__v1__gpu_kernel_name__init(e);
+            e->name = (char *)name;
+            b->pnames[b->nnames] = e;
+            b->name_id[b->nnames++] = k->name_id;
+            slot = b->nnames;
+        }
+    }
+    if (b->n == RECV_KB_MAX)
+        kb_flush(r, c); /* cannot be: a wire batch holds fewer; kept for safety */
+    uint32_t i = b->n++;
+    if (i == 0) {
+        b->base = k->start_ns ? k->start_ns : store_now_realtime_ns();
+        b->prev_start = b->base;
+        b->prev_corr = 0;
+    }
+    const uint32_t v[KB_U32] = {slot,        k->grid[0],  k->grid[1],    k->grid[2],   k->block[0],
+                                k->block[1], k->block[2], k->shared_mem, k->registers, k->stream,
+                                k->device,   k->context,  k->graph_id};
+    for (int j = 0; j < KB_U32; j++) {
+        b->u32[j][i] = v[j];
+        b->nz[j] |= v[j] != 0;
+    }
+    b->start_delta[i] = (int64_t)((uint64_t)k->start_ns - (uint64_t)b->prev_start);
+    b->duration[i] = (int64_t)((uint64_t)k->end_ns - (uint64_t)k->start_ns);
+    b->corr_delta[i] = (int32_t)(k->correlation - b->prev_corr);
+    b->node[i] = k->graph_node_id;
+    b->nz[KB_U32] |= b->start_delta[i] != 0;
+    b->nz[KB_U32 + 1] |= b->duration[i] != 0;
+    b->nz[KB_U32 + 2] |= b->corr_delta[i] != 0;
+    b->nz[KB_U32 + 3] |= b->node[i] != 0;
+    b->prev_start = k->start_ns;
+    b->prev_corr = k->correlation;
     c->kernels++;
-    emit(r, c, &ev, &r->live.kernels);
 }
 
 static void on_memcpy(gpu_recv *r, conn *c, const gpu_wire_memcpy *w)
@@ -342,6 +456,8 @@ static void conn_batch(gpu_recv *r, conn *c, const uint8_t *buf, size_t len)
     }
     gpu_wire_rec rec;
     while (gpu_wire_reader_next(&rd, &rec) == 0) {
+        if (rec.kind != GPU_WIRE_KERNEL && rec.kind != GPU_WIRE_NAME)
+            kb_flush(r, c); /* the events keep the order the records came in */
         switch (rec.kind) {
         case GPU_WIRE_HELLO:
             c->hello = true;
@@ -362,6 +478,7 @@ static void conn_batch(gpu_recv *r, conn *c, const uint8_t *buf, size_t len)
         default: break;
         }
     }
+    kb_flush(r, c);
 }
 
 /* ------------------------------------------------------------------ connections */
@@ -547,6 +664,7 @@ static void recv_free(gpu_recv *r)
     free(r->conns);
     free(r->buf);
     free(r->clean);
+    free(r->kb);
     free(r);
 }
 
@@ -574,7 +692,8 @@ int gpu_recv_start(store *s, const char *socket_path, gpu_recv_exec_fn exec_of, 
     r->conns = calloc(GPU_RECV_CONNS_MAX, sizeof *r->conns);
     r->buf = malloc(GPU_WIRE_BATCH_MAX);
     r->clean = malloc(RECV_CLEAN_MAX);
-    if (!r->conns || !r->buf || !r->clean) {
+    r->kb = calloc(1, sizeof *r->kb);
+    if (!r->conns || !r->buf || !r->clean || !r->kb) {
         recv_free(r);
         return ptb_errf(eb, PTB_ENOMEM, "gpu receiver: out of memory");
     }

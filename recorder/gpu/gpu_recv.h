@@ -15,7 +15,9 @@
  *
  *   context -> gpu.context  (device, name, UUID as "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
  *                            pid, context_id; ts_ns = when it arrived)
- *   kernel  -> gpu.kernel   (the name from the process's name table; ts_ns = start_ns)
+ *   kernel  -> gpu.kernel_batch: the kernels of one batch (up to RECV_KB_NAMES distinct names
+ *              each) as one event, which readers see as one gpu.kernel per launch (the name
+ *              from the process's name table; ts_ns = start_ns; store.h, "Kernel batches")
  *   memcpy  -> gpu.memcpy   (kind "HtoD", "DtoH", "DtoD", "HtoH", "PtoP" or "other", memory
  *                            kinds, devices; ts_ns = start_ns)
  *   memset  -> gpu.memset   (GpuMemcpy with kind "memset", value, dst_kind; ts_ns = start_ns)

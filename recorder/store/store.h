@@ -173,7 +173,7 @@ int store_cursor_open(store_txn *t, const store_range *r, store_cursor **out);
 void store_cursor_close(store_cursor *c);
 
 /* Next event: *ev is borrowed, valid until the next call on c (decoded into the cursor's arena,
- * interned strings resolved, seq set). Returns 0, PTB_ENOTFOUND at the end, PTB_ECORRUPT for an
+ * interned strings resolved, seq set; a kernel batch launch by launch, see below). Returns 0, PTB_ENOTFOUND at the end, PTB_ECORRUPT for an
  * event that does not decode (the cursor can go on past it: the next call moves on). */
 int store_cursor_next(store_cursor *c, const ptb_event **ev);
 
@@ -200,6 +200,42 @@ void store_evbuf_free(store_evbuf *b);
 /* Decode stored bytes of event seq into b; *ev valid until store_evbuf_reset/free(b). */
 int store_event_decode_buf(store_txn *t, uint64_t seq, const void *data, size_t len, store_evbuf *b,
                            const ptb_event **ev);
+
+/* Kernel batches. The GPU receiver stores many launches of one process as one gpu.kernel_batch
+ * event; readers see launches one by one. store_cursor_next does that itself: it yields every
+ * launch of a batch as a gpu.kernel event with the batch's seq, envelope and `sub` = its
+ * position (1..count), ts_ns its start. The other reading calls (store_cursor_next_raw,
+ * store_event_get, store_event_decode*) give the batch as stored; expand it with
+ * store_kernels_begin/next. Index and time lookups find a batch under every name and time of
+ * its launches, and type gpu.kernel: a caller still checks each launch. */
+#define STORE_KERNELS_MAX 65536 /* launches in one batch */
+typedef struct store_kernels {
+    const ptb_event *batch;
+    uint32_t i;
+    int64_t start;
+    uint32_t corr;
+    Ptb__V1__GpuKernel kernel;
+    ptb_event ev;
+} store_kernels;
+
+/* Start reading the launches of batch ev (borrowed while it is read). PTB_EINVAL when ev is not
+ * a gpu.kernel_batch; PTB_ECORRUPT when its columns disagree (a count over STORE_KERNELS_MAX, a
+ * column neither empty nor count long, a name index past the names). */
+int store_kernels_begin(const ptb_event *ev, store_kernels *it);
+
+/* The next launch as a gpu.kernel event: *out lives in it (strings borrowed from the batch)
+ * until the next call. Returns 0, or PTB_ENOTFOUND after the last. */
+int store_kernels_next(store_kernels *it, const ptb_event **out);
+
+/* A copy of a gpu.kernel event (a launch from store_kernels_next) into b, strings included;
+ * valid until store_evbuf_reset/free(b). */
+int store_kernel_copy_buf(const ptb_event *ev, store_evbuf *b, const ptb_event **out);
+
+/* The time span of an event: ts_ns, or for a kernel batch the first and last start. */
+void store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi);
+
+/* The key an event is posted under in STORE_IX_TYPE: its body case, gpu.kernel for a batch. */
+uint64_t store_type_key(uint32_t body_case);
 
 /* One event by seq; *ev valid until the next call on t with the same kind, or store_txn_end. */
 int store_event_get(store_txn *t, uint64_t seq, const ptb_event **ev);

@@ -73,7 +73,8 @@ static int codec_index_of(const ProtobufCMessageDescriptor *d, const char *name)
         return STORE_IX_HOST;
     if (d == &ptb__v1__tool_call__descriptor && !strcmp(name, "name"))
         return STORE_IX_TOOL;
-    if (d == &ptb__v1__gpu_kernel__descriptor && !strcmp(name, "name"))
+    if ((d == &ptb__v1__gpu_kernel__descriptor || d == &ptb__v1__gpu_kernel_name__descriptor) &&
+        !strcmp(name, "name"))
         return STORE_IX_KERNEL;
     return -1;
 }
@@ -255,16 +256,17 @@ static void enc_fixed(codec_enc *e, const void *p, size_t n)
 
 static int enc_message(codec_enc *e, const ProtobufCMessage *msg, int depth);
 
-/* Length-delimited submessage: reserve 4 bytes for the length (events are < 256 MiB), write the
- * message, then close the gap if the length needed fewer. */
-static int enc_sub(codec_enc *e, uint32_t id, const ProtobufCMessage *sub, int depth)
+/* Length-delimited values are written once: 4 bytes reserved for the length at `at` (events are
+ * < 256 MiB), the value, then the length put in and the gap closed if it needed fewer. */
+static size_t enc_len_open(codec_enc *e, uint32_t id)
 {
     enc_tag(e, id, 2);
-    size_t at = e->pos;
     e->pos += 4;
-    int rc = enc_message(e, sub, depth + 1);
-    if (rc)
-        return rc;
+    return e->pos - 4;
+}
+
+static int enc_len_close(codec_enc *e, size_t at)
+{
     size_t n = e->pos - at - 4;
     if (n >= (1u << 28))
         return PTB_ETOOBIG;
@@ -276,6 +278,14 @@ static int enc_sub(codec_enc *e, uint32_t id, const ProtobufCMessage *sub, int d
     }
     e->pos -= 4 - ln;
     return 0;
+}
+
+/* Length-delimited submessage. */
+static int enc_sub(codec_enc *e, uint32_t id, const ProtobufCMessage *sub, int depth)
+{
+    size_t at = enc_len_open(e, id);
+    int rc = enc_message(e, sub, depth + 1);
+    return rc ? rc : enc_len_close(e, at);
 }
 
 /* One value of a scalar field at p (not a message). Zigzag and sign extension as protobuf. */
@@ -427,14 +437,13 @@ static int enc_message(codec_enc *e, const ProtobufCMessage *msg, int depth)
                         return rc;
                 }
             } else { /* packed scalars (proto3) */
-                codec_enc probe = {.cap = 0};
                 size_t sz = scalar_size(f->type);
-                for (size_t k = 0; k < n; k++)
-                    enc_scalar(&probe, f->type, (const char *)arr + k * sz);
-                enc_tag(e, f->id, 2);
-                enc_varint(e, probe.pos);
+                size_t at = enc_len_open(e, f->id);
                 for (size_t k = 0; k < n; k++)
                     enc_scalar(e, f->type, (const char *)arr + k * sz);
+                int rc = enc_len_close(e, at);
+                if (rc)
+                    return rc;
             }
             continue;
         }
@@ -487,7 +496,7 @@ int store_codec_encode(const ptb_event *ev, store_intern_fn intern, void *arg, u
 {
     if (postings) {
         postings->n = 0;
-        codec_post(postings, STORE_IX_TYPE, ev->body_case);
+        codec_post(postings, STORE_IX_TYPE, store_type_key(ev->body_case));
         codec_post(postings, STORE_IX_EXEC, ev->exec_id);
     }
     if (ev->body_case != PTB__V1__EVENT__BODY__NOT_SET) {
@@ -700,7 +709,7 @@ void store_codec_postings(const ptb_event *ev, store_lookup_fn lookup, void *arg
                           store_postings *out)
 {
     out->n = 0;
-    codec_post(out, STORE_IX_TYPE, ev->body_case);
+    codec_post(out, STORE_IX_TYPE, store_type_key(ev->body_case));
     codec_post(out, STORE_IX_EXEC, ev->exec_id);
     const ProtobufCMessage *body = event_body(ev);
     if (body)
@@ -739,7 +748,7 @@ int store_codec_postings_stored(const void *data, size_t len, store_arena *a, st
     if (!ev)
         return PTB_ECORRUPT;
     out->n = 0;
-    codec_post(out, STORE_IX_TYPE, ev->body_case);
+    codec_post(out, STORE_IX_TYPE, store_type_key(ev->body_case));
     codec_post(out, STORE_IX_EXEC, ev->exec_id);
     const ProtobufCMessage *body = event_body(ev);
     if (body)

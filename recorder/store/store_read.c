@@ -279,6 +279,9 @@ struct store_cursor {
     /* index mode, after the postings: the index tail, scanned (store.md, "index tail") */
     bool tail;
     uint64_t tail_next;
+    /* store_cursor_next inside a kernel batch (decoded in arena) */
+    bool in_batch;
+    store_kernels kit;
 };
 
 int store_cursor_open(store_txn *t, const store_range *r, store_cursor **out)
@@ -604,14 +607,62 @@ int store_event_decode(store_txn *t, uint64_t seq, const void *data, size_t len,
     return decode_guarded(t, data, len, seq, &t->arena, ev);
 }
 
+/* Does a launch of a batch the cursor's index found carry the key? (Type and exec_id: every
+ * launch does; a kernel name: the launches of that name.) */
+static bool launch_matches(store_cursor *c, const ptb_event *k)
+{
+    if (!c->r.by_index || c->r.index != STORE_IX_KERNEL)
+        return true;
+    const char *s;
+    size_t n;
+    if (c->r.key > UINT32_MAX || store_string_get(c->t, (uint32_t)c->r.key, &s, &n))
+        return false;
+    return strlen(k->gpu_kernel->name) == n && memcmp(k->gpu_kernel->name, s, n) == 0;
+}
+
 int store_cursor_next(store_cursor *c, const ptb_event **ev)
 {
-    uint64_t seq;
-    MDB_val v;
-    int rc = cursor_step(c, &seq, &v, true);
-    if (rc)
-        return rc;
-    return decode_guarded(c->t, v.mv_data, v.mv_size, seq, &c->arena, ev);
+    for (;;) {
+        while (c->in_batch) {
+            if (store_kernels_next(&c->kit, ev)) {
+                c->in_batch = false;
+                break;
+            }
+            if (launch_matches(c, *ev))
+                return 0;
+        }
+        uint64_t seq;
+        MDB_val v;
+        int rc = cursor_step(c, &seq, &v, true);
+        if (rc)
+            return rc;
+        rc = decode_guarded(c->t, v.mv_data, v.mv_size, seq, &c->arena, ev);
+        if (rc || (*ev)->body_case != PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH)
+            return rc;
+        if (store_kernels_begin(*ev, &c->kit))
+            return PTB_ECORRUPT; /* the next call moves on */
+        c->in_batch = true;
+    }
+}
+
+int store_kernel_copy_buf(const ptb_event *ev, store_evbuf *b, const ptb_event **out)
+{
+    if (ev->body_case != PTB__V1__EVENT__BODY_GPU_KERNEL || !ev->gpu_kernel)
+        return PTB_EINVAL;
+    const char *name = ev->gpu_kernel->name ? ev->gpu_kernel->name : "";
+    size_t n = strlen(name);
+    ptb_event *e = b->a.pa.alloc(&b->a, sizeof *e);
+    Ptb__V1__GpuKernel *k = b->a.pa.alloc(&b->a, sizeof *k);
+    char *nm = b->a.pa.alloc(&b->a, n + 1);
+    if (!e || !k || !nm)
+        return PTB_ENOMEM;
+    *e = *ev;
+    *k = *ev->gpu_kernel;
+    memcpy(nm, name, n + 1);
+    k->name = nm;
+    e->gpu_kernel = k;
+    *out = e;
+    return 0;
 }
 
 MDB_txn *store_txn_mdb(store_txn *t)

@@ -181,10 +181,12 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
                 /* events after indexed_seq are the index tail: not in the ix_* databases */
                 for (uint32_t i = 0; i < p.n && seq <= store_txn_indexed_seq(v->t); i++)
                     post_add(&v->post_n, &v->post_a, &v->post_b, p.ix[i], p.key[i], seq);
-                if (seq == first || ev->ts_ns < tmin)
-                    tmin = ev->ts_ns;
-                if (seq == first || ev->ts_ns > tmax)
-                    tmax = ev->ts_ns;
+                int64_t lo, hi;
+                store_event_span(ev, &lo, &hi);
+                if (seq == first || lo < tmin)
+                    tmin = lo;
+                if (seq == first || hi > tmax)
+                    tmax = hi;
             }
             v->rep->events++;
             if (v->progress && (v->rep->events & 0xffff) == 0)

@@ -140,7 +140,8 @@ int store_append(store *s, const ptb_event *ev, unsigned flags, uint64_t *seq_ou
         c.ts_ns = store_now_realtime_ns();
     if (!c.mono_ns)
         c.mono_ns = store_now_mono_ns();
-    int64_t ts = c.ts_ns;
+    int64_t ts, ts_hi;
+    store_event_span(&c, &ts, &ts_hi);
     uint8_t stackbuf[2048];
     uint8_t *buf = stackbuf;
     size_t len = 0;
@@ -172,6 +173,7 @@ int store_append(store *s, const ptb_event *ev, unsigned flags, uint64_t *seq_ou
         h->size = (uint32_t)need;
         e->seq = ++q->next_seq;
         e->ts = ts;
+        e->ts_hi = ts_hi;
         e->len = (uint32_t)len;
         e->npost = post.n;
         for (uint32_t i = 0; i < post.n; i++) {

@@ -24,8 +24,8 @@ typedef struct rec_posting {
 typedef struct rec_event {
     rec_hdr h;
     uint64_t seq;
-    int64_t ts;
-    uint32_t len; /* encoded bytes after the postings */
+    int64_t ts, ts_hi; /* the event's time span (store_event_span) */
+    uint32_t len;      /* encoded bytes after the postings */
     uint32_t npost;
     rec_posting post[]; /* npost, then the encoded event */
 } rec_event;

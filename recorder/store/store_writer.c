@@ -207,8 +207,8 @@ static int write_event(store *s, batch *b, rec_event *e)
     b->last_seq = e->seq;
     if (!b->events || e->ts < b->ts_min)
         b->ts_min = e->ts;
-    if (!b->events || e->ts > b->ts_max)
-        b->ts_max = e->ts;
+    if (!b->events || e->ts_hi > b->ts_max)
+        b->ts_max = e->ts_hi;
     b->events++;
     for (uint32_t i = 0; i < e->npost; i++) {
         rc = batch_post(b, e->post[i].ix, e->post[i].key, e->seq);

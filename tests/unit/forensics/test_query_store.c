@@ -45,6 +45,28 @@ static char dir[64];
 static store *S;
 static store_txn *T;
 
+/* Every GPU launch appended (single gpu.kernel events and launches of kernel batches), for the
+ * reference counts of test_kernel_batches. */
+typedef struct launch {
+    int name; /* index into kernels */
+    int64_t ts;
+} launch;
+static launch *launches;
+static size_t n_launches, cap_launches;
+
+static void launch_add(const char *name, int64_t ts)
+{
+    if (n_launches == cap_launches) {
+        cap_launches = cap_launches ? cap_launches * 2 : 1024;
+        launches = realloc(launches, cap_launches * sizeof *launches);
+        assert_non_null(launches);
+    }
+    int k = 0;
+    while (strcmp(kernels[k], name))
+        k++;
+    launches[n_launches++] = (launch){k, ts};
+}
+
 #define PICK(a) (a[(unsigned)rand() % (sizeof a / sizeof a[0])])
 
 static void append_one(uint64_t i, int64_t ts)
@@ -69,6 +91,11 @@ static void append_one(uint64_t i, int64_t ts)
     Ptb__V1__ToolCall tc = PTB__V1__TOOL_CALL__INIT;
     Ptb__V1__ToolResult tr = PTB__V1__TOOL_RESULT__INIT;
     Ptb__V1__GpuKernel gk = PTB__V1__GPU_KERNEL__INIT;
+    Ptb__V1__GpuKernelBatch kb = PTB__V1__GPU_KERNEL_BATCH__INIT;
+    Ptb__V1__GpuKernelName kn[4];
+    Ptb__V1__GpuKernelName *pkn[4];
+    uint32_t kname[12], kdev[12], kgrid[12];
+    int64_t kdelta[12], kdur[12];
     Ptb__V1__Gap gp = PTB__V1__GAP__INIT;
     uint8_t sha[32];
     for (int k = 0; k < 32; k++)
@@ -171,11 +198,46 @@ static void append_one(uint64_t i, int64_t ts)
             tr.is_error = rand() % 2;
             break;
         case 9:
-            ev.body_case = C(GPU_KERNEL);
-            ev.gpu_kernel = &gk;
-            gk.name = (char *)PICK(kernels);
-            gk.device = (uint32_t)(rand() % 2);
-            gk.grid_x = (uint32_t)(rand() % 100);
+            if (rand() % 2) {
+                ev.body_case = C(GPU_KERNEL);
+                ev.gpu_kernel = &gk;
+                gk.name = (char *)PICK(kernels);
+                gk.device = (uint32_t)(rand() % 2);
+                gk.grid_x = (uint32_t)(rand() % 100);
+                launch_add(gk.name, ev.ts_ns);
+                break;
+            }
+            /* a batch of 1..12 launches as the GPU receiver stores them: start times up to
+             * 50 µs before or after the batch's, some names shared, an empty device column */
+            ev.body_case = C(GPU_KERNEL_BATCH);
+            ev.gpu_kernel_batch = &kb;
+            kb.count = 1 + (uint32_t)(rand() % 12);
+            kb.n_names = 1 + (size_t)(rand() % 4);
+            for (size_t k = 0; k < kb.n_names; k++) {
+                ptb__v1__gpu_kernel_name__init(&kn[k]);
+                kn[k].name = (char *)kernels[(i + k) % 4];
+                pkn[k] = &kn[k];
+            }
+            kb.names = pkn;
+            int64_t prev = ev.ts_ns;
+            bool devs = rand() % 2;
+            for (uint32_t k = 0; k < kb.count; k++) {
+                kname[k] = 1 + (uint32_t)(rand() % (int)kb.n_names);
+                kdev[k] = devs ? (uint32_t)(rand() % 2) : 0;
+                kgrid[k] = (uint32_t)(rand() % 100);
+                int64_t start = ev.ts_ns + (rand() % 100001) - 50000;
+                kdelta[k] = start - prev;
+                kdur[k] = rand() % 9000;
+                prev = start;
+                launch_add(kn[kname[k] - 1].name, start);
+            }
+            kb.n_name = kb.n_grid_x = kb.n_start_delta = kb.n_duration = kb.count;
+            kb.name = kname;
+            kb.grid_x = kgrid;
+            kb.start_delta = kdelta;
+            kb.duration = kdur;
+            kb.n_device = devs ? kb.count : 0;
+            kb.device = kdev;
             break;
         default:
             ev.body_case = C(GAP);
@@ -221,6 +283,7 @@ static int teardown(void **state)
     (void)state;
     store_txn_end(T);
     store_close(S);
+    free(launches);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
@@ -229,8 +292,9 @@ static int teardown(void **state)
 }
 
 typedef struct seqs {
-    uint64_t *v;
+    uint64_t *v; /* seqs of the matches; the launches of one batch share theirs */
     size_t n, cap;
+    uint32_t last_sub;
 } seqs;
 
 static int collect_cb(void *arg, uint64_t seq, const ptb_event *ev)
@@ -243,8 +307,15 @@ static int collect_cb(void *arg, uint64_t seq, const ptb_event *ev)
         s->v = realloc(s->v, s->cap * sizeof *s->v);
         assert_non_null(s->v);
     }
-    if (s->n && s->v[s->n - 1] >= seq)
+    if (s->n && s->v[s->n - 1] > seq)
         return PTB_EINVAL; /* not in seq order */
+    if (ev) {              /* launches of a batch: each once, in order */
+        if (ev->body_case == C(GPU_KERNEL_BATCH))
+            return PTB_EINVAL;
+        if (s->n && s->v[s->n - 1] == seq && (!ev->sub || ev->sub <= s->last_sub))
+            return PTB_EINVAL;
+        s->last_sub = ev->sub;
+    }
     s->v[s->n++] = seq;
     return 0;
 }
@@ -302,6 +373,8 @@ static void rnd_value(char *buf, size_t cap, const char *field)
         snprintf(buf, cap, "%d", rand() % 2 ? 443 : 40001);
     else if (!strcmp(field, "file.bytes") || !strcmp(field, "gap.count"))
         snprintf(buf, cap, "%d", rand() % 5000);
+    else if (!strcmp(field, "evt.sub"))
+        snprintf(buf, cap, "%d", rand() % 6);
     else
         snprintf(buf, cap, "'%s'", PICK(words));
 }
@@ -311,6 +384,7 @@ static const char *rnd_fields[] = {
     "proc.pid",  "proc.exe",   "proc.cmdline", "proc.parent_exe", "proc.parent_exec_id",
     "file.path", "file.bytes", "net.host",     "net.ip",          "net.port",
     "tool.name", "tool.input", "gpu.kernel",   "gap.count",       "tool.result.output",
+    "evt.sub",   "gpu.kernel", "evt.type",
 };
 
 static size_t rnd_cond(char *buf, size_t cap)
@@ -318,7 +392,8 @@ static size_t rnd_cond(char *buf, size_t cap)
     const char *f = PICK(rnd_fields);
     bool num = !strcmp(f, "evt.seq") || !strcmp(f, "evt.time") || !strcmp(f, "proc.exec_id") ||
                !strcmp(f, "proc.pid") || !strcmp(f, "proc.parent_exec_id") ||
-               !strcmp(f, "net.port") || !strcmp(f, "file.bytes") || !strcmp(f, "gap.count");
+               !strcmp(f, "net.port") || !strcmp(f, "file.bytes") || !strcmp(f, "gap.count") ||
+               !strcmp(f, "evt.sub");
     static const char *nops[] = {"=", "!=", "<", "<=", ">", ">=", "=", "="};
     static const char *sops[] = {"=",          "=",        "!=",   "contains", "icontains",
                                  "startswith", "endswith", "glob", "<",        ">="};
@@ -398,6 +473,79 @@ static void test_random_filters(void **state)
     assert_true(nonempty > 100);
 }
 
+/* ------------------------------------------------------------------ kernel batches */
+
+static size_t count_matches(const char *text, bool no_index, int threads)
+{
+    filter *f;
+    filter_error err;
+    if (filter_parse(text, &f, &err) != 0)
+        fail_msg("%s: col %d %s", text, err.column, err.msg);
+    seqs a;
+    run(f, no_index, threads, &a, NULL);
+    free(a.v);
+    filter_free(f);
+    return a.n;
+}
+
+/* Launches stored in batches are found one by one, by type, name and time, with and without
+ * indexes, as many as were appended; a plain cursor and an index cursor agree. */
+static void test_kernel_batches(void **state)
+{
+    (void)state;
+    size_t by_name[4] = {0}, in_window = 0;
+    int64_t lo = 1795687200LL * 1000000000 + 400000000, hi = lo + 300000000;
+    for (size_t i = 0; i < n_launches; i++) {
+        by_name[launches[i].name]++;
+        in_window += launches[i].ts >= lo && launches[i].ts <= hi;
+    }
+    assert_true(n_launches > 2000);
+    for (int no_index = 0; no_index < 2; no_index++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            assert_int_equal(count_matches("evt.type = gpu.kernel", no_index, threads), n_launches);
+            char text[256];
+            for (int k = 0; k < 4; k++) {
+                snprintf(text, sizeof text, "gpu.kernel = %s", kernels[k]);
+                assert_int_equal(count_matches(text, no_index, threads), by_name[k]);
+            }
+            snprintf(text, sizeof text,
+                     "evt.type = gpu.kernel and evt.time >= %lld and evt.time <= %lld",
+                     (long long)lo, (long long)hi);
+            assert_int_equal(count_matches(text, no_index, threads), in_window);
+        }
+    }
+    assert_int_equal(count_matches("evt.type = gpu.kernel_batch", false, 1), 0);
+    /* cursors: plain (every event) and by the kernel-name index */
+    store_range all = {0};
+    store_cursor *c;
+    assert_int_equal(store_cursor_open(T, &all, &c), 0);
+    const ptb_event *ev;
+    size_t n = 0, adam = 0;
+    int rc;
+    while ((rc = store_cursor_next(c, &ev)) == 0) {
+        assert_int_not_equal(ev->body_case, C(GPU_KERNEL_BATCH));
+        if (ev->body_case == C(GPU_KERNEL)) {
+            n++;
+            adam += !strcmp(ev->gpu_kernel->name, "adam");
+        }
+    }
+    assert_int_equal(rc, PTB_ENOTFOUND);
+    store_cursor_close(c);
+    assert_int_equal(n, n_launches);
+    assert_int_equal(adam, by_name[3]);
+    uint32_t sid;
+    assert_int_equal(store_string_lookup(T, "adam", 4, &sid), 0);
+    store_range r = {.by_index = true, .index = STORE_IX_KERNEL, .key = sid};
+    assert_int_equal(store_cursor_open(T, &r, &c), 0);
+    n = 0;
+    while (store_cursor_next(c, &ev) == 0) {
+        assert_string_equal(ev->gpu_kernel->name, "adam");
+        n++;
+    }
+    store_cursor_close(c);
+    assert_int_equal(n, by_name[3]);
+}
+
 /* ------------------------------------------------------------------ planner choices */
 
 static const struct {
@@ -415,7 +563,7 @@ static const struct {
     {"file.path startswith '/workspace/data/'", true, STORE_IX_PATH, 3},
     {"net.host = pypi.org", true, STORE_IX_HOST, 1},
     {"net.ip glob '10.*'", true, STORE_IX_HOST, 1},
-    {"gpu.kernel glob '*a*'", true, STORE_IX_KERNEL, -1},
+    {"gpu.kernel glob 'a*'", true, STORE_IX_KERNEL, 2},
     {"proc.exec_id = 7", true, STORE_IX_EXEC, 1},
     {"proc.exec_id in (7, 8, 999)", true, STORE_IX_EXEC, 2},
     {"proc.parent_exec_id = 3", true, STORE_IX_EXEC, 2},
@@ -546,7 +694,10 @@ static void test_plans(void **state)
     assert_int_equal(q->plan.seq_hi, 200);
     seqs out = {0};
     assert_int_equal(query_run(q, collect_cb, &out), 0);
-    assert_int_equal(out.n, 100);
+    size_t distinct = 0; /* launches of a batch share its seq */
+    for (size_t i = 0; i < out.n; i++)
+        distinct += i == 0 || out.v[i] != out.v[i - 1];
+    assert_int_equal(distinct, 100);
     assert_int_equal(query_checked(q), 100);
     free(out.v);
     query_free(q);
@@ -575,10 +726,9 @@ static void test_tree(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plans),
-        cmocka_unit_test(test_tree),
-        cmocka_unit_test(test_random_filters),
-        cmocka_unit_test(test_contains),
+        cmocka_unit_test(test_plans),          cmocka_unit_test(test_tree),
+        cmocka_unit_test(test_random_filters), cmocka_unit_test(test_contains),
+        cmocka_unit_test(test_kernel_batches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -115,37 +115,64 @@ static void rx_remove(rx *x)
     assert_int_equal(system(cmd), 0);
 }
 
-/* The body case of every event, read once (the bulk part holds thousands of events). */
-static int *bodies;
+/* Every event as readers see it (kernel batches launch by launch, store.h): seq, sub and body
+ * case, read once (the bulk part holds thousands of events). */
+typedef struct seen_ev {
+    uint64_t seq;
+    uint32_t sub;
+    int body;
+} seen_ev;
+static seen_ev *bodies;
 static uint64_t n_bodies;
 
 static void bodies_load(store_txn *t)
 {
-    n_bodies = store_txn_last_seq(t);
-    bodies = calloc(n_bodies + 1, sizeof *bodies);
+    size_t cap = 1024;
+    n_bodies = 0;
+    bodies = malloc(cap * sizeof *bodies);
     assert_non_null(bodies);
-    for (uint64_t seq = 1; seq <= n_bodies; seq++) {
-        const ptb_event *ev;
-        assert_int_equal(store_event_get(t, seq, &ev), 0);
-        bodies[seq] = (int)ev->body_case;
+    store_range all = {0};
+    store_cursor *c;
+    assert_int_equal(store_cursor_open(t, &all, &c), 0);
+    const ptb_event *ev;
+    int rc;
+    while ((rc = store_cursor_next(c, &ev)) == 0) {
+        assert_int_not_equal(ev->body_case, PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH);
+        if (n_bodies == cap) {
+            cap *= 2;
+            bodies = realloc(bodies, cap * sizeof *bodies);
+            assert_non_null(bodies);
+        }
+        bodies[n_bodies++] = (seen_ev){ev->seq, ev->sub, (int)ev->body_case};
     }
+    assert_int_equal(rc, PTB_ENOTFOUND);
+    store_cursor_close(c);
 }
+
+static store_cursor *nth_cursor;
 
 static void bodies_free(void)
 {
     free(bodies);
     bodies = NULL;
     n_bodies = 0;
+    store_cursor_close(nth_cursor);
+    nth_cursor = NULL;
 }
 
 /* The n-th (from 0) event of a body case, or NULL; valid until the next call. */
 static const ptb_event *nth(store_txn *t, int body, int n)
 {
-    for (uint64_t seq = 1; seq <= n_bodies; seq++)
-        if (bodies[seq] == body && n-- == 0) {
+    for (uint64_t i = 0; i < n_bodies; i++)
+        if (bodies[i].body == body && n-- == 0) {
+            store_cursor_close(nth_cursor);
+            store_range r = {.seq_from = bodies[i].seq, .seq_to = bodies[i].seq};
+            assert_int_equal(store_cursor_open(t, &r, &nth_cursor), 0);
             const ptb_event *ev;
-            assert_int_equal(store_event_get(t, seq, &ev), 0);
-            return ev;
+            while (store_cursor_next(nth_cursor, &ev) == 0)
+                if (ev->sub == bodies[i].sub)
+                    return ev;
+            fail_msg("seq %llu sub %u is gone", (unsigned long long)bodies[i].seq, bodies[i].sub);
         }
     return NULL;
 }
@@ -154,8 +181,8 @@ static int count(store_txn *t, int body)
 {
     (void)t;
     int n = 0;
-    for (uint64_t seq = 1; seq <= n_bodies; seq++)
-        n += bodies[seq] == body;
+    for (uint64_t i = 0; i < n_bodies; i++)
+        n += bodies[i].body == body;
     return n;
 }
 
@@ -372,9 +399,23 @@ static void test_recv(void **state)
     /* the kernel names are indexed */
     uint32_t sid;
     assert_int_equal(store_string_lookup(t, "bulk", 4, &sid), 0);
-    uint64_t n_bulk;
-    assert_int_equal(store_index_count(t, STORE_IX_KERNEL, sid, &n_bulk), 0);
+    uint64_t n_bulk = 0, n_batches;
+    store_range by_name = {.by_index = true, .index = STORE_IX_KERNEL, .key = sid};
+    store_cursor *kc;
+    assert_int_equal(store_cursor_open(t, &by_name, &kc), 0);
+    uint32_t last_sub = 0;
+    while (store_cursor_next(kc, &ev) == 0) {
+        assert_string_equal(ev->gpu_kernel->name, "bulk");
+        assert_true(ev->sub > 0);
+        assert_true(ev->sub == last_sub + 1 || ev->sub == 1); /* launch by launch */
+        last_sub = ev->sub;
+        n_bulk++;
+    }
+    store_cursor_close(kc);
     assert_int_equal(n_bulk, bulk);
+    /* stored compactly: one event per batch the process sent */
+    assert_int_equal(store_index_count(t, STORE_IX_KERNEL, sid, &n_batches), 0);
+    assert_int_equal(n_batches, 20);
 
     ev = nth(t, PTB__V1__EVENT__BODY_GPU_MEMCPY, 0);
     const Ptb__V1__GpuMemcpy *mc = ev->gpu_memcpy;
