@@ -100,8 +100,8 @@ enum {
 
 /* Append one event. ev is borrowed for the call only (copied). ev->seq is ignored: the store
  * assigns the next seq, returned in *seq_out (may be NULL). ts_ns == 0 is filled with the
- * current CLOCK_REALTIME, mono_ns == 0 with CLOCK_MONOTONIC. Errors: PTB_ETOOBIG (encoded event
- * over event_max), PTB_ECLOSED / PTB_ENOSPC (the writer stopped), -EAGAIN (NOWAIT, queue full),
+ * current CLOCK_REALTIME, mono_ns == 0 with CLOCK_MONOTONIC. Errors: PTB_EINVAL (a kernel
+ * batch that store_kernels_begin refuses), PTB_ETOOBIG (encoded event over event_max), PTB_ECLOSED / PTB_ENOSPC (the writer stopped), -EAGAIN (NOWAIT, queue full),
  * PTB_EREADONLY. */
 int store_append(store *s, const ptb_event *ev, unsigned flags, uint64_t *seq_out);
 

@@ -176,6 +176,11 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
                 problem(v, "events: seq %llu does not decode (%s)", (unsigned long long)seq,
                         ptb_strerror(drc));
             } else {
+                store_kernels kit;
+                if (ev->body_case == PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH &&
+                    store_kernels_begin(ev, &kit))
+                    problem(v, "events: seq %llu is a kernel batch whose columns disagree",
+                            (unsigned long long)seq);
                 store_postings p;
                 store_codec_postings(ev, lookup_cb, v->t, &p);
                 /* events after indexed_seq are the index tail: not in the ix_* databases */

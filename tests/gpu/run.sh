@@ -19,7 +19,12 @@
 #   3. eager empty-kernel launches: µs per launch native, under ptb record --gpu off, and under
 #      ptb record (the cost of the CUPTI activity tracing), side by side;
 #   4. a process with another CUPTI user (torch.profiler) runs unchanged; the recording is whole
-#      (the library subscribes first, at cuInit) or a gap says why not.
+#      (the library subscribes first, at cuInit) or a gap says why not;
+#   5. the rate: CUDA graphs of empty kernels run as fast as they go, in one and in four
+#      processes at once, natively and recorded; every kernel recorded (count exact, no loss
+#      gap), the kernels per second of each; and bench_gpu_recv (the receiver and store alone,
+#      tests/bench) on this machine's CPUs.
+#   tests/gpu/run.sh rate OUT      proof 5 alone
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
@@ -30,12 +35,13 @@ PACK=.gpupack
 pack() {
   local b=build-gpupack
   # DT_RPATH (not RUNPATH): also used for the libraries' own dependencies (libpcap -> libdbus)
-  cmake -S . -B $b -DCMAKE_BUILD_TYPE=Release -DPTB_BENCH=OFF -DPTB_WERROR=OFF \
+  cmake -S . -B $b -DCMAKE_BUILD_TYPE=Release -DPTB_BENCH=ON -DPTB_WERROR=OFF \
     "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,\$ORIGIN/lib -Wl,--disable-new-dtags" >/dev/null || return 1
-  cmake --build $b -j"$(nproc)" --target ptb ptbgpu gpu_launches launch_bench || return 1
+  cmake --build $b -j"$(nproc)" --target ptb ptbgpu gpu_launches launch_bench bench_gpu_recv || return 1
   rm -rf $PACK && mkdir -p $PACK/lib
   cp $b/runner/ptb $b/recorder/gpu/libptbgpu.so $b/tests/gpu/gpu_launches \
-    $b/tests/gpu/launch_bench tests/gpu/torch_train.py tests/gpu/check.py $PACK/
+    $b/tests/gpu/launch_bench $b/tests/bench/bench_gpu_recv tests/gpu/torch_train.py \
+    tests/gpu/check.py $PACK/
   # every shared library ptb loads, but the C library's own (the GPU machine's are newer)
   ldd $b/runner/ptb | awk '$3 ~ /^\// {print $3}' |
     grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libgcc_s)\.so' |
@@ -88,6 +94,7 @@ run() {
   echo "record rc=$?" >>"$out/conflict.log"
   "$P/ptb" query "$T/conflict.ptb" --format jsonl 'evt.type = gap' >"$T/conflict-gaps.jsonl"
   "$P/ptb" stats --format json "$T/conflict.ptb" >"$T/conflict-stats.json"
+  rate "$T" "$out"
   python3 "$P/check.py" "$T" "$out/gpu-results.json"
   local rc=$?
   # what comes back from the GPU machine is a few files: the results, one log of everything
@@ -96,6 +103,30 @@ run() {
   done >"$out/logs.txt"
   rm -rf "$T"
   return $rc
+}
+
+# 5. The rate: graphs of 1000 independent empty kernels, 5 million kernels in each of 1 and then
+# 4 processes at once, native then recorded (CUPTI's own cost per kernel bounds one process);
+# then the receiver and store alone on this machine's CPUs. Files in T, logs in OUT/rate.err.
+rate() {
+  local T=$1 out=$2 P=$PWD/$PACK
+  local rec=("$P/ptb" record --net off)
+  local lb=("$P/launch_bench" --graph 1000 --launches 5000000)
+  "${lb[@]}" >"$T/rate-native1.json" 2>>"$out/rate.err"
+  "${rec[@]}" --store "$T/rate1.ptb" -- "${lb[@]}" >"$T/rate-rec1.json" 2>>"$out/rate.err"
+  echo "record rc=$?" >>"$out/rate.err"
+  local four="for i in 1 2 3 4; do $(printf '%q ' "${lb[@]}") >"\$0/\$1-\$i.json" & done; wait"
+  sh -c "$four" "$T" rate-native4 2>>"$out/rate.err"
+  "${rec[@]}" --store "$T/rate4.ptb" -- sh -c "$four" "$T" rate-rec4 2>>"$out/rate.err"
+  echo "record rc=$?" >>"$out/rate.err"
+  for n in 1 4; do
+    "$P/ptb" stats --format json "$T/rate$n.ptb" >"$T/rate-stats$n.json"
+    "$P/ptb" query "$T/rate$n.ptb" --format jsonl 'evt.type = gap' >"$T/rate-gaps$n.jsonl"
+    du -sb "$T/rate$n.ptb" | awk '{print "{\"bytes\": " $1 "}"}' >"$T/rate-size$n.json"
+  done
+  "$P/bench_gpu_recv" --kernels 20000000 --json >"$T/recv-max.json" 2>>"$out/rate.err"
+  "$P/bench_gpu_recv" --kernels 20000000 --rate 1000000 --processes 4 --skip-per-event --json \
+    >"$T/recv-paced.json" 2>>"$out/rate.err"
 }
 
 # Two GPUs: a two-process torchrun DDP run recorded; kernels of both devices, NCCL kernels
@@ -122,9 +153,25 @@ run2() {
   return $rc
 }
 
+# Proof 5 alone, with its checks.
+rate_only() {
+  local out=${1:?usage: run.sh rate OUT}
+  mkdir -p "$out"
+  export PTB_GPU_LIB=$PWD/$PACK/libptbgpu.so
+  local T
+  T=$(mktemp -d /tmp/ptb-rate-XXXXXX)
+  rate "$T" "$out"
+  python3 "$PACK/check.py" --rate "$T" "$out/rate-results.json"
+  local rc=$?
+  mv "$out/rate.err" "$out/logs-rate.txt" 2>/dev/null
+  rm -rf "$T"
+  return $rc
+}
+
 case "${1:-}" in
 pack) pack ;;
+rate) shift; rate_only "$@" ;;
 run) shift; run "$@" ;;
 run2) shift; run2 "$@" ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT" >&2; exit 2 ;;
 esac

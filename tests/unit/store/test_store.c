@@ -369,6 +369,128 @@ static void test_index_tail(void **state)
     free(dir);
 }
 
+/* Kernel batches: malformed ones are refused at append; a good one reads back launch by launch
+ * and verifies; one damaged on disk is reported by the cursor (which goes on) and by verify. */
+static void test_kernel_batches(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store *s;
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s), 0);
+    Ptb__V1__GpuKernelName n1 = PTB__V1__GPU_KERNEL_NAME__INIT, n2 = PTB__V1__GPU_KERNEL_NAME__INIT;
+    n1.name = (char *)"gemm";
+    n2.name = (char *)"softmax";
+    Ptb__V1__GpuKernelName *names[] = {&n1, &n2};
+    uint32_t nm[] = {2, 1, 0}, grid[] = {7, 8, 9};
+    int64_t delta[] = {0, 500, -200}, dur[] = {100, 200, 300};
+    int32_t corr[] = {10, 1, 1};
+    Ptb__V1__GpuKernelBatch b = PTB__V1__GPU_KERNEL_BATCH__INIT;
+    b.count = 3;
+    b.n_names = 2;
+    b.names = names;
+    b.n_name = b.n_grid_x = b.n_start_delta = b.n_duration = b.n_correlation_delta = 3;
+    b.name = nm;
+    b.grid_x = grid;
+    b.start_delta = delta;
+    b.duration = dur;
+    b.correlation_delta = corr;
+    ptb_event ev = PTB__V1__EVENT__INIT;
+    ev.ts_ns = 1000000;
+    ev.exec_id = 5;
+    ev.body_case = PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH;
+    ev.gpu_kernel_batch = &b;
+    /* refused: a short column, a name index past the names, no launches */
+    b.n_grid_x = 2;
+    assert_int_equal(store_append(s, &ev, 0, NULL), PTB_EINVAL);
+    b.n_grid_x = 3;
+    nm[0] = 3;
+    assert_int_equal(store_append(s, &ev, 0, NULL), PTB_EINVAL);
+    nm[0] = 2;
+    b.count = 0;
+    assert_int_equal(store_append(s, &ev, 0, NULL), PTB_EINVAL);
+    b.count = 3;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_append(s, &ev, 0, NULL), 0);
+    write_range(s, 2, 3); /* one plain event, seq 3 */
+    assert_int_equal(store_close(s), 0);
+    store_verify_report rep;
+    assert_int_equal(store_verify(dir, &rep, NULL, NULL), 0);
+
+    /* launch by launch: names, deltas (one start before the batch's), sub */
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY, &s), 0);
+    store_txn *t;
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    store_range all = {0};
+    store_cursor *c;
+    const ptb_event *e;
+    assert_int_equal(store_cursor_open(t, &all, &c), 0);
+    static const char *want_name[] = {"softmax", "gemm", ""};
+    static const int64_t want_start[] = {1000000, 1000500, 1000300};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_cursor_next(c, &e), 0);
+        assert_int_equal(e->body_case, PTB__V1__EVENT__BODY_GPU_KERNEL);
+        assert_int_equal(e->seq, 1);
+        assert_int_equal(e->sub, i + 1);
+        assert_int_equal(e->exec_id, 5);
+        assert_string_equal(e->gpu_kernel->name, want_name[i]);
+        assert_int_equal(e->gpu_kernel->grid_x, grid[i]);
+        assert_int_equal(e->gpu_kernel->start_ns, want_start[i]);
+        assert_int_equal(e->ts_ns, want_start[i]);
+        assert_int_equal(e->gpu_kernel->end_ns, want_start[i] + dur[i]);
+        assert_int_equal(e->gpu_kernel->correlation_id, 10 + i);
+        assert_int_equal(e->gpu_kernel->device, 0); /* an empty column */
+    }
+    store_cursor_close(c);
+    /* the time span of the store covers the launch before the batch's ts */
+    store_summary sum;
+    assert_int_equal(store_summary_get(t, &sum), 0);
+    assert_true(sum.ts_min <= 1000000);
+    store_txn_end(t);
+    store_close(s);
+
+    /* damage batch 1 on disk: its name column one short (still valid protobuf) */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
+    uint8_t k[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    MDB_val key = {8, k}, val;
+    assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+    ptb_event *stored = ptb__v1__event__unpack(NULL, val.mv_size, val.mv_data);
+    assert_non_null(stored);
+    stored->gpu_kernel_batch->n_name = 2;
+    uint8_t buf[1024];
+    val.mv_size = protobuf_c_message_pack(&stored->base, buf);
+    val.mv_data = buf;
+    ptb__v1__event__free_unpacked(stored, NULL);
+    assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    assert_int_equal(store_open(dir, NULL, STORE_RDONLY | STORE_NOCHECK, &s), 0);
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    assert_int_equal(store_cursor_open(t, &all, &c), 0);
+    assert_int_equal(store_cursor_next(c, &e), PTB_ECORRUPT);
+    for (int i = 0; i < 3; i++) { /* the next batch is whole */
+        assert_int_equal(store_cursor_next(c, &e), 0);
+        assert_int_equal(e->seq, 2);
+        assert_int_equal(e->sub, i + 1);
+    }
+    assert_int_equal(store_cursor_next(c, &e), 0);
+    assert_int_equal(e->seq, 3);
+    assert_int_equal(store_cursor_next(c, &e), PTB_ENOTFOUND);
+    store_cursor_close(c);
+    store_txn_end(t);
+    store_close(s);
+    assert_int_not_equal(store_verify(dir, &rep, NULL, NULL), 0);
+    assert_true(rep.problems >= 1);
+    rmtree(dir);
+    free(dir);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -399,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_index_tail),
+        cmocka_unit_test(test_kernel_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
