@@ -11,11 +11,12 @@
  *
  * Measures, side by side:
  *   receiver   P senders, N kernels in all, offered at R kernels/s in all (0 = as fast as the
- *              receiver takes them): kernels stored per second (first send to the last commit),
+ *              receiver takes them): kernels stored per second (first send to the store closed:
+ *              everything committed and indexed),
  *              batches the senders dropped, bytes on disk per kernel;
  *   per-event  the same N kernels appended one gpu.kernel event each through store_append in one
- *              thread (what a recorder without kernel batches does): kernels per second, bytes
- *              per kernel.
+ *              thread, no socket (what a recorder without kernel batches does at best): kernels
+ *              per second (to the store closed), bytes per kernel.
  * The kernels are a training loop's: steps of 275 launches over K names (120 to 200 bytes, as
  * demangled PyTorch kernels are), times 1 µs apart. */
 #ifndef _GNU_SOURCE
@@ -205,12 +206,15 @@ static uint64_t du_bytes(const char *dir)
     return stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
-/* Kernels read back from the store as gpu.kernel events (what `ptb query` shows). */
-static uint64_t count_kernels(store *s)
+/* Kernels read back from the store in dir as gpu.kernel events (what `ptb query` shows). */
+static uint64_t count_kernels(const char *dir)
 {
+    store *s;
     store_txn *t;
-    if (store_txn_begin(s, &t))
+    if (store_open(dir, NULL, STORE_RDONLY, &s) || store_txn_begin(s, &t)) {
+        store_close(s);
         return 0;
+    }
     store_range r = {0};
     r.by_index = true;
     r.index = STORE_IX_TYPE;
@@ -224,6 +228,7 @@ static uint64_t count_kernels(store *s)
         store_cursor_close(c);
     }
     store_txn_end(t);
+    store_close(s);
     return n;
 }
 
@@ -271,13 +276,12 @@ static void run_receiver(const char *dir, uint64_t n, double rate, int procs, in
     close(p[0]);
     gpu_recv_stats gs;
     gpu_recv_stop(r, &gs);
-    if (store_flush(s))
-        die("store_flush");
+    if (store_close(s)) /* everything committed and indexed */
+        die("store_close");
     res->seconds = now_s() - t0;
     res->stored = gs.kernels;
     res->rate = (double)gs.kernels / res->seconds;
-    res->read_back = count_kernels(s);
-    store_close(s);
+    res->read_back = count_kernels(sd);
     res->bytes_per_kernel = (double)du_bytes(sd) / (double)(gs.kernels ? gs.kernels : 1);
 }
 
@@ -319,14 +323,13 @@ static void run_per_event(const char *dir, uint64_t n, int names, result *res)
         if (store_append(s, &ev, 0, NULL))
             die("store_append");
     }
-    if (store_flush(s))
-        die("store_flush");
+    if (store_close(s))
+        die("store_close");
     res->seconds = now_s() - t0;
     res->stored = n;
     res->rate = (double)n / res->seconds;
     res->dropped = 0;
-    res->read_back = count_kernels(s);
-    store_close(s);
+    res->read_back = count_kernels(sd);
     res->bytes_per_kernel = (double)du_bytes(sd) / (double)n;
     free(nm);
 }
