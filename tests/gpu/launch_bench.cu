@@ -32,8 +32,7 @@ static int graph_rate(long n, int k)
     cudaGraph_t g;
     cudaGraphExec_t ge;
     /* K kernel nodes without dependencies: the GPU may run them side by side */
-    cudaKernelNodeParams kp;
-    memset(&kp, 0, sizeof kp);
+    cudaKernelNodeParams kp = {};
     kp.func = (void *)ptb_empty;
     kp.gridDim = dim3(1);
     kp.blockDim = dim3(1);
