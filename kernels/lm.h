@@ -82,6 +82,10 @@ float *lm_model_params(lm_model *m);
 float *lm_model_grads(lm_model *m);
 size_t lm_model_num_params(const lm_model *m);
 
+/* splitmix64: the PRNG of initialisation and data order, the same everywhere (libc's rand is
+ * not); *state is advanced. */
+uint64_t lm_rng_next(uint64_t *state);
+
 /* GPT-2 initialisation: weights N(0, 0.02) (residual projections scaled by 1/sqrt(2L)), biases
  * zero, norms one; from a PRNG seeded with seed (the same seed gives the same bits). */
 void lm_model_init(lm_model *m, uint64_t seed);

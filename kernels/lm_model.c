@@ -236,8 +236,7 @@ size_t lm_model_num_params(const lm_model *m)
 
 /* ------------------------------------------------------------------ initialisation */
 
-/* splitmix64: a small PRNG whose output is the same everywhere (libc's rand is not) */
-static uint64_t rng_next(uint64_t *s)
+uint64_t lm_rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -248,8 +247,8 @@ static uint64_t rng_next(uint64_t *s)
 /* N(0, 1) by Box-Muller, in double so that the bits do not depend on float contraction */
 static float rng_normal(uint64_t *s)
 {
-    double u1 = ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
-    double u2 = (double)(rng_next(s) >> 11) / 9007199254740992.0;
+    double u1 = ((double)(lm_rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = (double)(lm_rng_next(s) >> 11) / 9007199254740992.0;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "lm.h"
+#include "lm_data.h"
 
 #define NB 2
 #define NT 6
@@ -221,12 +223,102 @@ static void test_checks(void **state)
     lm_model_free(m);
 }
 
+/* ------------------------------------------------------------------ data */
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/ptb-test-lm-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_data(void **state)
+{
+    (void)state;
+    ptb_errbuf eb = {{0}};
+    lm_data *d;
+    char *p = write_tmp("{\"prompt\": \"Q: 2+2=\", \"completion\": \"4\"}\n\n"
+                        "{\"prompt\": \"abcdefgh\", \"completion\": \"XYZ\", \"id\": 7}\r\n"
+                        "{\"prompt\": \"\", \"completion\": \"\\u00e9t\\u00e9\"}\n");
+    assert_int_equal(lm_data_read(p, &d, &eb), 0);
+    unlink(p);
+    assert_int_equal(lm_data_count(d), 3);
+    int32_t tok[8], tgt[8];
+    /* fits: Q: 2+2= 4 EOT, padded; targets on the completion and the EOT only */
+    assert_int_equal(lm_data_window(d, 0, 8, tok, tgt), 2);
+    static const int32_t t0[8] = {'Q', ':', ' ', '2', '+', '2', '=', '4'};
+    static const int32_t g0[8] = {-1, -1, -1, -1, -1, -1, '4', LM_EOT};
+    assert_memory_equal(tok, t0, sizeof t0);
+    assert_memory_equal(tgt, g0, sizeof g0);
+    /* too long: the prompt loses its start (12 tokens into 9) */
+    assert_int_equal(lm_data_window(d, 1, 8, tok, tgt), 4);
+    static const int32_t t1[8] = {'d', 'e', 'f', 'g', 'h', 'X', 'Y', 'Z'};
+    static const int32_t g1[8] = {-1, -1, -1, -1, 'X', 'Y', 'Z', LM_EOT};
+    assert_memory_equal(tok, t1, sizeof t1);
+    assert_memory_equal(tgt, g1, sizeof g1);
+    /* a window shorter than the completion: the end of the completion goes, no EOT */
+    assert_int_equal(lm_data_window(d, 1, 2, tok, tgt), 2);
+    assert_int_equal(tok[0], 'X');
+    assert_int_equal(tgt[0], 'Y');
+    assert_int_equal(tgt[1], 'Z');
+    /* UTF-8 bytes, empty prompt: every target scored */
+    assert_int_equal(lm_data_window(d, 2, 8, tok, tgt), 5);
+    assert_int_equal(tok[0], 0xc3);
+    assert_int_equal(tgt[4], LM_EOT);
+    assert_int_equal(tok[5], LM_EOT);
+    assert_int_equal(tgt[5], -1);
+    /* the sampler: every example once per epoch, the same order for the same seed */
+    lm_sampler s1, s2;
+    assert_int_equal(lm_sampler_init(&s1, d, 3), 0);
+    assert_int_equal(lm_sampler_init(&s2, d, 3), 0);
+    int32_t a[6 * 8], at[6 * 8], b[6 * 8], bt[6 * 8];
+    lm_sampler_next(&s1, 6, 8, a, at);
+    lm_sampler_next(&s2, 6, 8, b, bt);
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_equal(at, bt, sizeof at);
+    int seen[3] = {0};
+    for (int i = 0; i < 3; i++)
+        seen[a[i * 8] == 'Q' ? 0 : a[i * 8] == 'd' ? 1 : 2]++;
+    assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    assert_int_equal(s1.epoch, 2);
+    lm_sampler_free(&s1);
+    lm_sampler_free(&s2);
+    lm_data_free(d);
+
+    /* bad input: the line number and why */
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"prompt\": \"a\", \"completion\": \"b\"}\nnot json\n", ":2: not JSON"},
+        {"{\"prompt\": \"a\"}\n", ":1: a record needs"},
+        {"{\"prompt\": 1, \"completion\": \"b\"}\n", ":1: a record needs"},
+        {"[1, 2]\n", ":1: a record needs"},
+        {"\n\n", "no records"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = write_tmp(bad[i].text);
+        assert_int_equal(lm_data_read(p, &d, &eb), PTB_EPARSE);
+        unlink(p);
+        assert_null(d);
+        if (!strstr(eb.msg, bad[i].want))
+            fail_msg("case %zu: '%s' lacks '%s'", i, eb.msg, bad[i].want);
+    }
+    assert_true(lm_data_read("/nonexistent/x.jsonl", &d, &eb) < 0);
+    assert_non_null(strstr(eb.msg, "No such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_training_and_determinism),
         cmocka_unit_test(test_checks),
+        cmocka_unit_test(test_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
