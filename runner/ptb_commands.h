@@ -10,5 +10,6 @@ int export_main(int argc, char **argv); /* runner/export_cli.c */
 int verify_main(int argc, char **argv); /* runner/verify_cli.c */
 int demo_main(int argc, char **argv);   /* runner/demo_cli.c */
 int record_main(int argc, char **argv); /* runner/record_cli.c */
+int train_main(int argc, char **argv);  /* runner/train_cli.c */
 
 #endif

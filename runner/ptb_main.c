@@ -18,6 +18,7 @@ static const struct {
     {"query", query_main, "search a store with a filter (also run as ptb-query)"},
     {"record", record_main, "run a command and record what its process tree does"},
     {"stats", stats_main, "counts per event type, time span, size, gaps"},
+    {"train", train_main, "fine-tune the reference model on prompt/completion JSONL"},
     {"verify", verify_main, "check a store: structure, hash chain, blobs, indexes"},
 };
 #define NSUB (sizeof ptb_subcommands / sizeof ptb_subcommands[0])
