@@ -13,6 +13,7 @@ static const struct {
     const char *what;
 } ptb_subcommands[] = {
     {"demo", demo_main, "build a store from the bundled example run and query it"},
+    {"eval", eval_main, "score a model's answers to a benchmark (exact match)"},
     {"export", export_main, "write the stored packets as a pcap file"},
     {"import", import_main, "create a store from events in JSONL form or a pcap file"},
     {"query", query_main, "search a store with a filter (also run as ptb-query)"},

@@ -54,22 +54,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A progress bar on a terminal; one line per tenth of the run otherwise. */
-static void progress(bool tty, uint64_t step, uint64_t steps, float loss, double tok_s)
-{
-    if (tty) {
-        int w = 30, full = (int)(w * step / steps);
-        fprintf(stderr, "\r[%.*s%*s] step %llu/%llu  loss %.4f  %.0f tok/s\033[K", full,
-                "##############################", w - full, "", (unsigned long long)step,
-                (unsigned long long)steps, (double)loss, tok_s);
-        if (step == steps)
-            fputc('\n', stderr);
-    } else if (step == steps || step % (steps / 10 ? steps / 10 : 1) == 0) {
-        fprintf(stderr, "ptb train: step %llu/%llu loss %.4f %.0f tok/s\n",
-                (unsigned long long)step, (unsigned long long)steps, (double)loss, tok_s);
-    }
-}
-
 static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 {
     unsigned long long v;
@@ -206,8 +190,12 @@ int train_main(int argc, char **argv)
             rc = PTB_EINVAL;
         }
         scored_total += (uint64_t)scored;
-        if (!rc && !quiet)
-            progress(tty, st, steps, loss, (double)st * batch * seq / (now_s() - t0));
+        if (!rc && !quiet) {
+            char what[96];
+            snprintf(what, sizeof what, "steps  loss %.4f  %.0f tok/s", (double)loss,
+                     (double)st * batch * seq / (now_s() - t0));
+            cli_progress("train", tty, st, steps, what);
+        }
     }
     if (!rc) {
         char steps_s[24], seed_s[24], loss_s[32];

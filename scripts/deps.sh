@@ -7,6 +7,7 @@ pkgs=(
   libprotobuf-c-dev protobuf-c-compiler # events
   zlib1g-dev libssl-dev                 # blob compression, SHA-256
   libjansson-dev                        # JSON
+  libcurl4-openssl-dev                  # ptb eval's openai backend: HTTP client
   libcmocka-dev                         # unit tests
   clang libclang-rt-14-dev              # libFuzzer targets
   libsqlite3-dev sqlite3                # the benchmark's comparison

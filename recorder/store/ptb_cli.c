@@ -146,3 +146,21 @@ bool cli_parse_u64(const char *s, unsigned long long *out)
     *out = strtoull(s, &end, 10);
     return errno == 0 && *end == 0;
 }
+
+void cli_progress(const char *cmd, bool tty, uint64_t done, uint64_t total, const char *what)
+{
+    if (!total)
+        return;
+    if (!what)
+        what = "";
+    if (tty) {
+        int w = 30, full = (int)((uint64_t)w * (done < total ? done : total) / total);
+        fprintf(stderr, "\r[%.*s%*s] %llu/%llu %s\033[K", full, "##############################",
+                w - full, "", (unsigned long long)done, (unsigned long long)total, what);
+        if (done == total)
+            fputc('\n', stderr);
+    } else if (done == total || done % (total / 10 ? total / 10 : 1) == 0) {
+        fprintf(stderr, "ptb %s: %llu/%llu %s\n", cmd, (unsigned long long)done,
+                (unsigned long long)total, what);
+    }
+}

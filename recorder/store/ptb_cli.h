@@ -7,6 +7,7 @@
 #define PTB_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes of every ptb command (docs/exit-codes.md). Stable. */
@@ -59,6 +60,11 @@ void cli_list_options(const cli_option *opts, FILE *out);
 /* Report a usage error on stderr ("ptb CMD: message\nTry 'ptb CMD --help'.") and return
  * PTB_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Progress of long work on stderr: on a terminal (tty) a bar "[####    ] done/total what",
+ * redrawn in place and ended with a newline at done == total; otherwise a line
+ * "ptb CMD: done/total what" per tenth of the work. what (may be NULL) is the rest of the line. */
+void cli_progress(const char *cmd, bool tty, uint64_t done, uint64_t total, const char *what);
 
 /* Parse an unsigned integer option strictly (all digits, no overflow); false on bad input. */
 bool cli_parse_u64(const char *s, unsigned long long *out);

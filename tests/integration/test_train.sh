@@ -6,15 +6,7 @@ set -u
 ptb=$1
 tmp=$(mktemp -d /tmp/ptb-train-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { # name expected-exit command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" = "$want" ]; then ok; else bad "$name: exit $got, wanted $want"; head -5 "$tmp/err"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 # additions as prompt/completion records
 for a in 1 2 3 4 5 6 7 8 9 11 13 17 21 24; do
   for b in 2 5 7 9; do
@@ -60,5 +52,4 @@ check "heads" 2 "$ptb" train --init --heads 3 --channels 32 --data "$tmp/train.j
 check "seq over the model" 2 "$ptb" train --base "$tmp/a" --seq 17 --data "$tmp/train.jsonl" --out "$tmp/x"
 check "device" 2 "$ptb" train --init --device tpu --data "$tmp/train.jsonl" --out "$tmp/x"
 [ -e "$tmp/x" ] && bad "a failed run left $tmp/x" || ok
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
