@@ -152,8 +152,9 @@ int train_main(int argc, char **argv)
     if (!seq)
         seq = mc->max_seq;
     if (seq > mc->max_seq) {
+        uint32_t have = mc->max_seq;
         lm_model_free(m);
-        return cli_usage_error("train", "--seq %u: the model has %u positions", seq, mc->max_seq);
+        return cli_usage_error("train", "--seq %u: the model has %u positions", seq, have);
     }
     if ((rc = lm_data_read(data, &d, &eb))) {
         fprintf(stderr, "ptb train: %s\n", eb.msg);

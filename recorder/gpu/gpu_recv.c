@@ -41,7 +41,7 @@ typedef struct conn {
 } conn;
 
 /* Kernels of one connection on their way into one gpu.kernel_batch event (event.proto). */
-#define RECV_KB_NAMES 250 /* distinct names in one batch: each is an index posting */
+#define RECV_KB_NAMES STORE_KERNELS_NAMES_MAX /* distinct names in one batch event */
 #define RECV_KB_MAX (GPU_WIRE_BATCH_MAX / GPU_WIRE_KERNEL_SIZE + 1)
 enum {
     KB_NAME,

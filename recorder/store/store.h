@@ -208,7 +208,8 @@ int store_event_decode_buf(store_txn *t, uint64_t seq, const void *data, size_t 
  * store_event_get, store_event_decode*) give the batch as stored; expand it with
  * store_kernels_begin/next. Index and time lookups find a batch under every name and time of
  * its launches, and type gpu.kernel: a caller still checks each launch. */
-#define STORE_KERNELS_MAX 65536 /* launches in one batch */
+#define STORE_KERNELS_MAX 65536     /* launches in one batch */
+#define STORE_KERNELS_NAMES_MAX 250 /* distinct names in one batch (each one an index posting) */
 typedef struct store_kernels {
     const ptb_event *batch;
     uint32_t i;
@@ -219,8 +220,9 @@ typedef struct store_kernels {
 } store_kernels;
 
 /* Start reading the launches of batch ev (borrowed while it is read). PTB_EINVAL when ev is not
- * a gpu.kernel_batch; PTB_ECORRUPT when its columns disagree (a count over STORE_KERNELS_MAX, a
- * column neither empty nor count long, a name index past the names). */
+ * a gpu.kernel_batch; PTB_ECORRUPT when its columns disagree (a count over STORE_KERNELS_MAX,
+ * more names than STORE_KERNELS_NAMES_MAX, a column neither empty nor count long, a name index
+ * past the names). */
 int store_kernels_begin(const ptb_event *ev, store_kernels *it);
 
 /* The next launch as a gpu.kernel event: *out lives in it (strings borrowed from the batch)

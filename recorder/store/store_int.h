@@ -88,7 +88,7 @@ static inline uint64_t store_str_hash(const void *s, size_t n)
 /* ------------------------------------------------------------ codec (store_codec.c) */
 
 /* Index postings one event contributes: (index, key) pairs. */
-#define STORE_CODEC_MAX_POSTINGS 256 /* a kernel batch: type, exec and its names */
+#define STORE_CODEC_MAX_POSTINGS 256 /* a kernel batch: type, exec, STORE_KERNELS_NAMES_MAX names */
 typedef struct store_postings {
     uint32_t n;
     uint8_t ix[STORE_CODEC_MAX_POSTINGS];

@@ -5,6 +5,9 @@
 
 #include <string.h>
 
+_Static_assert(STORE_KERNELS_NAMES_MAX + 2 <= STORE_CODEC_MAX_POSTINGS,
+               "every name of a kernel batch must get its index posting");
+
 uint64_t store_type_key(uint32_t body_case)
 {
     return body_case == PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH ? PTB__V1__EVENT__BODY_GPU_KERNEL
@@ -62,6 +65,8 @@ int store_kernels_begin(const ptb_event *ev, store_kernels *it)
     if (!col_ok(b->n_start_delta, b->count) || !col_ok(b->n_duration, b->count) ||
         !col_ok(b->n_correlation_delta, b->count) || !col_ok(b->n_graph_id, b->count) ||
         !col_ok(b->n_graph_node_id, b->count))
+        return PTB_ECORRUPT;
+    if (b->n_names > STORE_KERNELS_NAMES_MAX)
         return PTB_ECORRUPT;
     for (size_t i = 0; i < b->n_names; i++)
         if (!b->names[i] || !b->names[i]->name)

@@ -13,7 +13,7 @@ for a in 1 2 3 4 5 6 7 8 9 11 13 17 21 24; do
     printf '{"prompt": "%d+%d=", "completion": "%d"}\n' "$a" "$b" $((a + b))
   done
 done >"$tmp/train.jsonl"
-small=(--init --layers 2 --heads 2 --channels 32 --max-seq 16 --steps 40 --batch 8 --lr 0.003)
+small=(--init --layers 2 --heads 2 --channels 32 --max-seq 16 --steps 30 --batch 4 --lr 0.005)
 
 check "train a new model" 0 "$ptb" train "${small[@]}" --data "$tmp/train.jsonl" --out "$tmp/a"
 [ -f "$tmp/a/config.json" ] && [ -f "$tmp/a/model.safetensors" ] && ok || bad "no checkpoint files"

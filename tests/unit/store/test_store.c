@@ -409,6 +409,14 @@ static void test_kernel_batches(void **state)
     b.count = 0;
     assert_int_equal(store_append(s, &ev, 0, NULL), PTB_EINVAL);
     b.count = 3;
+    Ptb__V1__GpuKernelName *many[STORE_KERNELS_NAMES_MAX + 1]; /* more than get index postings */
+    for (int i = 0; i <= STORE_KERNELS_NAMES_MAX; i++)
+        many[i] = &n1;
+    b.names = many;
+    b.n_names = STORE_KERNELS_NAMES_MAX + 1;
+    assert_int_equal(store_append(s, &ev, 0, NULL), PTB_EINVAL);
+    b.names = names;
+    b.n_names = 2;
     for (int i = 0; i < 2; i++)
         assert_int_equal(store_append(s, &ev, 0, NULL), 0);
     write_range(s, 2, 3); /* one plain event, seq 3 */
