@@ -31,25 +31,12 @@ static const struct {
     {PTB_EIO, "PTB_EIO", "I/O error"},
 };
 
+/* The symbolic name of an errno value ("ECONNREFUSED"), from glibc; "errno" for one it does
+ * not name. */
 static const char *ptb_errno_name(int e)
 {
-    switch (e) {
-    case ENOENT: return "ENOENT";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOSPC: return "ENOSPC";
-    case ENOMEM: return "ENOMEM";
-    case EINVAL: return "EINVAL";
-    case EIO: return "EIO";
-    case EEXIST: return "EEXIST";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EAGAIN: return "EAGAIN";
-    case EROFS: return "EROFS";
-    case EDQUOT: return "EDQUOT";
-    case EFBIG: return "EFBIG";
-    default: return "errno";
-    }
+    const char *n = strerrorname_np(e);
+    return n ? n : "errno";
 }
 
 const char *ptb_strerror(int code)

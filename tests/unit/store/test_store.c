@@ -501,6 +501,11 @@ static void test_kernel_batches(void **state)
 
 static void test_open_errors(void **state)
 {
+    /* error names: ptb's own, LMDB's, and any errno (from glibc) */
+    assert_string_equal(ptb_errname(PTB_ECORRUPT), "PTB_ECORRUPT");
+    assert_string_equal(ptb_errname(MDB_MAP_FULL), "MDB_MAP_FULL");
+    assert_string_equal(ptb_errname(-ECONNREFUSED), "ECONNREFUSED");
+    assert_string_equal(ptb_errname(-ENOENT), "ENOENT");
     (void)state;
     store *s;
     assert_int_equal(store_open("/nonexistent/ptb/store", NULL, STORE_RDONLY, &s), -ENOENT);
