@@ -279,14 +279,11 @@ static void test_blobs(void **state)
 }
 
 /* Rewriting one stored event (same length, other bytes) breaks the chain. */
-static void test_tamper_detected(void **state)
+/* Rewrite the stored bytes of event seq behind the store's back (raw LMDB): edit(arg, val)
+ * changes val (it may point val at its own buffer, which must live until this returns). */
+static void raw_event_edit(const char *dir, uint64_t seq, void (*edit)(void *arg, MDB_val *val),
+                           void *arg)
 {
-    (void)state;
-    char *dir = tmpdir();
-    store *s;
-    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s), 0);
-    write_range(s, 0, 100);
-    assert_int_equal(store_close(s), 0);
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
@@ -295,17 +292,37 @@ static void test_tamper_detected(void **state)
     assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
-    uint8_t k[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+    uint8_t k[8];
+    for (int i = 0; i < 8; i++)
+        k[i] = (uint8_t)(seq >> (56 - 8 * i));
     MDB_val key = {8, k}, val;
     assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-    uint8_t *copy = malloc(val.mv_size);
-    memcpy(copy, val.mv_data, val.mv_size);
-    copy[val.mv_size - 1] ^= 1; /* the last varint of the body: still decodes */
-    val.mv_data = copy;
+    edit(arg, &val);
     assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
-    free(copy);
+}
+
+/* the last varint of the body flipped: still decodes (arg: 4096 bytes) */
+static void flip_last(void *arg, MDB_val *val)
+{
+    uint8_t *copy = arg;
+    assert_true(val->mv_size <= 4096);
+    memcpy(copy, val->mv_data, val->mv_size);
+    copy[val->mv_size - 1] ^= 1;
+    val->mv_data = copy;
+}
+
+static void test_tamper_detected(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    store *s;
+    assert_int_equal(store_open(dir, NULL, STORE_CREATE, &s), 0);
+    write_range(s, 0, 100);
+    assert_int_equal(store_close(s), 0);
+    uint8_t copy[4096];
+    raw_event_edit(dir, 42, flip_last, copy);
     store_verify_report rep;
     int rc = store_verify(dir, &rep, NULL, NULL);
     assert_true(rc == PTB_ECHAIN || rc == PTB_ECORRUPT);
@@ -367,6 +384,18 @@ static void test_index_tail(void **state)
     assert_int_equal(store_verify(dir, &rep, NULL, NULL), 0);
     rmtree(dir);
     free(dir);
+}
+
+/* a kernel batch whose name column is one short (valid protobuf, a corrupt batch) */
+static void short_name_column(void *arg, MDB_val *val)
+{
+    ptb_event *stored = ptb__v1__event__unpack(NULL, val->mv_size, val->mv_data);
+    assert_non_null(stored);
+    assert_true(protobuf_c_message_get_packed_size(&stored->base) <= 1024); /* arg's size */
+    stored->gpu_kernel_batch->n_name = 2;
+    val->mv_size = protobuf_c_message_pack(&stored->base, arg);
+    val->mv_data = arg;
+    ptb__v1__event__free_unpacked(stored, NULL);
 }
 
 /* Kernel batches: malformed ones are refused at append; a good one reads back launch by launch
@@ -457,27 +486,8 @@ static void test_kernel_batches(void **state)
     store_close(s);
 
     /* damage batch 1 on disk: its name column one short (still valid protobuf) */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 32);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "events", 0, &dbi), 0);
-    uint8_t k[8] = {0, 0, 0, 0, 0, 0, 0, 1};
-    MDB_val key = {8, k}, val;
-    assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-    ptb_event *stored = ptb__v1__event__unpack(NULL, val.mv_size, val.mv_data);
-    assert_non_null(stored);
-    stored->gpu_kernel_batch->n_name = 2;
     uint8_t buf[1024];
-    val.mv_size = protobuf_c_message_pack(&stored->base, buf);
-    val.mv_data = buf;
-    ptb__v1__event__free_unpacked(stored, NULL);
-    assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_event_edit(dir, 1, short_name_column, buf);
     assert_int_equal(store_open(dir, NULL, STORE_RDONLY | STORE_NOCHECK, &s), 0);
     assert_int_equal(store_txn_begin(s, &t), 0);
     assert_int_equal(store_cursor_open(t, &all, &c), 0);
