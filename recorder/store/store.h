@@ -233,8 +233,9 @@ int store_kernels_next(store_kernels *it, const ptb_event **out);
  * valid until store_evbuf_reset/free(b). */
 int store_kernel_copy_buf(const ptb_event *ev, store_evbuf *b, const ptb_event **out);
 
-/* The time span of an event: ts_ns, or for a kernel batch the first and last start. */
-void store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi);
+/* The time span of an event: ts_ns, or for a kernel batch its earliest and latest start. Returns
+ * 0, or store_kernels_begin's error for a batch it refuses (*lo = *hi = ts_ns then). */
+int store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi);
 
 /* The key an event is posted under in STORE_IX_TYPE: its body case, gpu.kernel for a batch. */
 uint64_t store_type_key(uint32_t body_case);

@@ -124,12 +124,15 @@ int store_kernels_next(store_kernels *it, const ptb_event **out)
     return 0;
 }
 
-void store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi)
+int store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi)
 {
     *lo = *hi = ev->ts_ns;
+    if (ev->body_case != PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH)
+        return 0;
     store_kernels it;
-    if (ev->body_case != PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH || store_kernels_begin(ev, &it))
-        return;
+    int rc = store_kernels_begin(ev, &it);
+    if (rc)
+        return rc;
     const ptb_event *k;
     while (store_kernels_next(&it, &k) == 0) {
         if (k->ts_ns < *lo)
@@ -137,4 +140,5 @@ void store_event_span(const ptb_event *ev, int64_t *lo, int64_t *hi)
         if (k->ts_ns > *hi)
             *hi = k->ts_ns;
     }
+    return 0;
 }

@@ -176,9 +176,8 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
                 problem(v, "events: seq %llu does not decode (%s)", (unsigned long long)seq,
                         ptb_strerror(drc));
             } else {
-                store_kernels kit;
-                if (ev->body_case == PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH &&
-                    store_kernels_begin(ev, &kit))
+                int64_t lo, hi;
+                if (store_event_span(ev, &lo, &hi))
                     problem(v, "events: seq %llu is a kernel batch whose columns disagree",
                             (unsigned long long)seq);
                 store_postings p;
@@ -186,8 +185,6 @@ static void verify_chain(verify *v, uint64_t batches, uint64_t last_seq, const u
                 /* events after indexed_seq are the index tail: not in the ix_* databases */
                 for (uint32_t i = 0; i < p.n && seq <= store_txn_indexed_seq(v->t); i++)
                     post_add(&v->post_n, &v->post_a, &v->post_b, p.ix[i], p.key[i], seq);
-                int64_t lo, hi;
-                store_event_span(ev, &lo, &hi);
                 if (seq == first || lo < tmin)
                     tmin = lo;
                 if (seq == first || hi > tmax)

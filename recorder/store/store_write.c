@@ -140,12 +140,10 @@ int store_append(store *s, const ptb_event *ev, unsigned flags, uint64_t *seq_ou
         c.ts_ns = store_now_realtime_ns();
     if (!c.mono_ns)
         c.mono_ns = store_now_mono_ns();
-    store_kernels kit;
-    if (c.body_case == PTB__V1__EVENT__BODY_GPU_KERNEL_BATCH && store_kernels_begin(&c, &kit))
+    int64_t ts, ts_hi; /* a kernel batch is checked here too */
+    if (store_event_span(&c, &ts, &ts_hi))
         return ptb_errf(&s->err, PTB_EINVAL,
                         "gpu.kernel_batch: no launches, too many, or columns that disagree");
-    int64_t ts, ts_hi;
-    store_event_span(&c, &ts, &ts_hi);
     uint8_t stackbuf[2048];
     uint8_t *buf = stackbuf;
     size_t len = 0;
