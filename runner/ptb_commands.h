@@ -12,5 +12,6 @@ int demo_main(int argc, char **argv);   /* runner/demo_cli.c */
 int record_main(int argc, char **argv); /* runner/record_cli.c */
 int train_main(int argc, char **argv);  /* runner/train_cli.c */
 int eval_main(int argc, char **argv);   /* runner/eval_cli.c */
+int demo_task_main(int argc, char **argv); /* runner/demo_task.c */
 
 #endif

@@ -13,6 +13,7 @@ static const struct {
     const char *what;
 } ptb_subcommands[] = {
     {"demo", demo_main, "build a store from the bundled example run and query it"},
+    {"demo-task", demo_task_main, "generate the demo task: benchmark, base and instruct models"},
     {"eval", eval_main, "score a model's answers to a benchmark (exact match)"},
     {"export", export_main, "write the stored packets as a pcap file"},
     {"import", import_main, "create a store from events in JSONL form or a pcap file"},
@@ -28,7 +29,7 @@ static void ptb_usage(FILE *out)
 {
     fprintf(out, "usage: ptb COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < NSUB; i++)
-        fprintf(out, "  %-8s %s\n", ptb_subcommands[i].name, ptb_subcommands[i].what);
+        fprintf(out, "  %-10s %s\n", ptb_subcommands[i].name, ptb_subcommands[i].what);
     fprintf(out, "\n'ptb COMMAND --help' shows a command's page (docs/commands/ptb-COMMAND.md).\n"
                  "Exit codes: docs/exit-codes.md.\n");
 }

@@ -18,4 +18,4 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPTB_WERROR=ON -DPTB
 cmake --build build-asan -j"$jobs"
 echo "== tests under ASan + UBSan"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs" -LE bench)
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs" -LE "bench|slow")
