@@ -4,6 +4,7 @@
 #ifndef PTB_EVAL_BACKEND_H
 #define PTB_EVAL_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ptb_error.h"
@@ -24,8 +25,9 @@ struct eval_backend {
     void (*free)(eval_backend *b);
 };
 
-/* ptb's model from checkpoint folder dir (kernels/lm_ckpt.h). Errors: those of lm_ckpt_load. */
-int eval_backend_local(const char *dir, eval_backend **out, ptb_errbuf *eb);
+/* ptb's model from checkpoint folder dir (kernels/lm_ckpt.h), on the CPU or (cuda) the GPU in
+ * fp32. Errors: those of lm_ckpt_load and lm_cuda_new (-ENOTSUP without CUDA or a GPU). */
+int eval_backend_local(const char *dir, bool cuda, eval_backend **out, ptb_errbuf *eb);
 
 typedef struct eval_openai_options {
     const char *url;     /* base URL, e.g. "http://127.0.0.1:8000/v1"; /completions is added */

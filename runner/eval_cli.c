@@ -29,16 +29,25 @@ enum {
     OPT_CONCURRENCY,
     OPT_TIMEOUT,
     OPT_RETRIES,
+    OPT_DEVICE,
     OPT_QUIET,
 };
 static const cli_option eval_opts[] = {
-    {"model", 0, "DIR", OPT_MODEL},          {"benchmark", 0, "FILE", OPT_BENCHMARK},
-    {"out", 'o', "FILE", OPT_OUT},           {"limit", 'n', "N", OPT_LIMIT},
-    {"backend", 0, "NAME", OPT_BACKEND},     {"url", 0, "URL", OPT_URL},
-    {"api-model", 0, "NAME", OPT_API_MODEL}, {"api-key-env", 0, "VAR", OPT_API_KEY_ENV},
-    {"max-tokens", 0, "N", OPT_MAX_TOKENS},  {"concurrency", 0, "N", OPT_CONCURRENCY},
-    {"timeout", 0, "S", OPT_TIMEOUT},        {"retries", 0, "N", OPT_RETRIES},
-    {"quiet", 'q', NULL, OPT_QUIET},         {NULL, 0, NULL, 0},
+    {"model", 0, "DIR", OPT_MODEL},
+    {"benchmark", 0, "FILE", OPT_BENCHMARK},
+    {"out", 'o', "FILE", OPT_OUT},
+    {"limit", 'n', "N", OPT_LIMIT},
+    {"backend", 0, "NAME", OPT_BACKEND},
+    {"url", 0, "URL", OPT_URL},
+    {"api-model", 0, "NAME", OPT_API_MODEL},
+    {"api-key-env", 0, "VAR", OPT_API_KEY_ENV},
+    {"max-tokens", 0, "N", OPT_MAX_TOKENS},
+    {"concurrency", 0, "N", OPT_CONCURRENCY},
+    {"timeout", 0, "S", OPT_TIMEOUT},
+    {"retries", 0, "N", OPT_RETRIES},
+    {"device", 0, "DEV", OPT_DEVICE},
+    {"quiet", 'q', NULL, OPT_QUIET},
+    {NULL, 0, NULL, 0},
 };
 
 /* ------------------------------------------------------------------ the benchmark */
@@ -226,7 +235,8 @@ int eval_main(int argc, char **argv)
 {
     cli c;
     cli_init(&c, "eval", eval_opts, argc, argv);
-    const char *model = NULL, *benchmark = NULL, *out = NULL, *backend = "local", *key_env = NULL;
+    const char *model = NULL, *benchmark = NULL, *out = NULL, *backend = "local", *key_env = NULL,
+               *device = NULL;
     unsigned long long limit = 0, max_tokens = 32, v;
     bool quiet = false;
     eval_openai_options oo = {.concurrency = 8, .timeout_s = 60, .retries = 3};
@@ -256,6 +266,7 @@ int eval_main(int argc, char **argv)
             ok = cli_parse_u64(a, &v) && v >= 1 && v <= 86400, oo.timeout_s = (int)v;
             break;
         case OPT_RETRIES: ok = cli_parse_u64(a, &v) && v <= 100, oo.retries = (int)v; break;
+        case OPT_DEVICE: device = a; break;
         case OPT_QUIET: quiet = true; break;
         }
         if (!ok)
@@ -268,6 +279,10 @@ int eval_main(int argc, char **argv)
         return cli_usage_error("eval", "--backend %s: local or openai", backend);
     if (local && !model)
         return cli_usage_error("eval", "--backend local needs --model DIR");
+    if (device && !local)
+        return cli_usage_error("eval", "--device is for --backend local");
+    if (device && strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0)
+        return cli_usage_error("eval", "--device %s: cpu or cuda", device);
     if (!local && (!oo.url || !oo.model))
         return cli_usage_error("eval", "--backend openai needs --url URL and --api-model NAME");
     if (key_env && !(oo.api_key = getenv(key_env)))
@@ -283,7 +298,8 @@ int eval_main(int argc, char **argv)
     }
     ptb_errbuf eb = {{0}};
     eval_backend *be = NULL;
-    rc = local ? eval_backend_local(model, &be, &eb) : eval_backend_openai(&oo, &be, &eb);
+    rc = local ? eval_backend_local(model, device && strcmp(device, "cuda") == 0, &be, &eb)
+               : eval_backend_openai(&oo, &be, &eb);
     if (rc) {
         fprintf(stderr, "ptb eval: %s\n", eb.msg);
         write_failure(out, "model", eb.msg);

@@ -107,33 +107,9 @@ static uint64_t exec_of(void *arg, int pid)
  * (runner/../recorder/gpu/) or in an installed tree (bin/../lib/ptb/). */
 static bool find_lib(char *out, size_t cap)
 {
-    const char *env = getenv("PTB_GPU_LIB");
-    if (env && *env) {
-        snprintf(out, cap, "%s", env);
-        return access(out, R_OK) == 0;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return false;
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return false;
-    *slash = 0;
-    static const char *const rel[] = {"/../recorder/gpu/libptbgpu.so", "/../lib/ptb/libptbgpu.so"};
-    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
-        char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s%s", exe, rel[i]);
-        char *rp = realpath(p, NULL);
-        if (rp && access(rp, R_OK) == 0) {
-            snprintf(out, cap, "%s", rp);
-            free(rp);
-            return true;
-        }
-        free(rp);
-    }
-    return false;
+    static const char *const rel[] = {"../recorder/gpu/libptbgpu.so", "../lib/ptb/libptbgpu.so",
+                                      NULL};
+    return ptb_find_lib("PTB_GPU_LIB", rel, out, cap);
 }
 
 int record_gpu_start(record_gpu *rg, store *s, bool enabled, tracer_options *to, bool quiet)

@@ -12,6 +12,7 @@
 
 #include "lm.h"
 #include "lm_ckpt.h"
+#include "lm_cuda.h"
 #include "lm_data.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
@@ -33,18 +34,29 @@ enum {
     OPT_HEADS,
     OPT_CHANNELS,
     OPT_MAX_SEQ,
+    OPT_PRECISION,
     OPT_QUIET,
 };
 static const cli_option train_opts[] = {
-    {"base", 0, "DIR", OPT_BASE},       {"init", 0, NULL, OPT_INIT},
-    {"data", 0, "FILE", OPT_DATA},      {"out", 'o', "DIR", OPT_OUT},
-    {"steps", 0, "N", OPT_STEPS},       {"batch", 0, "N", OPT_BATCH},
-    {"seq", 0, "N", OPT_SEQ},           {"lr", 0, "RATE", OPT_LR},
-    {"weight-decay", 0, "W", OPT_WD},   {"seed", 0, "N", OPT_SEED},
-    {"device", 0, "DEV", OPT_DEVICE},   {"threads", 0, "N", OPT_THREADS},
-    {"layers", 0, "N", OPT_LAYERS},     {"heads", 0, "N", OPT_HEADS},
-    {"channels", 0, "N", OPT_CHANNELS}, {"max-seq", 0, "N", OPT_MAX_SEQ},
-    {"quiet", 'q', NULL, OPT_QUIET},    {NULL, 0, NULL, 0},
+    {"base", 0, "DIR", OPT_BASE},
+    {"init", 0, NULL, OPT_INIT},
+    {"data", 0, "FILE", OPT_DATA},
+    {"out", 'o', "DIR", OPT_OUT},
+    {"steps", 0, "N", OPT_STEPS},
+    {"batch", 0, "N", OPT_BATCH},
+    {"seq", 0, "N", OPT_SEQ},
+    {"lr", 0, "RATE", OPT_LR},
+    {"weight-decay", 0, "W", OPT_WD},
+    {"seed", 0, "N", OPT_SEED},
+    {"device", 0, "DEV", OPT_DEVICE},
+    {"threads", 0, "N", OPT_THREADS},
+    {"layers", 0, "N", OPT_LAYERS},
+    {"heads", 0, "N", OPT_HEADS},
+    {"channels", 0, "N", OPT_CHANNELS},
+    {"max-seq", 0, "N", OPT_MAX_SEQ},
+    {"precision", 0, "P", OPT_PRECISION},
+    {"quiet", 'q', NULL, OPT_QUIET},
+    {NULL, 0, NULL, 0},
 };
 
 static double now_s(void)
@@ -77,7 +89,7 @@ int train_main(int argc, char **argv)
 {
     cli c;
     cli_init(&c, "train", train_opts, argc, argv);
-    const char *base = NULL, *data = NULL, *outdir = NULL, *device = "cpu";
+    const char *base = NULL, *data = NULL, *outdir = NULL, *device = "cpu", *precision = "fp32";
     bool init = false, quiet = false;
     uint32_t steps = 100, batch = 8, seq = 0, threads = 0;
     unsigned long long seed = 1;
@@ -116,6 +128,7 @@ int train_main(int argc, char **argv)
             ok = parse_u32(a, 1, LM_MAX_CHANNELS, &cfg.channels), shape_given = true;
             break;
         case OPT_MAX_SEQ: ok = parse_u32(a, 1, LM_MAX_SEQ, &cfg.max_seq), shape_given = true; break;
+        case OPT_PRECISION: precision = a; break;
         case OPT_QUIET: quiet = true; break;
         }
         if (!ok)
@@ -129,8 +142,14 @@ int train_main(int argc, char **argv)
     if (base && shape_given)
         return cli_usage_error("train", "--layers, --heads, --channels and --max-seq are for "
                                         "--init: a --base checkpoint has its own");
-    if (strcmp(device, "cpu") != 0)
-        return cli_usage_error("train", "--device %s: this build trains on the cpu only", device);
+    bool cuda = strcmp(device, "cuda") == 0, bf16 = strcmp(precision, "bf16") == 0;
+    if (!cuda && strcmp(device, "cpu") != 0)
+        return cli_usage_error("train", "--device %s: cpu or cuda", device);
+    if (!bf16 && strcmp(precision, "fp32") != 0)
+        return cli_usage_error("train", "--precision %s: fp32 or bf16", precision);
+    if (bf16 && !cuda)
+        return cli_usage_error("train", "--precision bf16 is for --device cuda (the cpu "
+                                        "reference computes in fp32)");
 #ifdef _OPENMP
     if (threads)
         omp_set_num_threads((int)threads);
@@ -148,16 +167,24 @@ int train_main(int argc, char **argv)
         fprintf(stderr, "ptb train: %s\n", eb.msg);
         return rc == PTB_ENOTFOUND ? PTB_EXIT_NOSTORE : ptb_exit_code(rc);
     }
+    lm_cuda *g = NULL;
+    if (cuda && (rc = lm_cuda_new(m, bf16 ? LM_CUDA_BF16 : LM_CUDA_FP32, &g, &eb))) {
+        fprintf(stderr, "ptb train: --device cuda: %s\n", eb.msg);
+        lm_model_free(m);
+        return ptb_exit_code(rc);
+    }
     const lm_config *mc = lm_model_config(m);
     if (!seq)
         seq = mc->max_seq;
     if (seq > mc->max_seq) {
         uint32_t have = mc->max_seq;
+        lm_cuda_free(g);
         lm_model_free(m);
         return cli_usage_error("train", "--seq %u: the model has %u positions", seq, have);
     }
     if ((rc = lm_data_read(data, &d, &eb))) {
         fprintf(stderr, "ptb train: %s\n", eb.msg);
+        lm_cuda_free(g);
         lm_model_free(m);
         return rc == PTB_EPARSE || rc == PTB_ETOOBIG ? PTB_EXIT_CORRUPT : ptb_exit_code(rc);
     }
@@ -168,9 +195,10 @@ int train_main(int argc, char **argv)
     if (!quiet)
         fprintf(stderr,
                 "ptb train: %zu parameters (%u layers, %u heads, %u channels), %zu "
-                "examples, %u steps of %u x %u tokens, lr %g, seed %llu\n",
+                "examples, %u steps of %u x %u tokens, lr %g, seed %llu, %s%s%s\n",
                 lm_model_num_params(m), mc->layers, mc->heads, mc->channels, lm_data_count(d),
-                steps, batch, seq, (double)opt.lr, seed);
+                steps, batch, seq, (double)opt.lr, seed, device, cuda ? " " : "",
+                cuda ? precision : "");
     bool tty = !quiet && isatty(2);
     double t0 = now_s();
     uint64_t scored_total = 0;
@@ -178,13 +206,20 @@ int train_main(int argc, char **argv)
     for (uint32_t st = 1; st <= steps && !rc; st++) {
         int scored = lm_sampler_next(&s, batch, seq, tok, tgt);
         lm_batch b = {.B = batch, .T = seq, .tokens = tok, .targets = tgt};
-        rc = lm_forward(m, &b, &loss);
-        if (!rc) {
-            lm_zero_grad(m);
-            rc = lm_backward(m, &b);
+        if (g) { /* lm_cuda_backward zeroes the gradients itself */
+            if (!(rc = lm_cuda_forward(g, &b, &loss)) && !(rc = lm_cuda_backward(g, &b)))
+                rc = lm_cuda_adamw_step(g, &opt, st);
+            if (rc == PTB_EIO)
+                fprintf(stderr, "ptb train: step %u: %s\n", st, lm_cuda_errmsg(g));
+        } else {
+            rc = lm_forward(m, &b, &loss);
+            if (!rc) {
+                lm_zero_grad(m);
+                rc = lm_backward(m, &b);
+            }
+            if (!rc)
+                rc = lm_adamw_step(m, &opt, st);
         }
-        if (!rc)
-            rc = lm_adamw_step(m, &opt, st);
         if (!rc && !isfinite(loss)) {
             fprintf(stderr, "ptb train: step %u: the loss is %f: try a lower --lr\n", st,
                     (double)loss);
@@ -198,6 +233,8 @@ int train_main(int argc, char **argv)
             cli_progress("train", tty, st, steps, what);
         }
     }
+    if (!rc && g && (rc = lm_cuda_download(g, m, NULL, &eb)))
+        fprintf(stderr, "ptb train: %s\n", eb.msg);
     if (!rc) {
         char steps_s[24], seed_s[24], loss_s[32];
         snprintf(steps_s, sizeof steps_s, "%u", steps);
@@ -211,6 +248,10 @@ int train_main(int argc, char **argv)
                               seed_s,
                               "ptb.train.final_loss",
                               loss_s,
+                              "ptb.train.device",
+                              device,
+                              "ptb.train.precision",
+                              precision,
                               NULL};
         rc = lm_ckpt_save(m, outdir, meta, &eb);
         if (rc)
@@ -225,6 +266,7 @@ int train_main(int argc, char **argv)
     free(tok);
     free(tgt);
     lm_data_free(d);
+    lm_cuda_free(g);
     lm_model_free(m);
     return rc ? ptb_exit_code(rc) : PTB_EXIT_OK;
 }

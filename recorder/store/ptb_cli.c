@@ -2,9 +2,11 @@
 #include "ptb_cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ptb_error.h"
 
@@ -163,4 +165,34 @@ void cli_progress(const char *cmd, bool tty, uint64_t done, uint64_t total, cons
         fprintf(stderr, "ptb %s: %llu/%llu %s\n", cmd, (unsigned long long)done,
                 (unsigned long long)total, what);
     }
+}
+
+bool ptb_find_lib(const char *env, const char *const rel[], char *out, size_t cap)
+{
+    const char *e = getenv(env);
+    if (e && *e) {
+        snprintf(out, cap, "%s", e);
+        return access(out, R_OK) == 0;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return false;
+    *slash = 0;
+    for (size_t i = 0; rel[i]; i++) {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/%s", exe, rel[i]);
+        char *rp = realpath(p, NULL);
+        bool found = rp && access(rp, R_OK) == 0;
+        if (found)
+            snprintf(out, cap, "%s", rp);
+        free(rp);
+        if (found)
+            return true;
+    }
+    return false;
 }

@@ -66,6 +66,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * "ptb CMD: done/total what" per tenth of the work. what (may be NULL) is the rest of the line. */
 void cli_progress(const char *cmd, bool tty, uint64_t done, uint64_t total, const char *what);
 
+/* A library that ptb loads at run time (dlopen, CUDA_INJECTION64_PATH): the path in environment
+ * variable env when set (true if it is readable), else the first readable one of rel[] (paths
+ * relative to the directory of the running ptb binary, NULL-terminated), resolved, into out.
+ * False when there is none. */
+bool ptb_find_lib(const char *env, const char *const rel[], char *out, size_t cap);
+
 /* Parse an unsigned integer option strictly (all digits, no overflow); false on bad input. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
 

@@ -25,6 +25,8 @@
 #      gap), the kernels per second of each; and bench_gpu_recv (the receiver and store alone,
 #      tests/bench) on this machine's CPUs.
 #   tests/gpu/run.sh rate OUT      proof 5 alone
+#   tests/gpu/run.sh lm OUT        the reference model's CUDA backend (issue 6): test_lm_cuda and
+#                                  bench_lm_cuda (kernel table, training tokens/s)
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
@@ -36,16 +38,31 @@ pack() {
   local b=build-gpupack
   # DT_RPATH (not RUNPATH): also used for the libraries' own dependencies (libpcap -> libdbus)
   cmake -S . -B $b -DCMAKE_BUILD_TYPE=Release -DPTB_BENCH=ON -DPTB_WERROR=OFF \
-    "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,\$ORIGIN/lib -Wl,--disable-new-dtags" >/dev/null || return 1
-  cmake --build $b -j"$(nproc)" --target ptb ptbgpu gpu_launches launch_bench bench_gpu_recv || return 1
+    "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath,\$ORIGIN/lib -Wl,--disable-new-dtags" \
+    "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath,\$ORIGIN -Wl,--disable-new-dtags" >/dev/null || return 1
+  cmake --build $b -j"$(nproc)" --target ptb ptbgpu gpu_launches launch_bench bench_gpu_recv \
+    ptblmcuda test_lm_cuda bench_lm_cuda || return 1
   rm -rf $PACK && mkdir -p $PACK/lib
   cp $b/runner/ptb $b/recorder/gpu/libptbgpu.so $b/tests/gpu/gpu_launches \
     $b/tests/gpu/launch_bench $b/tests/bench/bench_gpu_recv tests/gpu/torch_train.py \
     tests/gpu/check.py $PACK/
-  # every shared library ptb loads, but the C library's own (the GPU machine's are newer)
-  ldd $b/runner/ptb | awk '$3 ~ /^\// {print $3}' |
-    grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libgcc_s)\.so' |
+  # every shared library ptb loads, but the C and C++ libraries' own and CUDA's (cuBLAS, which
+  # the model's CUDA backend needs): the GPU machine has its own, newer ones
+  local skip='/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so|/cuda'
+  ldd $b/runner/ptb | awk '$3 ~ /^\// {print $3}' | grep -Ev "$skip" |
     while read -r l; do cp -L "$l" $PACK/lib/; done
+  # the model's CUDA test and benchmark (mode lm), with the libraries they load beyond ptb's
+  # (cmocka, libgomp), but CUDA's own and the C++ runtime: the GPU machine has its (newer) ones
+  # (ptb loads the backend, libptblmcuda.so, from lib/ beside it)
+  cp $b/tests/unit/kernels/test_lm_cuda $b/tests/bench/bench_lm_cuda tests/gpu/torch_lm.py $PACK/
+  cp $b/kernels/libptblmcuda.so $PACK/lib/
+  # the demo task (ptb demo-task, built on the CPU here, cached in build-gpupack/): its base model
+  # and benchmark, for ptb train and ptb eval --device cuda there
+  $b/runner/ptb demo-task --out $b/demo-task --measure --quiet >/dev/null || return 1
+  mkdir -p $PACK/task && cp -r $b/demo-task/base $b/demo-task/benchmark $PACK/task/ &&
+    cp $b/demo-task/eval/honest.json $PACK/task/cpu-honest.json 2>/dev/null
+  ldd $b/tests/unit/kernels/test_lm_cuda $b/tests/bench/bench_lm_cuda | awk '$3 ~ /^\// {print $3}' |
+    grep -Ev "$skip" | sort -u | while read -r l; do cp -L "$l" $PACK/lib/; done
   # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
   du -sh $PACK
@@ -153,6 +170,88 @@ run2() {
   return $rc
 }
 
+# The reference model on the GPU (issue 6): test_lm_cuda (each kernel against the CPU reference,
+# the whole model, determinism, generation), the kernel table of bench_lm_cuda in fp32 (against
+# the CPU reference and simpler GPU kernels) and bf16, and training tokens/s in fp32 and bf16 for
+# a GPT-2-small-sized model (12 layers, 768 channels, 12 heads, B=8, T=1024) and the demo's
+# small one. Results in OUT: lm-test.txt, lm-bench.txt, lm-kernels*.json, lm-train.jsonl.
+lm() {
+  local out=${1:?usage: run.sh lm OUT}
+  mkdir -p "$out"
+  local P=$PWD/$PACK rc=0
+  # cuBLAS is not packed: where the loader does not find it, CUDA's or PyTorch's copy
+  if ldd "$P/test_lm_cuda" | grep -q 'libcublas.*not found'; then
+    local d
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+      "$(python3 -c 'import nvidia.cublas as m, os; print(os.path.dirname(m.__file__) + "/lib")' 2>/dev/null)"; do
+      [ -n "$d" ] && [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} && break
+    done
+  fi
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc; } \
+    >"$out/lm-gpu.txt" 2>&1
+  cat "$out/lm-gpu.txt"
+  "$P/test_lm_cuda" >"$out/lm-test.txt" 2>&1
+  local trc=$?
+  [ $trc -eq 0 ] || rc=1
+  echo "test_lm_cuda rc=$trc" >>"$out/lm-test.txt"
+  tail -30 "$out/lm-test.txt"
+  {
+    "$P/bench_lm_cuda" --json "$out/lm-kernels.json" || rc=1
+    "$P/bench_lm_cuda" --precision bf16 --cpu-reps 0 --json "$out/lm-kernels-bf16.json" || rc=1
+    # training tokens/s, ptb and PyTorch (eager, torch.compile) side by side, same shapes
+    local cfg p
+    for cfg in "12 768 12 8 1024 20" "4 128 4 8 256 50"; do
+      set -- $cfg
+      for p in fp32 bf16; do
+        "$P/bench_lm_cuda" --train --layers $1 --channels $2 --heads $3 --batch $4 --seq $5 \
+          --steps $6 --precision $p --json "$T_JSON" || rc=1
+        cat "$T_JSON" >>"$out/lm-train.jsonl"
+        python3 "$P/torch_lm.py" --layers $1 --channels $2 --heads $3 --batch $4 --seq $5 \
+          --steps $6 --precision $p >>"$out/lm-train.jsonl" || rc=1
+        python3 "$P/torch_lm.py" --layers $1 --channels $2 --heads $3 --batch $4 --seq $5 \
+          --steps $6 --precision $p --compile >>"$out/lm-train.jsonl" ||
+          echo "torch.compile failed ($cfg $p)"
+      done
+    done
+    cat "$out/lm-train.jsonl"
+  } >"$out/lm-bench.txt" 2>&1
+  cat "$out/lm-bench.txt"
+  lm_cli "$out" || rc=1
+  return $rc
+}
+
+# ptb train and ptb eval --device cuda on the demo task: the honest agent's fine-tune of the base
+# (as ptb demo-task --measure does on the CPU) twice in fp32 and twice in bf16, each pair
+# bit-identical (the GPU's deterministic mode, end to end), and scored on the GPU and the CPU.
+lm_cli() {
+  local out=$1 P=$PWD/$PACK rc=0 T p i
+  T=$(mktemp -d /tmp/ptb-lmcli-XXXXXX)
+  {
+    for p in fp32 bf16; do
+      for i in 1 2; do
+        "$P/ptb" train --base "$P/task/base" --data "$P/task/benchmark/train.jsonl" --out "$T/$p-$i" \
+          --steps 600 --seed 3 --seq 24 --batch 32 --lr 3e-3 --device cuda --precision $p -q || rc=1
+      done
+      if cmp "$T/$p-1/model.safetensors" "$T/$p-2/model.safetensors"; then
+        echo "ptb train --device cuda --precision $p: two runs bit-identical"
+      else
+        echo "FAIL: ptb train --device cuda --precision $p: two runs differ"; rc=1
+      fi
+      "$P/ptb" eval --model "$T/$p-1" --benchmark "$P/task/benchmark/test.jsonl" --max-tokens 8 \
+        --device cuda --out "$T/eval-$p-cuda.json" -q || rc=1
+      "$P/ptb" eval --model "$T/$p-1" --benchmark "$P/task/benchmark/test.jsonl" --max-tokens 8 \
+        --out "$T/eval-$p-cpu.json" -q || rc=1
+      python3 -c 'import json,sys; a=[json.load(open(f)) for f in sys.argv[2:]]
+print(sys.argv[1], "accuracy on the GPU %.3f, on the CPU %.3f, answers equal: %s" % (a[0]["accuracy"], a[1]["accuracy"], [r.get("output") for r in a[0]["results"]] == [r.get("output") for r in a[1]["results"]]))' \
+        "honest $p" "$T/eval-$p-cuda.json" "$T/eval-$p-cpu.json" || rc=1
+    done
+    echo "the CPU's honest run (ptb demo-task --measure): $(cat "$P/task/cpu-honest.json" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["accuracy"])' 2>/dev/null)"
+  } >"$out/lm-cli.txt" 2>&1
+  cat "$out/lm-cli.txt"
+  rm -rf "$T"
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -173,5 +272,6 @@ pack) pack ;;
 rate) shift; rate_only "$@" ;;
 run) shift; run "$@" ;;
 run2) shift; run2 "$@" ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT" >&2; exit 2 ;;
+lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT" >&2; exit 2 ;;
 esac

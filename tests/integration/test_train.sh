@@ -51,5 +51,23 @@ check "bad lr" 2 "$ptb" train --init --lr nan --data "$tmp/train.jsonl" --out "$
 check "heads" 2 "$ptb" train --init --heads 3 --channels 32 --data "$tmp/train.jsonl" --out "$tmp/x"
 check "seq over the model" 2 "$ptb" train --base "$tmp/a" --seq 17 --data "$tmp/train.jsonl" --out "$tmp/x"
 check "device" 2 "$ptb" train --init --device tpu --data "$tmp/train.jsonl" --out "$tmp/x"
+check "bf16 on the cpu" 2 "$ptb" train --init --precision bf16 --data "$tmp/train.jsonl" --out "$tmp/x"
+check "precision" 2 "$ptb" train --init --device cuda --precision fp8 --data "$tmp/train.jsonl" \
+  --out "$tmp/x"
+# --device cuda: trains where the backend and a GPU are there (tests/gpu/run.sh lm proves it on
+# one); elsewhere exit 5 with the reason, and no checkpoint
+PTB_LM_CUDA_LIB=/nonexistent/libptblmcuda.so "$ptb" train "${small[@]}" --device cuda \
+  --data "$tmp/train.jsonl" --out "$tmp/cuda-missing" >"$tmp/out" 2>"$tmp/err"
+[ $? = 5 ] && grep -q 'PTB_LM_CUDA_LIB=/nonexistent/libptblmcuda.so: cannot read it' "$tmp/err" &&
+  [ ! -e "$tmp/cuda-missing" ] && ok || bad "missing CUDA backend: $(cat "$tmp/err")"
+"$ptb" train "${small[@]}" --device cuda --data "$tmp/train.jsonl" --out "$tmp/cuda" \
+  >"$tmp/out" 2>"$tmp/err"
+got=$?
+if [ $got = 0 ]; then
+  [ -f "$tmp/cuda/model.safetensors" ] && ok || bad "--device cuda wrote no checkpoint"
+else
+  [ $got = 5 ] && grep -q -- '--device cuda: .*\(CUDA\|cuda\|GPU\|device\)' "$tmp/err" && ok ||
+    bad "--device cuda without a GPU: exit $got, $(cat "$tmp/err")"
+fi
 [ -e "$tmp/x" ] && bad "a failed run left $tmp/x" || ok
 finish
