@@ -44,6 +44,8 @@ enum {
     OPT_KEEP_HOST,
     OPT_NET_BUFFER,
     OPT_GPU,
+    OPT_BUDGET,
+    OPT_KILL_AFTER,
 };
 
 static const cli_option record_opts[] = {
@@ -63,6 +65,8 @@ static const cli_option record_opts[] = {
     {"keep-host", 0, "HOST", OPT_KEEP_HOST},
     {"net-buffer", 0, "BYTES", OPT_NET_BUFFER},
     {"gpu", 0, "on|off", OPT_GPU},
+    {"budget", 0, "SECONDS", OPT_BUDGET},
+    {"kill-after", 0, "SECONDS", OPT_KILL_AFTER},
     {NULL, 0, NULL, 0},
 };
 
@@ -162,10 +166,11 @@ static int append_end(store *s, const tracer_result *r, uint64_t net_events, int
     Ptb__V1__RunEnd re = PTB__V1__RUN_END__INIT;
     re.exit_code = r->exit_code;
     re.signal = r->signal;
-    re.reason = (char *)(rc_run        ? "error"
-                         : !r->started ? "exec_failed"
-                         : r->signal   ? "signal"
-                                       : "exit");
+    re.reason = (char *)(rc_run              ? "error"
+                         : !r->started       ? "exec_failed"
+                         : r->budget_expired ? "budget"
+                         : r->signal         ? "signal"
+                                             : "exit");
     re.duration_ns = now_ns(CLOCK_MONOTONIC) - t0;
     re.events = r->events + net_events + 2;
     ev.source = PTB__V1__SOURCE__SOURCE_RUNNER;
@@ -224,6 +229,18 @@ int record_main(int argc, char **argv)
                 return cli_usage_error("record", "--grace: '%s' is not a number of seconds",
                                        c.optarg);
             o.grace_ms = (int)(grace * 1000 > INT32_MAX ? INT32_MAX : grace * 1000);
+            break;
+        case OPT_BUDGET:
+            if (!cli_parse_u64(c.optarg, &grace) || grace < 1 || grace > 86400 * 365)
+                return cli_usage_error("record", "--budget: '%s' is not a number of seconds",
+                                       c.optarg);
+            o.budget_ms = (int64_t)grace * 1000;
+            break;
+        case OPT_KILL_AFTER:
+            if (!cli_parse_u64(c.optarg, &grace) || grace > 86400)
+                return cli_usage_error("record", "--kill-after: '%s' is not 0..86400 seconds",
+                                       c.optarg);
+            o.term_grace_ms = (int)grace * 1000;
             break;
         case OPT_ALL_OPENS: o.record_all_opens = true; break;
         case OPT_QUIET: quiet = true; break;
@@ -399,6 +416,12 @@ int record_main(int argc, char **argv)
                     (unsigned long long)gs.processes, (unsigned long long)gs.kernels,
                     (unsigned long long)gs.memcpys, (unsigned long long)gs.memsets,
                     (unsigned long long)gs.lost, (unsigned long long)gs.malformed);
+        if (r.budget_expired)
+            fprintf(stderr,
+                    "ptb record: the budget of %lld s ran out: SIGTERM to the tree, %llu "
+                    "processes killed %d s later\n",
+                    (long long)(o.budget_ms / 1000), (unsigned long long)r.killed_after_budget,
+                    o.term_grace_ms / 1000);
         if (r.killed_after_grace)
             fprintf(stderr, "ptb record: killed %llu processes still running after --grace\n",
                     (unsigned long long)r.killed_after_grace);

@@ -30,6 +30,11 @@ typedef struct tracer_options {
     /* after the command's own process exits, wait this long for the rest of the tree (daemons
      * included), then kill what is left; < 0: wait for ever (default) */
     int grace_ms;
+    /* > 0: the wall-time budget from the start of the command: when it runs out, SIGTERM to every
+     * process of the tree, then SIGKILL to what is left term_grace_ms later (the budget of a
+     * `ptb run` agent phase). 0: none (default). */
+    int64_t budget_ms;
+    int term_grace_ms;     /* default 10,000 */
     bool record_all_opens; /* also file.open under /usr, /lib, ... (default false) */
     /* >= 0: the command runs in this network namespace (setns before exec; default -1) */
     int netns_fd;
@@ -57,10 +62,12 @@ typedef struct tracer_result {
     uint64_t processes; /* processes seen */
     uint64_t execs;     /* successful execve */
     uint64_t files_written;
-    uint64_t bytes_captured;     /* content stored as blobs (uncompressed) */
-    uint64_t gaps;               /* gap events appended */
-    uint64_t denied;             /* proc.denied events (io_uring, ptrace, 32-bit syscalls) */
-    uint64_t killed_after_grace; /* processes killed when the grace time ran out */
+    uint64_t bytes_captured;      /* content stored as blobs (uncompressed) */
+    uint64_t gaps;                /* gap events appended */
+    uint64_t denied;              /* proc.denied events (io_uring, ptrace, 32-bit syscalls) */
+    uint64_t killed_after_grace;  /* processes killed when the grace time ran out */
+    bool budget_expired;          /* the budget ran out (the tree got SIGTERM) */
+    uint64_t killed_after_budget; /* processes that outlived SIGTERM by term_grace_ms: SIGKILL */
 } tracer_result;
 
 /* Run argv[0] (looked up in PATH) with argv under the recorder, appending events to s (borrowed;

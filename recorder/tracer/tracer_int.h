@@ -64,6 +64,9 @@ typedef struct tracer {
     ptb_errbuf *eb;
     pid_t root; /* the command's own process */
     bool root_done;
+    /* deadlines on CLOCK_MONOTONIC (ms; 0 = none): the budget, the SIGKILL after it, the end of
+     * the grace after the root's exit. One ITIMER_REAL wakes the loop for the earliest. */
+    int64_t budget_at, term_kill_at, grace_at, armed_at;
     int store_err; /* first store error: the run stops */
     int exec_err;  /* errno of the command's failed exec, from the child */
     /* threads, open addressing by tid */

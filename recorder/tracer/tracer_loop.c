@@ -30,6 +30,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sockdiag.h"
@@ -44,6 +45,14 @@ void tracer_options_default(tracer_options *o)
     o->capture_total_max = 4ull << 30;
     o->grace_ms = -1;
     o->netns_fd = -1;
+    o->term_grace_ms = 10000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static volatile sig_atomic_t got_signal, alarm_fired;
@@ -247,8 +256,8 @@ static void on_gone(tracer *t, tracer_thread *th, int status)
 
 /* ------------------------------------------------------------------ start */
 
-/* SIGKILL to every process of the tree; count: they outlived --grace. */
-static void kill_tree(tracer *t, bool count)
+/* sig to every process of the tree; *count (may be NULL) += the processes not yet exited. */
+static void signal_tree(tracer *t, int sig, uint64_t *count)
 {
     uint64_t stamp = ++t->visit_stamp;
     for (size_t i = 0; i < t->thr_cap; i++) {
@@ -256,10 +265,46 @@ static void kill_tree(tracer *t, bool count)
         if (!th || th->p->visit == stamp) /* once per process, through any of its threads */
             continue;
         th->p->visit = stamp;
-        kill(th->tid, SIGKILL); /* a thread's id names its whole group for kill(2) */
+        kill(th->tid, sig); /* a thread's id names its whole group for kill(2) */
         if (count && !th->p->exit_recorded)
-            t->r->killed_after_grace++;
+            (*count)++;
     }
+}
+
+static void kill_tree(tracer *t)
+{
+    signal_tree(t, SIGKILL, NULL);
+}
+
+/* The deadlines that have passed act; the timer is set for the next one. */
+static void deadlines(tracer *t)
+{
+    int64_t now = mono_ms();
+    if (t->budget_at && now >= t->budget_at) {
+        t->budget_at = 0;
+        t->r->budget_expired = true;
+        signal_tree(t, SIGTERM, NULL);
+        t->term_kill_at = now + (t->o.term_grace_ms > 0 ? t->o.term_grace_ms : 0) + 1;
+    }
+    if (t->term_kill_at && now >= t->term_kill_at) {
+        t->term_kill_at = 0;
+        signal_tree(t, SIGKILL, &t->r->killed_after_budget);
+    }
+    if (t->grace_at && now >= t->grace_at) {
+        t->grace_at = 0;
+        signal_tree(t, SIGKILL, &t->r->killed_after_grace);
+    }
+    int64_t next = 0;
+    const int64_t at[3] = {t->budget_at, t->term_kill_at, t->grace_at};
+    for (int i = 0; i < 3; i++)
+        if (at[i] && (!next || at[i] < next))
+            next = at[i];
+    if (next == t->armed_at)
+        return;
+    t->armed_at = next;
+    int64_t in = next ? (next > now ? next - now : 1) : 0;
+    struct itimerval it = {{0, 0}, {in / 1000, (in % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 /* The child: wait until seized, then filter and exec. Reports a failed exec through errfd. */
@@ -309,20 +354,18 @@ static int loop(tracer *t)
                      (int)got_signal);
             tracer_gap(t, NULL, 0, "recorder_signal", NULL, d, 1, 0, NULL);
             got_signal = 0;
-            kill_tree(t, false);
+            kill_tree(t);
         }
         if (t->store_err) /* the store stopped: nothing more can be recorded */
-            kill_tree(t, false);
+            kill_tree(t);
         if (t->root_done && t->o.grace_ms >= 0 && !grace_armed && t->thr_n > 0) {
             grace_armed = true;
-            struct itimerval it = {{0, 0}, {t->o.grace_ms / 1000, (t->o.grace_ms % 1000) * 1000}};
-            if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
-                it.it_value.tv_usec = 1;
-            setitimer(ITIMER_REAL, &it, NULL);
+            t->grace_at = mono_ms() + t->o.grace_ms + 1;
+            alarm_fired = 1; /* arm the timer below */
         }
         if (alarm_fired) {
             alarm_fired = 0;
-            kill_tree(t, true);
+            deadlines(t);
         }
         int st;
         pid_t tid = waitpid(-1, &st, __WALL);
@@ -337,7 +380,7 @@ static int loop(tracer *t)
         if (!th && (WIFEXITED(st) || WIFSIGNALED(st)))
             continue; /* a thread already accounted for (an exec from another thread) */
         if (!th && !(th = tracer_thread_add(t, tid))) {
-            kill_tree(t, false);
+            kill_tree(t);
             return ptb_errf(t->eb, PTB_ENOMEM, "out of memory for the process table");
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -432,6 +475,11 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     for (int i = 0; i < 4; i++)
         sigaction(sigs[i], i < 2 ? &sa : &ign, &old[i]);
     sigaction(SIGALRM, &sal, &oldal);
+    alarm_fired = 0;
+    if (o->budget_ms > 0) {
+        t.budget_at = mono_ms() + o->budget_ms;
+        alarm_fired = 1; /* the loop arms the timer */
+    }
     ssize_t w = write(go[1], "g", 1);
     close(go[1]);
     int rc = w == 1 ? loop(&t) : ptb_errf(eb, -EIO, "cannot start the command");

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ptb record on the cases a recorder must get right: exit status and signals, a command that
 does not exist, bad stores, refused syscalls (io_uring, ptrace, int 0x80), exec from a thread,
-job control, daemons and --grace, the recorder killed, 10,000 forks, odd file names, a 2 GB
+job control, daemons and --grace, --budget and --kill-after, the recorder killed, 10,000 forks, odd file names, a 2 GB
 file, a full disk, mmap writes, secrets. Real programs, real ptrace; each case checks the exit
 status and the events of the store (`ptb query --format jsonl`).
 
@@ -211,6 +211,25 @@ def case_daemon():
     dt = time.monotonic() - t0
     check(r.returncode == 3 and dt < 10 and b"killed 1" in r.stderr,
           f"grace: status {r.returncode} after {dt:.1f}s, {r.stderr!r}")
+
+
+def case_budget():
+    # a command that stops on SIGTERM: ended by the budget, exit 143, run.end says "budget"
+    t0 = time.monotonic()
+    r, s, _ = record("budget", ["sh", "-c", "sleep 60"], "--budget", "1")
+    dt = time.monotonic() - t0
+    end = of_type(events(s), "run.end")
+    check(r.returncode == 143 and dt < 8 and end and end[0].get("reason") == "budget",
+          f"budget: status {r.returncode} after {dt:.1f}s, run.end {end}")
+    # one that ignores SIGTERM and leaves a daemon that ignores it too: SIGKILL after
+    # --kill-after, every process of the tree counted
+    t0 = time.monotonic()
+    r, s, _ = record("budget-kill", ["sh", "-c", "trap '' TERM; (setsid sleep 60 &); sleep 60"],
+                     "--budget", "1", "--kill-after", "1")
+    dt = time.monotonic() - t0
+    check(r.returncode == 137 and 1.8 < dt < 8 and b"processes killed 1 s later" in r.stderr,
+          f"budget-kill: status {r.returncode} after {dt:.1f}s, {r.stderr!r}")
+    check(len(of_type(events(s), "proc.exit")) >= 3, "budget-kill: every exit recorded")
 
 
 def case_recorder_killed():
