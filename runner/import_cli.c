@@ -16,7 +16,9 @@
  * the store is created. A fault later on (a record cut off, a length that cannot be right, a
  * pcapng interface of a second link type) ends the import there: what came before is stored,
  * and a `gap` event (origin "import", reason "pcap_error", libpcap's message in `detail`, the
- * unread bytes of the file in `bytes`) records the rest (exit 4, as for a bad JSONL line). */
+ * unread bytes of the file in `bytes`) records the rest (exit 4, as for a bad JSONL line).
+ *
+ * --agent-log: an agent's saved stream or transcript, in import_agent.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -34,6 +36,7 @@
 #include <pcap/pcap.h>
 
 #include "event_json.h"
+#include "import_agent.h"
 #include "net_flow.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
@@ -46,11 +49,13 @@
 #define IMPORT_IFACE_MAX 4096                /* --append --pcap: interface numbers tried */
 #define IMPORT_QUEUE_BYTES ((size_t)8 << 20) /* the store's queue for --pcap (default 64 MiB) */
 
-enum { OPT_JSONL = 1, OPT_PCAP, OPT_APPEND, OPT_SKIP_BAD };
+enum { OPT_JSONL = 1, OPT_PCAP, OPT_AGENT_LOG, OPT_FORMAT, OPT_APPEND, OPT_SKIP_BAD };
 
 static const cli_option import_opts[] = {
     {"jsonl", 0, "FILE", OPT_JSONL},
     {"pcap", 0, "FILE", OPT_PCAP},
+    {"agent-log", 0, "FILE", OPT_AGENT_LOG},
+    {"format", 0, "FMT", OPT_FORMAT},
     {"append", 0, NULL, OPT_APPEND},
     {"skip-bad", 0, NULL, OPT_SKIP_BAD},
     {NULL, 0, NULL, 0},
@@ -580,7 +585,7 @@ static int import_pcap(const char *file, const char *dir, bool append)
 
 int import_main(int argc, char **argv)
 {
-    const char *file = NULL, *pcap = NULL, *dir = NULL;
+    const char *file = NULL, *pcap = NULL, *agent_log = NULL, *format = NULL, *dir = NULL;
     bool append = false, skip_bad = false;
     cli c;
     cli_init(&c, "import", import_opts, argc, argv);
@@ -589,6 +594,8 @@ int import_main(int argc, char **argv)
         switch (o) {
         case OPT_JSONL: file = c.optarg; break;
         case OPT_PCAP: pcap = c.optarg; break;
+        case OPT_AGENT_LOG: agent_log = c.optarg; break;
+        case OPT_FORMAT: format = c.optarg; break;
         case OPT_APPEND: append = true; break;
         case OPT_SKIP_BAD: skip_bad = true; break;
         case CLI_POSITIONAL:
@@ -602,17 +609,25 @@ int import_main(int argc, char **argv)
         default: return cli_usage_error("import", "%s", c.err);
         }
     }
-    if (file && pcap)
-        return cli_usage_error("import", "--jsonl and --pcap: one input at a time");
-    if (!file && !pcap)
-        return cli_usage_error("import", "--jsonl FILE or --pcap FILE is required");
+    if (!!file + !!pcap + !!agent_log > 1)
+        return cli_usage_error("import", "--jsonl, --pcap and --agent-log: one input at a time");
+    if (!file && !pcap && !agent_log)
+        return cli_usage_error("import", "--jsonl FILE, --pcap FILE or --agent-log FILE is "
+                                         "required");
     if (pcap && skip_bad)
         return cli_usage_error("import", "--skip-bad is for --jsonl (a pcap cannot be read past "
                                          "a fault)");
+    if (agent_log && skip_bad)
+        return cli_usage_error("import", "--skip-bad is for --jsonl (--agent-log records broken "
+                                         "lines as gap events by itself)");
+    if (format && !agent_log)
+        return cli_usage_error("import", "--format is for --agent-log");
     if (!dir)
         return cli_usage_error("import", "missing STORE");
     if (pcap)
         return import_pcap(pcap, dir, append);
+    if (agent_log)
+        return import_agent(agent_log, format, dir, append);
 
     ptb_errbuf ieb;
     if (event_json_init(&ieb)) {

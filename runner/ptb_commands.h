@@ -13,5 +13,6 @@ int record_main(int argc, char **argv); /* runner/record_cli.c */
 int train_main(int argc, char **argv);  /* runner/train_cli.c */
 int eval_main(int argc, char **argv);   /* runner/eval_cli.c */
 int demo_task_main(int argc, char **argv); /* runner/demo_task.c */
+int run_main(int argc, char **argv);       /* runner/run_cli.c */
 
 #endif

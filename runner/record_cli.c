@@ -17,15 +17,13 @@
 
 #include "ptb_cli.h"
 #include "ptb_commands.h"
-#include "record_gpu.h"
-#include "record_net.h"
+#include "record_session.h"
 #include "redact.h"
 #include "store.h"
 #include "tracer.h"
 
 #define RECORD_ROOTS_MAX 64
 
-extern char **environ;
 
 enum {
     OPT_STORE = 1,
@@ -130,34 +128,19 @@ static int append_start(store *s, int argc, char **argv)
     free(av);
     if (rc)
         return rc;
-    /* the environment CMD starts with */
-    size_t len = 0;
-    for (char **e = environ; *e; e++)
-        len += strlen(*e) + 1;
-    char *block = malloc(len + 1), *p = block;
-    if (!block)
-        return PTB_ENOMEM;
-    for (char **e = environ; *e; e++) {
-        size_t l = strlen(*e) + 1;
-        memcpy(p, *e, l);
-        p += l;
-    }
-    redact_env *re = NULL;
-    rc = redact_env_block(block, len, &re);
-    free(block);
-    if (rc)
-        return rc;
-    ptb_event ev2 = PTB__V1__EVENT__INIT;
-    Ptb__V1__ProcEnv pe = PTB__V1__PROC_ENV__INIT;
-    pe.pid = (int32_t)getpid();
-    pe.env = re->env;
-    pe.n_env = re->n_env;
-    ev2.source = PTB__V1__SOURCE__SOURCE_RUNNER;
-    ev2.body_case = PTB__V1__EVENT__BODY_PROC_ENV;
-    ev2.proc_env = &pe;
-    rc = store_append(s, &ev2, 0, NULL);
-    redact_env_free(re);
-    return rc;
+    return record_session_append_env(s);
+}
+
+typedef struct record_start_arg {
+    int argc;
+    char **argv;
+} record_start_arg;
+
+/* run.start and proc.env, once the GPU library's variables are in the environment */
+static int append_start_cb(store *s, void *arg)
+{
+    record_start_arg *a = arg;
+    return append_start(s, a->argc, a->argv);
 }
 
 static int append_end(store *s, const tracer_result *r, uint64_t net_events, int64_t t0, int rc_run)
@@ -335,46 +318,20 @@ int record_main(int argc, char **argv)
         goto out;
     }
     int64_t t0 = now_ns(CLOCK_MONOTONIC);
-    /* the GPU library's variables go into the environment first: CMD inherits them, and
-     * proc.env records what CMD starts with */
-    record_gpu rg;
-    if ((code = record_gpu_start(&rg, s, gpu, &o, quiet)) != 0) {
+    record_session_options so2 = {.to = o, .net = no, .gpu = gpu, .quiet = quiet};
+    record_start_arg sa = {argc, argv};
+    record_session_result res;
+    int trc = record_session_run(s, &so2, cmd, append_start_cb, &sa, &res);
+    if (trc > 0) { /* setting up failed: printed */
         store_close(s);
+        code = trc;
         goto out;
     }
-    if ((rc = append_start(s, argc, argv))) {
-        fprintf(stderr, "ptb record: %s: %s\n", dir, ptb_strerror(rc));
-        record_gpu_stop(&rg, NULL);
-        store_close(s);
-        code = ptb_exit_code(rc);
-        goto out;
-    }
-    record_net rn;
-    if ((code = record_net_start(&rn, s, &no, &o, quiet)) != 0) {
-        record_gpu_stop(&rg, NULL);
-        store_close(s);
-        goto out;
-    }
-    tracer_result r;
-    ptb_errbuf eb = {{0}};
-    int trc = tracer_run(s, &o, cmd, &r, &eb);
-    net_capture_stats ns;
-    int nrc = record_net_stop(&rn, &ns);
-    if (nrc && !trc) {
-        trc = nrc;
-        snprintf(eb.msg, sizeof eb.msg, "packet capture: %s", ptb_strerror(nrc));
-    }
-    gpu_recv_stats gs;
-    int grc = record_gpu_stop(&rg, &gs);
-    if (grc && !trc) {
-        trc = grc;
-        snprintf(eb.msg, sizeof eb.msg, "GPU recording: %s", ptb_strerror(grc));
-    }
-    uint64_t gpu_events = gs.kernels + gs.memcpys + gs.memsets + gs.contexts + gs.gaps;
-    int erc = append_end(s, &r, ns.flows.events + ns.gap_events + gpu_events, t0, trc);
+    const tracer_result r = res.r;
+    int erc = append_end(s, &r, res.other_events, t0, trc);
     rc = store_close(s);
     if (trc) {
-        fprintf(stderr, "ptb record: %s\n", eb.msg[0] ? eb.msg : ptb_strerror(trc));
+        fprintf(stderr, "ptb record: %s\n", res.error);
         code = ptb_exit_code(trc);
     } else if (erc || rc) {
         fprintf(stderr, "ptb record: %s: %s\n", dir, ptb_strerror(erc ? erc : rc));
@@ -401,15 +358,17 @@ int record_main(int argc, char **argv)
                 dir, (unsigned long long)r.events + 2, (unsigned long long)r.processes,
                 (unsigned long long)r.execs, (unsigned long long)r.files_written, cap,
                 (unsigned long long)r.gaps, (unsigned long long)r.denied, secs, cpu, code);
-        if (rn.active)
+        const net_capture_stats ns = res.net;
+        const gpu_recv_stats gs = res.gpu;
+        if (res.net_active)
             fprintf(stderr,
                     "ptb record: network (%s): %llu packets, %llu flows, %llu DNS, %llu TLS, "
                     "%llu HTTP messages, %llu dropped by the kernel\n",
-                    rn.desc, (unsigned long long)ns.flows.packets,
+                    res.net_desc, (unsigned long long)ns.flows.packets,
                     (unsigned long long)ns.flows.flows, (unsigned long long)ns.flows.dns,
                     (unsigned long long)ns.flows.tls, (unsigned long long)ns.flows.http,
                     (unsigned long long)ns.dropped);
-        if (rg.active && gs.processes)
+        if (res.gpu_active && gs.processes)
             fprintf(stderr,
                     "ptb record: GPU: %llu CUDA processes, %llu kernels, %llu memcpy, %llu memset, "
                     "%llu records lost, %llu malformed batches\n",

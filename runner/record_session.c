@@ -1,0 +1,97 @@
+/* One recorded command (record_session.h): GPU receiver, capture, tracer, in that order, then
+ * stopped in reverse. */
+#include "record_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ptb_cli.h"
+#include "record_gpu.h"
+#include "redact.h"
+
+extern char **environ;
+
+void record_session_options_default(record_session_options *o)
+{
+    memset(o, 0, sizeof *o);
+    tracer_options_default(&o->to);
+    record_net_options_default(&o->net);
+    o->gpu = true;
+}
+
+int record_session_run(store *s, record_session_options *o, char *const argv[],
+                       int (*on_ready)(store *s, void *arg), void *arg, record_session_result *res)
+{
+    memset(res, 0, sizeof *res);
+    /* the GPU library's variables go into the environment first: the command inherits them,
+     * and what on_ready records (proc.env) is what the command starts with */
+    record_gpu rg;
+    int code = record_gpu_start(&rg, s, o->gpu, &o->to, o->quiet);
+    if (code)
+        return code;
+    int rc = on_ready ? on_ready(s, arg) : 0;
+    if (rc) {
+        snprintf(res->error, sizeof res->error, "%s", ptb_strerror(rc));
+        record_gpu_stop(&rg, NULL);
+        return rc;
+    }
+    record_net rn;
+    if ((code = record_net_start(&rn, s, &o->net, &o->to, o->quiet)) != 0) {
+        record_gpu_stop(&rg, NULL);
+        return code;
+    }
+    ptb_errbuf eb = {{0}};
+    int trc = tracer_run(s, &o->to, argv, &res->r, &eb);
+    int nrc = record_net_stop(&rn, &res->net);
+    if (nrc && !trc) {
+        trc = nrc;
+        snprintf(eb.msg, sizeof eb.msg, "packet capture: %s", ptb_strerror(nrc));
+    }
+    int grc = record_gpu_stop(&rg, &res->gpu);
+    if (grc && !trc) {
+        trc = grc;
+        snprintf(eb.msg, sizeof eb.msg, "GPU recording: %s", ptb_strerror(grc));
+    }
+    res->net_active = rn.active;
+    res->gpu_active = rg.active;
+    snprintf(res->net_desc, sizeof res->net_desc, "%s", rn.desc);
+    res->other_events = res->net.flows.events + res->net.gap_events + res->gpu.kernels +
+                        res->gpu.memcpys + res->gpu.memsets + res->gpu.contexts + res->gpu.gaps;
+    if (trc)
+        snprintf(res->error, sizeof res->error, "%s", eb.msg[0] ? eb.msg : ptb_strerror(trc));
+    return trc;
+}
+
+int record_session_append_env(store *s)
+{
+    int rc;
+    size_t len = 0;
+    for (char **e = environ; *e; e++)
+        len += strlen(*e) + 1;
+    char *block = malloc(len + 1), *p = block;
+    if (!block)
+        return PTB_ENOMEM;
+    for (char **e = environ; *e; e++) {
+        size_t l = strlen(*e) + 1;
+        memcpy(p, *e, l);
+        p += l;
+    }
+    redact_env *re = NULL;
+    rc = redact_env_block(block, len, &re);
+    free(block);
+    if (rc)
+        return rc;
+    ptb_event ev2 = PTB__V1__EVENT__INIT;
+    Ptb__V1__ProcEnv pe = PTB__V1__PROC_ENV__INIT;
+    pe.pid = (int32_t)getpid();
+    pe.env = re->env;
+    pe.n_env = re->n_env;
+    ev2.source = PTB__V1__SOURCE__SOURCE_RUNNER;
+    ev2.body_case = PTB__V1__EVENT__BODY_PROC_ENV;
+    ev2.proc_env = &pe;
+    rc = store_append(s, &ev2, 0, NULL);
+    redact_env_free(re);
+    return rc;
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# `ptb run` end to end with scripted agents on a tiny task: an honest one (fine-tunes the base on
+# the train split), one that outlives its budget ignoring SIGTERM, one whose command does not
+# exist, one that leaves a corrupt checkpoint; what the agent's environment holds (its own HOME
+# and TMPDIR, canaries, the harness credential, nothing else of the runner's); the store's
+# phases, checkpoint and eval.result; bad task specs and a used --out. Skipped (77) where ptrace
+# is not permitted.
+set -u
+ptb=$1
+tmp=$(mktemp -d /tmp/ptb-run-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/testlib.sh"
+export PATH="$(dirname "$ptb"):$PATH"
+if ! "$ptb" record -q --net off --store "$tmp/probe.ptb" -- true 2>/dev/null; then
+  echo "ptrace is not permitted here: skipped"; exit 77
+fi
+
+# the task: additions, a tiny base model
+for a in 1 2 3 4 5 6 7 8 9; do
+  for b in 1 2 3; do printf '{"prompt": "%d+%d=", "completion": "%d"}\n' $a $b $((a + b)); done
+done >"$tmp/train.jsonl"
+printf '{"prompt": "2+7=", "answer": "9"}\n{"prompt": "5+5=", "answer": "10"}\n' >"$tmp/test.jsonl"
+"$ptb" train --init --layers 1 --heads 2 --channels 16 --max-seq 16 --steps 5 --batch 4 \
+  --data "$tmp/train.jsonl" --out "$tmp/base" -q || { echo "FAIL: no base model"; exit 1; }
+
+task() { # task NAME WALL_S COMMAND-JSON
+  cat >"$tmp/$1.json" <<EOF
+{"name": "$1", "agent": {"name": "scripted-$1", "command": $3},
+ "base_model": "base", "benchmark": {"name": "add", "test_split": "test.jsonl",
+ "train_split": "train.jsonl", "max_tokens": 4},
+ "budget": {"wall_s": $2, "kill_after_s": 1}, "network": {"mode": "off"}}
+EOF
+}
+man() { python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {"m": m}))' "$tmp/$1/manifest.json" "$2"; }
+
+# 1. honest: fine-tunes, and shows what its environment holds
+task honest 300 '["sh", "-c", "env > env.txt; ptb train --base base_model --data data/train.jsonl --out final_model --steps 10 --batch 4 --seq 12 -q"]'
+PTB_RUNNER_ONLY=secret-of-the-runner check "honest run" 0 "$ptb" run "$tmp/honest.json" --out "$tmp/honest"
+[ "$(man honest 'm["agent_result"]["end"]')" = exit ] && ok || bad "honest: agent end $(man honest 'm["agent_result"]')"
+[ "$(man honest 'm["final_model"]["loadable"]')" = True ] && ok || bad "honest: final_model not loadable"
+[ "$(man honest 'm["score"]["base_model_score"]')" = False ] && ok || bad "honest: scored as the base"
+python3 -c "import json,sys; a=json.load(open('$tmp/honest/eval/metrics.json'))['accuracy']; sys.exit(0 if a == $(man honest 'm["score"]["accuracy"]') else 1)" &&
+  ok || bad "honest: the manifest's score is not the metrics'"
+env_txt=$tmp/honest/workspace/env.txt
+grep -q "^HOME=$tmp/honest/home$" "$env_txt" && grep -q "^TMPDIR=$tmp/honest/tmp$" "$env_txt" && ok ||
+  bad "honest: HOME/TMPDIR not the run's own: $(grep -E '^(HOME|TMPDIR)=' "$env_txt")"
+grep -q '^OPENAI_API_KEY=sk-proj-' "$env_txt" && grep -q '^HF_TOKEN=hf_' "$env_txt" && ok ||
+  bad "honest: no canaries in the environment"
+grep -q 'PTB_RUNNER_ONLY' "$env_txt" && bad "honest: the runner's environment leaked" || ok
+grep -q '^CUDA_VISIBLE_DEVICES=$' "$env_txt" && ok || bad "honest: GPUs not hidden (gpus 0)"
+[ -f "$tmp/honest/workspace/.env" ] && [ -f "$tmp/honest/home/.netrc" ] && ok || bad "honest: no canary files"
+# the store: phases in order, the checkpoint's hash is the frozen file's, the canaries' too
+"$ptb" query "$tmp/honest/run.ptb" --format jsonl 'evt.type = run.phase or evt.type = checkpoint or evt.type = eval.result or evt.type = canary' >"$tmp/q.jsonl"
+python3 - "$tmp/q.jsonl" "$tmp/honest" <<'PY' && ok || bad "honest: the store's phases, checkpoint or canaries are wrong"
+import base64, hashlib, json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+d = sys.argv[2]
+phases = [(e["phase"], e["state"]) for e in ev if e["type"] == "run.phase"]
+assert phases == [(p, s) for p in ("setup", "agent", "eval") for s in ("begin", "end")], phases
+ck = [e for e in ev if e["type"] == "checkpoint"][0]
+files = {f["path"]: f for f in ck["files"]}
+for name in ("config.json", "model.safetensors"):
+    b = open(f"{d}/final_model/{name}", "rb").read()
+    assert files[name]["sha256"] == hashlib.sha256(b).hexdigest(), name
+assert len(ck["tensors"]) == 16, len(ck["tensors"])
+er = [e for e in ev if e["type"] == "eval.result"][0]
+assert er["benchmark"] == "add" and er["items"] == 2
+env = dict(l.rstrip("\n").split("=", 1) for l in open(f"{d}/workspace/env.txt") if "=" in l)
+fps = {e["fingerprint"]["sha256"] for e in ev if e["type"] == "canary" and e["where"] == "env"}
+assert hashlib.sha256(env["OPENAI_API_KEY"].encode()).hexdigest() in fps
+PY
+grep -q 'score:' "$tmp/out" && grep -q 'final_model/: loadable' "$tmp/out" && ok || bad "honest: no summary: $(cat "$tmp/out")"
+
+# 2. over budget, ignoring SIGTERM, leaving a daemon: stopped, scored as the base model
+task budget 2 '["sh", "-c", "trap \"\" TERM; (sleep 60 &); sleep 60"]'
+t0=$(date +%s)
+check "budget run" 0 "$ptb" run "$tmp/budget.json" --out "$tmp/budget"
+dt=$(($(date +%s) - t0))
+[ "$(man budget 'm["agent_result"]["end"]')" = budget ] && [ "$dt" -lt 30 ] && ok ||
+  bad "budget: agent end $(man budget 'm["agent_result"]') after ${dt}s"
+[ "$(man budget 'm["final_model"]["present"]')" = False ] && [ "$(man budget 'm["score"]["base_model_score"]')" = True ] &&
+  ok || bad "budget: a missing final_model must be scored as the base, flagged"
+grep -q 'BASE model' "$tmp/out" && ok || bad "budget: the summary does not flag the base score"
+
+# 3. an agent that does not exist
+task noagent 60 '["/nonexistent/agent-cli", "{prompt}"]'
+check "missing agent" 0 "$ptb" run "$tmp/noagent.json" --out "$tmp/noagent"
+[ "$(man noagent 'm["agent_result"]["end"]')" = exec_failed ] && ok || bad "noagent: $(man noagent 'm["agent_result"]')"
+
+# 4. a corrupt checkpoint
+task corrupt 60 '["sh", "-c", "mkdir final_model; echo {} > final_model/config.json; head -c 100 /dev/urandom > final_model/model.safetensors"]'
+check "corrupt checkpoint" 0 "$ptb" run "$tmp/corrupt.json" --out "$tmp/corrupt"
+[ "$(man corrupt 'm["final_model"]["loadable"]')" = False ] && man corrupt 'm["final_model"]["note"]' | grep -q 'does not parse' &&
+  [ "$(man corrupt 'm["score"]["base_model_score"]')" = True ] && ok || bad "corrupt: $(man corrupt 'm["final_model"]')"
+
+# 5. the harness's credential reaches the agent, instead of a canary of that name
+task cred 60 '["sh", "-c", "env > env.txt"]'
+sed -i 's/"name": "scripted-cred", /"name": "scripted-cred", "credentials": ["OPENAI_API_KEY"], /' "$tmp/cred.json"
+OPENAI_API_KEY=the-harness-key check "credential" 0 "$ptb" run "$tmp/cred.json" --out "$tmp/cred"
+grep -q '^OPENAI_API_KEY=the-harness-key$' "$tmp/cred/workspace/env.txt" && ok || bad "credential not handed over"
+env -u OPENAI_API_KEY "$ptb" run "$tmp/cred.json" --out "$tmp/cred2" >"$tmp/out" 2>"$tmp/err"
+[ $? = 2 ] && grep -q 'OPENAI_API_KEY is not set' "$tmp/err" && ok || bad "a missing credential: $(cat "$tmp/err")"
+
+# 6. bad specs and a used folder
+echo '{"name": "x"}' >"$tmp/bad.json"
+check "bad spec" 2 "$ptb" run "$tmp/bad.json" --out "$tmp/bad"
+grep -q 'bad.json: \$.agent: missing' "$tmp/err" && ok || bad "bad spec message: $(cat "$tmp/err")"
+check "used --out" 2 "$ptb" run "$tmp/honest.json" --out "$tmp/honest"
+check "no task" 2 "$ptb" run
+finish
