@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_parse.h"
 #include "event_type.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
@@ -62,6 +64,7 @@ typedef struct run_ctx {
     double score;       /* accuracy, -1 when none */
     bool score_is_base; /* final_model/ unusable: the base model's score */
     uint64_t canaries, agent_events, eval_events;
+    uint64_t tool_calls, stream_gaps; /* of the parsed agent stream */
     char eval_status[32];
 } run_ctx;
 
@@ -273,6 +276,51 @@ static char **agent_argv(run_ctx *c, char **prompt_out)
     return av;
 }
 
+/* The agent's stdout, read as it comes: kept whole in the log file and, for a known stream
+ * format, parsed into tool.call/tool.result/agent.message/agent.usage events with the time each
+ * line arrived. */
+typedef struct stdout_reader {
+    int in, log;
+    agent_parser *parser; /* NULL: keep the log only */
+    bool parse_failed;    /* the store refused an event: the rest is in the log and its blob */
+    uint64_t bytes;
+    int err;
+} stdout_reader;
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *stdout_read(void *arg)
+{
+    stdout_reader *r = arg;
+    static char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(r->in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                r->err = -errno;
+            break;
+        }
+        for (ssize_t off = 0; off < n && !r->err;) {
+            ssize_t w = write(r->log, buf + off, (size_t)(n - off));
+            if (w < 0 && errno != EINTR)
+                r->err = -errno;
+            off += w > 0 ? w : 0;
+        }
+        r->bytes += (uint64_t)n;
+        if (r->parser && !r->parse_failed &&
+            agent_parser_write(r->parser, buf, (size_t)n, wall_ns()))
+            r->parse_failed = true;
+    }
+    return NULL;
+}
+
 static int phase_agent(run_ctx *c, envv *env)
 {
     double t0 = now_s();
@@ -286,19 +334,54 @@ static int phase_agent(run_ctx *c, envv *env)
     char **av = rc ? NULL : agent_argv(c, &prompt);
     if (!rc && !av)
         rc = PTB_ENOMEM;
-    int fd = rc ? -1 : open(c->d.stdout_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (!rc && fd < 0)
+    stdout_reader rd = {.in = -1, .log = -1};
+    int pfd[2] = {-1, -1};
+    pthread_t th;
+    bool reading = false;
+    if (!rc && (rd.log = open(c->d.stdout_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
         rc = -errno;
+    if (!rc && pipe2(pfd, O_CLOEXEC))
+        rc = -errno;
+    agent_format fmt;
+    if (!rc && strcmp(c->t.stream, "none") && !agent_format_from_name(c->t.stream, &fmt)) {
+        agent_options ao;
+        agent_options_default(&ao);
+        ao.format = fmt;
+        ao.s = c->s;
+        ao.name = c->d.stdout_log;
+        rc = agent_parser_new(&ao, &rd.parser);
+    }
+    if (!rc) {
+        rd.in = pfd[0];
+        reading = pthread_create(&th, NULL, stdout_read, &rd) == 0;
+        if (!reading)
+            rc = PTB_ENOMEM;
+    }
     if (!c->quiet && !rc)
         fprintf(stderr, "ptb run: agent %s started (budget %lld s): %s\n", c->t.agent_name,
                 (long long)c->t.wall_s, c->d.ws);
     record_session_result res;
     memset(&res, 0, sizeof res);
     if (!rc)
-        rc = run_recorded(c, av, env->v, c->d.ws, c->t.wall_s, c->t.kill_after_s, c->t.net_mode, fd,
-                          &res);
-    if (fd >= 0)
-        close(fd);
+        rc = run_recorded(c, av, env->v, c->d.ws, c->t.wall_s, c->t.kill_after_s, c->t.net_mode,
+                          pfd[1], &res);
+    if (pfd[1] >= 0) /* the tree is gone: the reader sees the end */
+        close(pfd[1]);
+    if (reading)
+        pthread_join(th, NULL);
+    if (pfd[0] >= 0)
+        close(pfd[0]);
+    if (rd.log >= 0)
+        close(rd.log);
+    if (rd.parser) {
+        if (!rd.parse_failed)
+            agent_parser_finish(rd.parser, wall_ns());
+        agent_stats st;
+        agent_parser_stats(rd.parser, &st);
+        c->tool_calls = st.calls;
+        c->stream_gaps = st.gaps;
+        agent_parser_free(rd.parser);
+    }
     c->agent_events = res.r.events + res.other_events;
     c->agent_code = res.r.exit_code;
     c->agent_end = rc                     ? "error"
@@ -535,6 +618,9 @@ static void summary(run_ctx *c, uint64_t events, uint64_t gaps)
            (unsigned long long)events, (unsigned long long)c->agent_events,
            (unsigned long long)c->eval_events, (unsigned long long)c->canaries,
            (unsigned long long)gaps, c->d.store);
+    if (strcmp(c->t.stream, "none"))
+        printf("  agent stream (%s): %llu tool calls, %llu gaps\n", c->t.stream,
+               (unsigned long long)c->tool_calls, (unsigned long long)c->stream_gaps);
 }
 
 /* Events in the store and gap events among them (the type index). */
