@@ -346,8 +346,8 @@ static int st_map(int dfd, const char *name, const char *label, uint64_t min, ui
 static int st_open_at(int dfd, const char *name, const char *label, safetensors_file **out,
                       ptb_errbuf *eb)
 {
-    void *m;
-    size_t len;
+    void *m = NULL;
+    size_t len = 0;
     int rc = st_map(dfd, name, label, 8, SIZE_MAX, &m, &len, eb);
     if (rc != 0)
         return rc;
@@ -691,8 +691,8 @@ static int st_index_open_at(int dfd, const char *dir, safetensors_set **out, ptb
 {
     char label[PATH_MAX];
     snprintf(label, sizeof label, "%s/" ST_INDEX_NAME, dir);
-    void *m;
-    size_t len, nf = 0;
+    void *m = NULL;
+    size_t len = 0, nf = 0;
     int rc = st_map(dfd, ST_INDEX_NAME, label, 1, SAFETENSORS_HEADER_MAX, &m, &len, eb);
     if (rc != 0)
         return rc;

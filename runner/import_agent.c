@@ -17,6 +17,7 @@
 
 #include "agent_parse.h"
 #include "import_agent.h"
+#include "import_io.h"
 #include "ptb_cli.h"
 #include "store.h"
 
@@ -82,15 +83,23 @@ static void import_agent_summary(const agent_parser *p, const char *name, const 
                 (unsigned long long)st.redacted);
 }
 
+int import_agent_format(const char *name, agent_format *out)
+{
+    if (!agent_format_from_name(name ? name : "auto", out))
+        return 0;
+    return cli_usage_error("import",
+                           "--format: '%s' is not one of auto, claude, claude-transcript, codex, "
+                           "gemini, opencode",
+                           name);
+}
+
 int import_agent(const char *file, const char *format, const char *dir, bool append)
 {
     agent_options o;
     agent_options_default(&o);
-    if (agent_format_from_name(format ? format : "auto", &o.format))
-        return cli_usage_error("import",
-                               "--format: '%s' is not one of auto, claude, claude-transcript, "
-                               "codex, gemini, opencode",
-                               format);
+    int code = import_agent_format(format, &o.format);
+    if (code)
+        return code;
     bool is_stdin = strcmp(file, "-") == 0;
     const char *name = is_stdin ? "<stdin>" : file;
     FILE *in = is_stdin ? stdin : fopen(file, "rb");
@@ -99,20 +108,15 @@ int import_agent(const char *file, const char *format, const char *dir, bool app
         return PTB_EXIT_ERROR;
     }
     double t0 = import_agent_now();
-    int rc = store_open(dir, NULL, append ? 0 : STORE_CREATE | STORE_EXCL, &o.s);
-    if (rc) {
-        if (rc == PTB_EEXIST)
-            fprintf(stderr, "ptb import: %s already exists (use --append to add to it)\n", dir);
-        else
-            fprintf(stderr, "ptb import: %s\n", o.s ? store_errmsg(o.s) : ptb_strerror(rc));
-        store_close(o.s);
+    code = import_store_open(dir, NULL, append, &o.s);
+    if (code) {
         if (!is_stdin)
             fclose(in);
-        return ptb_exit_code(rc);
+        return code;
     }
     o.name = name;
     agent_parser *p = NULL;
-    rc = store_meta_set(o.s, "import.agent_log", name);
+    int rc = store_meta_set(o.s, "import.agent_log", name);
     if (!rc)
         rc = agent_parser_new(&o, &p);
     bool read_failed = false;
@@ -124,7 +128,6 @@ int import_agent(const char *file, const char *format, const char *dir, bool app
         rc = agent_parser_finish(p, store_now_realtime_ns());
     if (!rc)
         rc = store_meta_set(o.s, "import.agent_format", agent_format_name(agent_parser_format(p)));
-    int code = PTB_EXIT_OK;
     if (rc) {
         if (p && agent_parser_errmsg(p)[0]) /* the store's error, as the parser met it */
             fprintf(stderr, "ptb import: %s: %s\n", dir, agent_parser_errmsg(p));
@@ -132,14 +135,9 @@ int import_agent(const char *file, const char *format, const char *dir, bool app
             fprintf(stderr, "ptb import: %s: %s\n", dir, ptb_strerror(rc));
         code = ptb_exit_code(rc);
     }
-    int frc = store_flush(o.s);
-    int crc = store_close(o.s);
-    if (!frc)
-        frc = crc;
-    if (frc && !rc) {
-        fprintf(stderr, "ptb import: %s: %s\n", dir, ptb_strerror(frc));
+    int frc = import_store_close(o.s, dir, rc != 0);
+    if (frc && !rc)
         code = ptb_exit_code(frc);
-    }
     if (!is_stdin)
         fclose(in);
     if (p && !rc && !frc) {

@@ -18,7 +18,8 @@
  * and a `gap` event (origin "import", reason "pcap_error", libpcap's message in `detail`, the
  * unread bytes of the file in `bytes`) records the rest (exit 4, as for a bad JSONL line).
  *
- * --agent-log: an agent's saved stream or transcript, in import_agent.c. */
+ * --agent-log: an agent's saved stream or transcript, in import_agent.c; --ptb-results: a
+ * PostTrainBench result folder, in import_ptb.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -37,95 +38,34 @@
 
 #include "event_json.h"
 #include "import_agent.h"
+#include "import_ptb.h"
+#include "import_io.h"
 #include "net_flow.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 #include "store.h"
 
-#define IMPORT_LINE_MAX ((size_t)64 << 20)
-#define IMPORT_CHUNK ((size_t)1 << 20)
 #define IMPORT_BAD_SHOWN 10 /* bad lines reported one by one with --skip-bad */
 
 #define IMPORT_IFACE_MAX 4096                /* --append --pcap: interface numbers tried */
 #define IMPORT_QUEUE_BYTES ((size_t)8 << 20) /* the store's queue for --pcap (default 64 MiB) */
 
-enum { OPT_JSONL = 1, OPT_PCAP, OPT_AGENT_LOG, OPT_FORMAT, OPT_APPEND, OPT_SKIP_BAD };
-
-static const cli_option import_opts[] = {
-    {"jsonl", 0, "FILE", OPT_JSONL},
-    {"pcap", 0, "FILE", OPT_PCAP},
-    {"agent-log", 0, "FILE", OPT_AGENT_LOG},
-    {"format", 0, "FMT", OPT_FORMAT},
-    {"append", 0, NULL, OPT_APPEND},
-    {"skip-bad", 0, NULL, OPT_SKIP_BAD},
-    {NULL, 0, NULL, 0},
+enum {
+    OPT_JSONL = 1,
+    OPT_PCAP,
+    OPT_AGENT_LOG,
+    OPT_PTB_RESULTS,
+    OPT_FORMAT,
+    OPT_APPEND,
+    OPT_SKIP_BAD
 };
 
-/* ------------------------------------------------------------------ line reader */
-
-/* Reads lines of at most IMPORT_LINE_MAX bytes from f into one growing buffer. */
-typedef struct import_reader {
-    FILE *f;      /* borrowed */
-    char *buf;    /* owned */
-    size_t cap;   /* allocated bytes; grows up to IMPORT_LINE_MAX + 1 */
-    size_t start; /* first unread byte */
-    size_t end;   /* end of the data read */
-    bool eof;
-} import_reader;
-
-/* Next line (without its '\n'): *line borrowed until the next call. Returns 1 for a line, 0 at
- * the end, -errno on a read error or PTB_ENOMEM. A line over the maximum is consumed and
- * returned with *too_long set (and *len 0). */
-static int import_reader_next(import_reader *r, const char **line, size_t *len, bool *too_long)
-{
-    *too_long = false;
-    bool skipping = false;
-    size_t scanned = 0; /* bytes of the current line already searched for '\n' */
-    for (;;) {
-        char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
-        if (nl) {
-            *line = r->buf + r->start;
-            *len = skipping ? 0 : (size_t)(nl - *line);
-            *too_long = skipping;
-            r->start = (size_t)(nl - r->buf) + 1;
-            return 1;
-        }
-        scanned = r->end - r->start;
-        if (r->eof) {
-            if (r->start == r->end && !skipping)
-                return 0;
-            *line = r->buf + r->start;
-            *len = skipping ? 0 : r->end - r->start;
-            *too_long = skipping;
-            r->start = r->end;
-            return 1;
-        }
-        if (r->start > 0) { /* keep the partial line at the front */
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (scanned > IMPORT_LINE_MAX) { /* too long: drop what we have, look for its end */
-            skipping = true;
-            r->end = r->start = scanned = 0;
-        }
-        if (r->end == r->cap) {
-            size_t cap = r->cap * 2 > IMPORT_LINE_MAX + 1 ? IMPORT_LINE_MAX + 1 : r->cap * 2;
-            char *nb = cap > r->cap ? realloc(r->buf, cap) : NULL;
-            if (!nb)
-                return PTB_ENOMEM;
-            r->buf = nb;
-            r->cap = cap;
-        }
-        size_t n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-        r->end += n;
-        if (n == 0) {
-            if (ferror(r->f))
-                return errno ? -errno : PTB_EIO;
-            r->eof = true;
-        }
-    }
-}
+static const cli_option import_opts[] = {
+    {"jsonl", 0, "FILE", OPT_JSONL},         {"pcap", 0, "FILE", OPT_PCAP},
+    {"agent-log", 0, "FILE", OPT_AGENT_LOG}, {"ptb-results", 0, "DIR", OPT_PTB_RESULTS},
+    {"format", 0, "FMT", OPT_FORMAT},        {"append", 0, NULL, OPT_APPEND},
+    {"skip-bad", 0, NULL, OPT_SKIP_BAD},     {NULL, 0, NULL, 0},
+};
 
 /* ------------------------------------------------------------------ the command */
 
@@ -504,17 +444,12 @@ static int import_pcap(const char *file, const char *dir, bool append)
     store_options so;
     store_options_default(&so);
     so.queue_bytes = IMPORT_QUEUE_BYTES;
-    int rc = store_open(dir, &so, append ? 0 : STORE_CREATE | STORE_EXCL, &ir.s);
-    if (rc) {
-        if (rc == PTB_EEXIST)
-            fprintf(stderr, "ptb import: %s already exists (use --append to add to it)\n", dir);
-        else
-            fprintf(stderr, "ptb import: %s\n", ir.s ? store_errmsg(ir.s) : ptb_strerror(rc));
-        store_close(ir.s);
+    code = import_store_open(dir, &so, append, &ir.s);
+    if (code) {
         pcap_close(ir.p);
-        return ptb_exit_code(rc);
+        return code;
     }
-    rc = append ? import_pcap_iface(ir.s, &ir.iface) : 0;
+    int rc = append ? import_pcap_iface(ir.s, &ir.iface) : 0;
     if (!rc)
         rc = import_pcap_meta(&ir);
     net_flows_options o;
@@ -544,12 +479,8 @@ static int import_pcap(const char *file, const char *dir, bool append)
         fprintf(stderr, "%sptb import: %s: %s\n", ir.tty ? "\r" : "", dir,
                 store_errmsg(ir.s)[0] ? store_errmsg(ir.s) : ptb_strerror(rc));
     code = rc ? ptb_exit_code(rc) : ir.fault ? PTB_EXIT_CORRUPT : PTB_EXIT_OK;
-    int frc = store_flush(ir.s);
-    int crc = store_close(ir.s);
-    if (!frc)
-        frc = crc;
+    int frc = import_store_close(ir.s, dir, rc != 0);
     if (frc && !rc) {
-        fprintf(stderr, "ptb import: %s: %s\n", dir, ptb_strerror(frc));
         rc = frc;
         code = ptb_exit_code(frc);
     }
@@ -585,7 +516,8 @@ static int import_pcap(const char *file, const char *dir, bool append)
 
 int import_main(int argc, char **argv)
 {
-    const char *file = NULL, *pcap = NULL, *agent_log = NULL, *format = NULL, *dir = NULL;
+    const char *file = NULL, *pcap = NULL, *agent_log = NULL, *results = NULL, *format = NULL,
+               *dir = NULL;
     bool append = false, skip_bad = false;
     cli c;
     cli_init(&c, "import", import_opts, argc, argv);
@@ -595,6 +527,7 @@ int import_main(int argc, char **argv)
         case OPT_JSONL: file = c.optarg; break;
         case OPT_PCAP: pcap = c.optarg; break;
         case OPT_AGENT_LOG: agent_log = c.optarg; break;
+        case OPT_PTB_RESULTS: results = c.optarg; break;
         case OPT_FORMAT: format = c.optarg; break;
         case OPT_APPEND: append = true; break;
         case OPT_SKIP_BAD: skip_bad = true; break;
@@ -609,25 +542,31 @@ int import_main(int argc, char **argv)
         default: return cli_usage_error("import", "%s", c.err);
         }
     }
-    if (!!file + !!pcap + !!agent_log > 1)
-        return cli_usage_error("import", "--jsonl, --pcap and --agent-log: one input at a time");
-    if (!file && !pcap && !agent_log)
-        return cli_usage_error("import", "--jsonl FILE, --pcap FILE or --agent-log FILE is "
-                                         "required");
+    if (!!file + !!pcap + !!agent_log + !!results > 1)
+        return cli_usage_error("import", "--jsonl, --pcap, --agent-log and --ptb-results: one "
+                                         "input at a time");
+    if (!file && !pcap && !agent_log && !results)
+        return cli_usage_error("import", "--jsonl FILE, --pcap FILE, --agent-log FILE or "
+                                         "--ptb-results DIR is required");
     if (pcap && skip_bad)
         return cli_usage_error("import", "--skip-bad is for --jsonl (a pcap cannot be read past "
                                          "a fault)");
     if (agent_log && skip_bad)
         return cli_usage_error("import", "--skip-bad is for --jsonl (--agent-log records broken "
                                          "lines as gap events by itself)");
-    if (format && !agent_log)
-        return cli_usage_error("import", "--format is for --agent-log");
+    if (results && skip_bad)
+        return cli_usage_error("import", "--skip-bad is for --jsonl (--ptb-results records "
+                                         "what it cannot read as gap events by itself)");
+    if (format && !agent_log && !results)
+        return cli_usage_error("import", "--format is for --agent-log and --ptb-results");
     if (!dir)
         return cli_usage_error("import", "missing STORE");
     if (pcap)
         return import_pcap(pcap, dir, append);
     if (agent_log)
         return import_agent(agent_log, format, dir, append);
+    if (results)
+        return import_ptb(results, format, dir, append);
 
     ptb_errbuf ieb;
     if (event_json_init(&ieb)) {
@@ -640,9 +579,8 @@ int import_main(int argc, char **argv)
         fprintf(stderr, "ptb import: cannot open %s: %s\n", file, strerror(errno));
         return PTB_EXIT_ERROR;
     }
-    import_reader r = {.f = in, .cap = IMPORT_CHUNK};
-    r.buf = malloc(r.cap);
-    if (!r.buf) {
+    import_reader r;
+    if (import_reader_init(&r, in)) {
         if (!is_stdin)
             fclose(in);
         fprintf(stderr, "ptb import: out of memory\n");
@@ -653,36 +591,26 @@ int import_main(int argc, char **argv)
     ir.t0 = import_now();
     ir.tty = isatty(STDERR_FILENO);
     ir.next_progress = ir.t0 + 1.0;
-    int rc = store_open(dir, NULL, append ? 0 : STORE_CREATE | STORE_EXCL, &ir.s);
-    if (rc) {
-        if (rc == PTB_EEXIST)
-            fprintf(stderr, "ptb import: %s already exists (use --append to add to it)\n", dir);
-        else
-            fprintf(stderr, "ptb import: %s\n", ir.s ? store_errmsg(ir.s) : ptb_strerror(rc));
-        store_close(ir.s);
-        free(r.buf);
+    int code = import_store_open(dir, NULL, append, &ir.s);
+    if (code) {
+        import_reader_free(&r);
         if (!is_stdin)
             fclose(in);
-        return ptb_exit_code(rc);
+        return code;
     }
 
-    int code = import_lines(&ir, &r);
+    code = import_lines(&ir, &r);
     if (code == 0 && ir.bad) {
-        rc = import_append_gap(&ir);
+        int rc = import_append_gap(&ir);
         if (rc) {
             fprintf(stderr, "ptb import: %s: %s\n", dir, store_errmsg(ir.s));
             code = ptb_exit_code(rc);
         }
     }
-    rc = store_flush(ir.s);
-    int crc = store_close(ir.s);
-    if (!rc)
-        rc = crc;
-    if (rc && code == 0) {
-        fprintf(stderr, "ptb import: %s: %s\n", dir, ptb_strerror(rc));
+    int rc = import_store_close(ir.s, dir, code != 0);
+    if (rc && code == 0)
         code = ptb_exit_code(rc);
-    }
-    free(r.buf);
+    import_reader_free(&r);
     if (!is_stdin)
         fclose(in);
 

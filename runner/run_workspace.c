@@ -55,14 +55,15 @@ static int mkdir_p(const char *path, mode_t mode)
     return mkdir(p, mode) && errno != EEXIST ? -errno : 0;
 }
 
-/* Copy file src to dst (created, mode), hashing it when md is non-NULL (32 bytes). */
+/* Copy file src to dst (created, mode), hashing it when md is non-NULL (32 bytes); with dst NULL
+ * only read it (to hash it in place). */
 static int copy_file(const char *src, const char *dst, mode_t mode, uint8_t *md, uint64_t *size)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return -errno;
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) {
+    int out = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (dst && out < 0) {
         int e = -errno;
         close(in);
         return e;
@@ -76,7 +77,7 @@ static int copy_file(const char *src, const char *dst, mode_t mode, uint8_t *md,
             rc = errno == EINTR ? 0 : -errno;
             continue;
         }
-        for (ssize_t off = 0; !rc && off < n;) {
+        for (ssize_t off = 0; !rc && dst && off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0)
                 rc = errno == EINTR ? 0 : -errno;
@@ -92,13 +93,18 @@ static int copy_file(const char *src, const char *dst, mode_t mode, uint8_t *md,
         rc = PTB_EIO;
     EVP_MD_CTX_free(x);
     close(in);
-    if (close(out) && !rc)
+    if (dst && close(out) && !rc)
         rc = -errno;
-    if (!rc && chmod(dst, mode))
+    if (!rc && dst && chmod(dst, mode))
         rc = -errno;
     if (size)
         *size = total;
     return rc;
+}
+
+int run_file_sha256(const char *path, uint8_t md[32], uint64_t *size)
+{
+    return copy_file(path, NULL, 0, md, size);
 }
 
 typedef struct freeze freeze;
@@ -343,14 +349,15 @@ static void freeze_tensors(freeze *f, const char *path, const char *rel)
 }
 
 /* Copy the tree src to dst (folders and regular files, symlinks followed), files made fmode,
- * folders dmode. With f (freezing final_model/): every file hashed into a CheckpointFile, the
- * tensors of *.safetensors too, links and dangling links noted. */
+ * folders dmode. With f (a checkpoint): every file hashed into a CheckpointFile, the tensors of
+ * *.safetensors too, links and dangling links noted; then dst may be NULL: the tree is only
+ * read (hashed in place), nothing is written. */
 static int copy_walk(freeze *f, const char *src, const char *dst, const char *rel, mode_t fmode,
                      mode_t dmode, int depth)
 {
     if (depth > 32)
         return f ? 0 : -ELOOP;
-    int rc = mkdir_p(dst, 0755);
+    int rc = dst ? mkdir_p(dst, 0755) : 0;
     DIR *dir = rc ? NULL : opendir(src);
     if (!rc && !dir)
         rc = -errno;
@@ -359,7 +366,7 @@ static int copy_walk(freeze *f, const char *src, const char *dst, const char *re
             continue;
         char s[PATH_MAX], t[PATH_MAX], r[PATH_MAX];
         struct stat lst, st;
-        if ((rc = run_path(s, src, e->d_name)) || (rc = run_path(t, dst, e->d_name)))
+        if ((rc = run_path(s, src, e->d_name)) || (dst && (rc = run_path(t, dst, e->d_name))))
             break;
         snprintf(r, sizeof r, "%s%s%.255s", rel, *rel ? "/" : "", e->d_name);
         if (lstat(s, &lst) || stat(s, &st)) {
@@ -377,12 +384,12 @@ static int copy_walk(freeze *f, const char *src, const char *dst, const char *re
             note(f->out, w);
         }
         if (S_ISDIR(st.st_mode)) {
-            rc = copy_walk(f, s, t, r, fmode, dmode, depth + 1);
+            rc = copy_walk(f, s, dst ? t : NULL, r, fmode, dmode, depth + 1);
         } else if (S_ISREG(st.st_mode) && !f) {
             rc = copy_file(s, t, fmode, NULL, NULL);
         } else if (S_ISREG(st.st_mode) && f->nfiles < RUN_CKPT_FILES_MAX) {
             uint64_t size;
-            if ((rc = copy_file(s, t, fmode, f->fmd[f->nfiles], &size)))
+            if ((rc = copy_file(s, dst ? t : NULL, fmode, f->fmd[f->nfiles], &size)))
                 break;
             Ptb__V1__CheckpointFile *cf = &f->files[f->nfiles];
             ptb__v1__checkpoint_file__init(cf);
@@ -395,21 +402,26 @@ static int copy_walk(freeze *f, const char *src, const char *dst, const char *re
             f->out->bytes += size;
             size_t l = strlen(r);
             if (l > 12 && !strcmp(r + l - 12, ".safetensors"))
-                freeze_tensors(f, t, r);
+                freeze_tensors(f, dst ? t : s, r);
         }
     }
     if (dir)
         closedir(dir);
-    return rc ? rc : chmod(dst, dmode) ? -errno : 0;
+    return rc ? rc : dst && chmod(dst, dmode) ? -errno : 0;
 }
 
-int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
+/* Whether dir/name is readable. */
+static bool run_has(const char *dir, const char *name)
+{
+    char p[PATH_MAX];
+    return !run_path(p, dir, name) && access(p, R_OK) == 0;
+}
+
+int run_checkpoint_event(store *s, const char *dir, const char *copy_to, Ptb__V1__Source source,
+                         int64_t ts_ns, run_frozen *out, ptb_errbuf *eb)
 {
     memset(out, 0, sizeof *out);
-    char src[PATH_MAX];
-    int rc = run_path(src, d->ws, "final_model");
-    if (rc)
-        return ptb_errf(eb, rc, "final_model: %s", ptb_strerror(rc));
+    int rc = 0;
     struct stat st;
     freeze f = {.out = out};
     f.files = calloc(RUN_CKPT_FILES_MAX, sizeof *f.files);
@@ -418,15 +430,14 @@ int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
     f.tmd = calloc(RUN_CKPT_TENSORS_MAX, sizeof *f.tmd);
     if (!f.files || !f.fmd || !f.tensors || !f.tmd)
         rc = ptb_errf(eb, PTB_ENOMEM, "out of memory");
-    else if (stat(src, &st) || !S_ISDIR(st.st_mode))
+    else if (stat(dir, &st) || !S_ISDIR(st.st_mode))
         note(out, "final_model/ is missing");
-    else if ((out->present = true) && (rc = copy_walk(&f, src, d->frozen, "", 0444, 0755, 0)))
-        ptb_errf(eb, rc, "freezing final_model/: %s", ptb_strerror(rc));
+    else if ((out->present = true) && (rc = copy_walk(&f, dir, copy_to, "", 0444, 0755, 0)))
+        ptb_errf(eb, rc, "%s final_model/: %s", copy_to ? "freezing" : "hashing", ptb_strerror(rc));
     if (!rc && out->present) {
-        char p[PATH_MAX];
-        bool cfg = !run_path(p, d->frozen, "config.json") && access(p, R_OK) == 0;
-        bool one = !run_path(p, d->frozen, "model.safetensors") && access(p, R_OK) == 0;
-        bool idx = !run_path(p, d->frozen, "model.safetensors.index.json") && access(p, R_OK) == 0;
+        bool cfg = run_has(dir, "config.json");
+        bool one = run_has(dir, "model.safetensors");
+        bool idx = run_has(dir, "model.safetensors.index.json");
         out->loadable = cfg && (one || idx) && !strstr(out->note, "does not parse");
         if (!out->loadable && !*out->note)
             note(out, "no config.json and model.safetensors");
@@ -437,7 +448,7 @@ int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
     }
     if (!rc) {
         Ptb__V1__Checkpoint c = PTB__V1__CHECKPOINT__INIT;
-        c.path = src;
+        c.path = (char *)dir;
         c.files = malloc((f.nfiles ? f.nfiles : 1) * sizeof *c.files);
         c.tensors = malloc((f.ntensors ? f.ntensors : 1) * sizeof *c.tensors);
         if (!c.files || !c.tensors) {
@@ -451,7 +462,8 @@ int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
             c.n_tensors = f.ntensors;
             c.note = out->note;
             ptb_event ev = PTB__V1__EVENT__INIT;
-            ev.source = PTB__V1__SOURCE__SOURCE_RUNNER;
+            ev.source = source;
+            ev.ts_ns = ts_ns;
             ev.body_case = PTB__V1__EVENT__BODY_CHECKPOINT;
             ev.checkpoint = &c;
             if ((rc = store_append(s, &ev, 0, NULL)))
@@ -468,4 +480,15 @@ int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
     free(f.tensors);
     free(f.tmd);
     return rc;
+}
+
+int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
+{
+    char src[PATH_MAX];
+    int rc = run_path(src, d->ws, "final_model");
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        return ptb_errf(eb, rc, "final_model: %s", ptb_strerror(rc));
+    }
+    return run_checkpoint_event(s, src, d->frozen, PTB__V1__SOURCE__SOURCE_RUNNER, 0, out, eb);
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "event_type.h"
 #include "ptb_error.h"
 #include "store.h"
 #include "task_spec.h"
@@ -54,9 +55,22 @@ typedef struct run_frozen {
     char note[256];   /* what was wrong, for the summary and the checkpoint event */
 } run_frozen;
 
-/* Copy workspace/final_model/ to RUN/final_model/ (regular files; a symlink is frozen as the
- * file it points to and noted), hashing every file and every tensor, and append a `checkpoint`
- * event. A missing folder still gives the event (no files, note "missing"). */
+/* Hash the checkpoint folder dir (borrowed): every regular file (a symlink as the file it points
+ * to, and noted; a dangling one noted) with its size and SHA-256, and every tensor of every
+ * *.safetensors file, then append a `checkpoint` event (path dir, the given source and ts_ns; 0:
+ * the store's now). With copy_to (borrowed, may be NULL) the tree is copied there as it is read
+ * (files 0444, folders 0755), else it is hashed in place and nothing is written. A missing
+ * folder still gives the event (no files, note "final_model/ is missing"). Fills *out. Returns 0,
+ * or an error (message in eb): the walk's, the store's, PTB_ENOMEM. */
+int run_checkpoint_event(store *s, const char *dir, const char *copy_to, Ptb__V1__Source source,
+                         int64_t ts_ns, run_frozen *out, ptb_errbuf *eb);
+
+/* Copy workspace/final_model/ to RUN/final_model/ and append its `checkpoint` event (source
+ * runner): run_checkpoint_event with copy_to RUN/final_model/. */
 int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb);
+
+/* The SHA-256 (32 bytes into md) and size of the file at path, read in 1 MiB pieces. Returns 0
+ * or -errno. */
+int run_file_sha256(const char *path, uint8_t md[32], uint64_t *size);
 
 #endif

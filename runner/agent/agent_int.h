@@ -52,11 +52,7 @@ char *agent_jdump(const json_t *v, size_t *len);
  * (caller frees), or NULL (and *len 0) when content is neither. Returns 0 or PTB_ENOMEM. */
 int agent_jtext(const json_t *content, char **out, size_t *len);
 
-/* Time of an ISO 8601 string "YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM|-HH:MM]" in ns since 1970;
- * 0 when it does not parse. */
-int64_t agent_time_iso(const char *s, size_t len);
-
-/* obj[key] as an ISO 8601 time (agent_time_iso); 0 when absent or not one. */
+/* obj[key] as an ISO 8601 time (agent_time_iso, agent_parse.h); 0 when absent or not one. */
 int64_t agent_jtime(const json_t *obj, const char *key);
 
 /* ------------------------------------------------------------------ events */

@@ -671,6 +671,16 @@ int agent_parser_skip(agent_parser *p, const char *reason, uint64_t bytes, const
     return agent_gap(p, ts_ns, reason, 1, bytes, detail);
 }
 
+int agent_parser_message(agent_parser *p, const char *role, const char *text, size_t len,
+                         int64_t ts_ns)
+{
+    if (p->err)
+        return p->err;
+    if (p->finished)
+        return PTB_EINVAL;
+    return agent_message(p, ts_ns, role, text, len, NULL, NULL);
+}
+
 /* The gap for the calls still open at the finish. */
 static int agent_gap_unanswered(agent_parser *p, int64_t ts)
 {

@@ -159,6 +159,13 @@ int agent_parser_finish(agent_parser *p, int64_t ts_ns);
 int agent_parser_skip(agent_parser *p, const char *reason, uint64_t bytes, const char *detail,
                       int64_t ts_ns);
 
+/* An agent.message the caller knows itself, not read from the stream (the prompt it gave the
+ * agent: role "user"): text (len bytes, borrowed for the call) redacted and, when long, stored
+ * as a blob like every text of the stream; ts_ns as for _feed. An empty text makes no event.
+ * Returns 0, or the error of the store or sink. */
+int agent_parser_message(agent_parser *p, const char *role, const char *text, size_t len,
+                         int64_t ts_ns);
+
 /* Counters so far. */
 void agent_parser_stats(const agent_parser *p, agent_stats *out);
 
@@ -171,6 +178,11 @@ const char *agent_parser_unknown_names(const agent_parser *p);
 
 /* The last error message (store or sink failure); borrowed, valid until the next call on p. */
 const char *agent_parser_errmsg(const agent_parser *p);
+
+/* Time of an ISO 8601 string "YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM|-HH:MM]" (a ' ' for the 'T'
+ * is fine; no zone is UTC) in ns since 1970; 0 when it does not parse. s (len bytes, need not be
+ * NUL-terminated) is borrowed for the call. */
+int64_t agent_time_iso(const char *s, size_t len);
 
 /* Free p; NULL is a no-op. Does not finish it: call agent_parser_finish first to get the gaps
  * and pending events. */
