@@ -103,22 +103,23 @@ static uint64_t exec_of(void *arg, int pid)
     return 0;
 }
 
-/* The injection library: $PTB_GPU_LIB, else next to the ptb binary in the build tree
- * (runner/../recorder/gpu/) or in an installed tree (bin/../lib/ptb/). */
-static bool find_lib(char *out, size_t cap)
+bool record_gpu_find_lib(char *out, size_t cap)
 {
     static const char *const rel[] = {"../recorder/gpu/libptbgpu.so", "../lib/ptb/libptbgpu.so",
-                                      NULL};
+                                      "libptbgpu.so", NULL};
     return ptb_find_lib("PTB_GPU_LIB", rel, out, cap);
 }
 
-int record_gpu_start(record_gpu *rg, store *s, bool enabled, tracer_options *to, bool quiet)
+int record_gpu_start(record_gpu *rg, store *s, bool enabled, const char *lib_path,
+                     tracer_options *to, bool quiet)
 {
     memset(rg, 0, sizeof *rg);
     if (!enabled)
         return 0;
     char lib[PATH_MAX];
-    if (!find_lib(lib, sizeof lib)) {
+    if (lib_path)
+        snprintf(lib, sizeof lib, "%s", lib_path);
+    if (!lib_path && !record_gpu_find_lib(lib, sizeof lib)) {
         /* a build without CUPTI: nothing to inject; say so only when CUDA could be used */
         if (access("/dev/nvidiactl", F_OK) == 0) {
             record_gap(s, PTB__V1__SOURCE__SOURCE_GPU, "gpu", "no_library",

@@ -28,7 +28,7 @@ int record_session_run(store *s, record_session_options *o, char *const argv[],
     /* the GPU library's variables go into the environment first: the command inherits them,
      * and what on_ready records (proc.env) is what the command starts with */
     record_gpu rg;
-    int code = record_gpu_start(&rg, s, o->gpu, &o->to, o->quiet);
+    int code = record_gpu_start(&rg, s, o->gpu, o->gpu_lib, &o->to, o->quiet);
     if (code)
         return code;
     int rc = on_ready ? on_ready(s, arg) : 0;

@@ -23,6 +23,7 @@ typedef struct record_session_options {
     tracer_options to;      /* capture roots, budget, grace ... */
     record_net_options net; /* mode "off" for none */
     bool gpu;               /* inject the CUPTI library (default true) */
+    const char *gpu_lib;    /* its path; NULL: record_gpu_find_lib (which reads PTB_GPU_LIB) */
     bool quiet;
 } record_session_options;
 

@@ -32,6 +32,7 @@
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 #include "record_gap.h"
+#include "record_gpu.h"
 #include "record_session.h"
 #include "run_workspace.h"
 #include "store.h"
@@ -184,6 +185,8 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
         saved_out = dup(1);
         dup2(out_fd, 1);
     }
+    char gpu_lib[PATH_MAX]; /* found with the runner's environment (PTB_GPU_LIB), not the phase's */
+    bool have_gpu_lib = record_gpu_find_lib(gpu_lib, sizeof gpu_lib);
     environ = env; /* the command inherits it; setenv (the GPU library's) copies it */
     int rc = chdir(dir) ? -errno : 0;
     record_session_options o;
@@ -195,6 +198,7 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
     o.to.term_grace_ms = (int)kill_after_s * 1000;
     o.to.grace_ms = (int)kill_after_s * 1000; /* daemons left at the end: as at the budget */
     o.net.mode = netmode;
+    o.gpu_lib = have_gpu_lib ? gpu_lib : NULL;
     o.quiet = true;
     if (!rc) /* proc.env first: what the command starts with */
         rc = record_session_run(c->s, &o, argv, append_env_cb, NULL, res);

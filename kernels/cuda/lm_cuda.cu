@@ -9,9 +9,22 @@
  * reads them later; the gradients of the activations for one layer at a time, reused from the
  * top layer down (as llm.c). Those buffers are sized for the largest batch seen.
  *
+ * Attention: the fused kernels (lm_cu_attention_fused_*) wherever the head size allows (up to
+ * 128): then no att, preatt or their gradients, but a row's log-sum-exp per layer (lse); else
+ * the materialised one (lm_cu_attention_*).
+ *
+ * BF16: every matrix product's operands are rounded to bf16 (lm_cuda.h), and each is rounded once
+ * where it is made rather than by every product that reads it: a bf16 copy of the parameters
+ * (p16, written at upload and by every AdamW step), and the activations and gradients that feed
+ * products get their bf16 copy from the kernel that computes them (the h16 buffers: ln1, atty,
+ * ln2, fch_gelu, lnf; dlogits, dfch, dqkv, dres). The activations read by nothing but products
+ * (ln1, ln2, fch_gelu, lnf, dlogits) are then kept in bf16 alone. The same roundings of the same
+ * fp32 values as rounding at each product: the numbers do not change.
+ *
  * The backward follows lm_backward exactly, where the CPU's += into a zeroed buffer becomes
  * an = (the *_ex kernels with acc 0), and the residual stream's gradient stays in one buffer
  * (dres): the residual backward adds the same dout into two zeroed buffers, so both are dres. */
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <errno.h>
@@ -67,6 +80,7 @@ enum {
     A_LNF_RSTD,
     A_LOGITS,
     A_PROBS,
+    A_LSE,    /* per layer, fused attention */
     S_PREATT, /* scores of one layer; dpreatt in the backward */
     S_PROJ,   /* attproj, fcproj of one layer */
     D_RES,    /* the residual stream's gradient */
@@ -80,8 +94,15 @@ enum {
     A_COUNT
 };
 
+/* bf16 copies (BF16 only): per layer, or of one layer (the gradients) */
+enum { H_LN1, H_ATTY, H_LN2, H_GELU, H_LNF, H_DLOGITS, H_DFCH, H_DQKV, H_DRES, H_COUNT };
+
 struct lm_cuda {
     lm_config c;
+    int bf16, fused;    /* BF16 precision; the fused attention */
+    __nv_bfloat16 *p16; /* BF16: the parameters rounded */
+    __nv_bfloat16 *h16[H_COUNT];
+    size_t hcap[H_COUNT];
     lm_tensor_info t[LM_NUM_TENSORS];
     size_t nparams;
     lm_cu_ctx *x;
@@ -138,10 +159,12 @@ extern "C" int lm_cuda_available(ptb_errbuf *eb)
 
 /* ------------------------------------------------------------------ new, free */
 
-static void sizes(const lm_config *c, uint32_t B, uint32_t T, size_t n[A_COUNT])
+/* elements of each buffer for a B x T batch (0: not used in this precision or attention) */
+static void sizes(const lm_cuda *g, uint32_t B, uint32_t T, size_t n[A_COUNT], size_t h[H_COUNT])
 {
+    const lm_config *c = &g->c;
     size_t L = c->layers, C = c->channels, NH = c->heads, V = c->vocab_size, BT = (size_t)B * T;
-    size_t att = (size_t)B * NH * T * T;
+    size_t att = g->fused ? 0 : (size_t)B * NH * T * T;
     n[A_ENCODED] = BT * C;
     n[A_LN1] = n[A_ATTY] = n[A_RESIDUAL2] = n[A_LN2] = n[A_RESIDUAL3] = L * BT * C;
     n[A_LN1_MEAN] = n[A_LN1_RSTD] = n[A_LN2_MEAN] = n[A_LN2_RSTD] = L * BT;
@@ -155,6 +178,20 @@ static void sizes(const lm_config *c, uint32_t B, uint32_t T, size_t n[A_COUNT])
     n[S_PROJ] = n[D_RES] = n[D_LN] = n[D_ATTY] = BT * C;
     n[D_QKV] = BT * 3 * C;
     n[D_FCH] = n[D_GELU] = BT * 4 * C;
+    n[A_LSE] = g->fused ? L * B * NH * T : 0;
+    for (int i = 0; i < H_COUNT; i++)
+        h[i] = 0;
+    if (!g->bf16)
+        return;
+    h[H_LN1] = h[H_LN2] = n[A_LN1];
+    h[H_ATTY] = g->fused ? n[A_ATTY] : 0; /* the materialised attention writes no copy */
+    h[H_GELU] = n[A_FCH_GELU];
+    h[H_LNF] = n[A_LNF];
+    h[H_DLOGITS] = n[D_LOGITS];
+    h[H_DFCH] = n[D_FCH];
+    h[H_DQKV] = g->fused ? n[D_QKV] : 0;
+    h[H_DRES] = n[D_RES];
+    n[A_LN1] = n[A_LN2] = n[A_FCH_GELU] = n[A_LNF] = n[D_LOGITS] = 0; /* in bf16 alone */
 }
 
 static void act_free(lm_cuda *g)
@@ -163,6 +200,11 @@ static void act_free(lm_cuda *g)
         lm_cu_free(g->act[i]);
         g->act[i] = NULL;
         g->cap[i] = 0;
+    }
+    for (int i = 0; i < H_COUNT; i++) {
+        lm_cu_free(g->h16[i]);
+        g->h16[i] = NULL;
+        g->hcap[i] = 0;
     }
     lm_cu_free(g->tokens);
     lm_cu_free(g->targets);
@@ -173,8 +215,19 @@ static void act_free(lm_cuda *g)
 /* buffers for a B x T batch: each grown to what it needs (what it has is kept otherwise) */
 static int act_ensure(lm_cuda *g, uint32_t B, uint32_t T)
 {
-    size_t n[A_COUNT];
-    sizes(&g->c, B, T, n);
+    size_t n[A_COUNT], h[H_COUNT];
+    sizes(g, B, T, n, h);
+    for (int i = 0; i < H_COUNT; i++) {
+        if (g->hcap[i] >= h[i])
+            continue;
+        lm_cu_free(g->h16[i]);
+        g->h16[i] = NULL;
+        g->hcap[i] = 0;
+        int rc = lm_cu_alloc(g->x, (void **)&g->h16[i], h[i] * sizeof(__nv_bfloat16));
+        if (rc)
+            return errf(g, rc, "bf16 activations for B=%u T=%u: %s", B, T, lm_cu_ctx_errmsg(g->x));
+        g->hcap[i] = h[i];
+    }
     for (int i = 0; i < A_COUNT; i++) {
         if (g->cap[i] >= n[i])
             continue;
@@ -213,6 +266,8 @@ extern "C" int lm_cuda_new(const lm_model *m, lm_cuda_precision prec, lm_cuda **
         return ptb_errf(eb, PTB_ENOMEM, "out of memory");
     g->c = *lm_model_config(m);
     g->nparams = lm_tensors(&g->c, g->t);
+    g->bf16 = prec == LM_CUDA_BF16;
+    g->fused = lm_cu_attention_fused_supported((int)g->c.channels, (int)g->c.heads);
     char msg[512] = "";
     if ((rc = lm_cu_ctx_new(prec == LM_CUDA_BF16, &g->x, msg, sizeof msg))) {
         free(g);
@@ -224,7 +279,9 @@ extern "C" int lm_cuda_new(const lm_model *m, lm_cuda_precision prec, lm_cuda **
         (rc = lm_cu_alloc(g->x, (void **)&g->m, bytes)) ||
         (rc = lm_cu_alloc(g->x, (void **)&g->v, bytes)) ||
         (rc = lm_cu_alloc(g->x, (void **)&g->dloss, 2 * sizeof(double))) ||
-        (rc = lm_cu_upload(g->x, g->params, lm_model_params((lm_model *)m), bytes))) {
+        (rc = lm_cu_upload(g->x, g->params, lm_model_params((lm_model *)m), bytes)) ||
+        (g->bf16 && ((rc = lm_cu_alloc(g->x, (void **)&g->p16, g->nparams * 2)) ||
+                     (rc = lm_cu_to_bf16(g->x, g->p16, g->params, g->nparams))))) {
         ptb_errf(eb, rc, "%zu parameters on the GPU: %s", g->nparams, lm_cu_ctx_errmsg(g->x));
         lm_cuda_free(g);
         return rc;
@@ -245,6 +302,7 @@ extern "C" void lm_cuda_free(lm_cuda *g)
     lm_cu_free(g->m);
     lm_cu_free(g->v);
     lm_cu_free(g->dloss);
+    lm_cu_free(g->p16);
     lm_cu_ctx_free(g->x);
     free(g);
 }
@@ -260,6 +318,22 @@ extern "C" const char *lm_cuda_errmsg(const lm_cuda *g)
 static float *lp(lm_cuda *g, float *base, int i, int l)
 {
     return base + g->t[i].offset + (size_t)l * g->t[i].per_layer;
+}
+
+/* its bf16 copy (NULL in FP32) */
+static const __nv_bfloat16 *lp16(lm_cuda *g, int i, int l)
+{
+    return g->p16 ? g->p16 + g->t[i].offset + (size_t)l * g->t[i].per_layer : NULL;
+}
+
+/* base + off, NULL where the buffer is not used */
+static float *at(float *base, size_t off)
+{
+    return base ? base + off : NULL;
+}
+static __nv_bfloat16 *at16(lm_cuda *g, int i, size_t off)
+{
+    return g->h16[i] ? g->h16[i] + off : NULL;
 }
 
 static int check_batch(lm_cuda *g, const lm_batch *b)
@@ -298,34 +372,41 @@ extern "C" int lm_cuda_forward(lm_cuda *g, const lm_batch *b, float *loss)
                             p + g->t[T_WPE].offset, B, T, C));
     for (int l = 0; l < L; l++) {
         const float *residual = l == 0 ? a[A_ENCODED] : a[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
-        float *ln1 = a[A_LN1] + l * BTC, *ln1m = a[A_LN1_MEAN] + l * BT,
-              *ln1r = a[A_LN1_RSTD] + l * BT, *qkv = a[A_QKV] + l * BTC * 3,
-              *atty = a[A_ATTY] + l * BTC, *att = a[A_ATT] + l * att_n,
-              *res2 = a[A_RESIDUAL2] + l * BTC, *ln2 = a[A_LN2] + l * BTC,
-              *ln2m = a[A_LN2_MEAN] + l * BT, *ln2r = a[A_LN2_RSTD] + l * BT,
-              *fch = a[A_FCH] + l * BTC * 4, *gelu = a[A_FCH_GELU] + l * BTC * 4,
-              *res3 = a[A_RESIDUAL3] + l * BTC, *proj = a[S_PROJ];
-        K(lm_cu_layernorm_forward(x, ln1, ln1m, ln1r, residual, lp(g, p, T_LN1W, l),
-                                  lp(g, p, T_LN1B, l), B, T, C));
-        K(lm_cu_matmul_forward(x, qkv, ln1, lp(g, p, T_QKVW, l), lp(g, p, T_QKVB, l), B, T, C,
-                               3 * C));
-        K(lm_cu_attention_forward(x, atty, a[S_PREATT], att, qkv, B, T, C, NH));
-        K(lm_cu_matmul_forward(x, proj, atty, lp(g, p, T_ATTPROJW, l), lp(g, p, T_ATTPROJB, l), B,
-                               T, C, C));
+        const size_t o = l * BTC;
+        float *ln1 = at(a[A_LN1], o), *ln1m = a[A_LN1_MEAN] + l * BT,
+              *ln1r = a[A_LN1_RSTD] + l * BT, *qkv = a[A_QKV] + 3 * o, *atty = a[A_ATTY] + o,
+              *res2 = a[A_RESIDUAL2] + o, *ln2 = at(a[A_LN2], o), *ln2m = a[A_LN2_MEAN] + l * BT,
+              *ln2r = a[A_LN2_RSTD] + l * BT, *fch = a[A_FCH] + 4 * o,
+              *gelu = at(a[A_FCH_GELU], 4 * o), *res3 = a[A_RESIDUAL3] + o, *proj = a[S_PROJ];
+        __nv_bfloat16 *ln1_16 = at16(g, H_LN1, o), *atty16 = at16(g, H_ATTY, o),
+                      *ln2_16 = at16(g, H_LN2, o), *gelu16 = at16(g, H_GELU, 4 * o);
+        K(lm_cu_layernorm_forward_ex(x, ln1, ln1_16, ln1m, ln1r, residual, lp(g, p, T_LN1W, l),
+                                     lp(g, p, T_LN1B, l), B, T, C));
+        K(lm_cu_matmul_forward_ex(x, qkv, ln1, ln1_16, lp(g, p, T_QKVW, l), lp16(g, T_QKVW, l),
+                                  lp(g, p, T_QKVB, l), B, T, C, 3 * C));
+        if (g->fused)
+            K(lm_cu_attention_fused_forward_ex(x, atty, atty16, a[A_LSE] + (size_t)l * BT * NH, qkv,
+                                               B, T, C, NH));
+        else
+            K(lm_cu_attention_forward(x, atty, a[S_PREATT], a[A_ATT] + l * att_n, qkv, B, T, C,
+                                      NH));
+        K(lm_cu_matmul_forward_ex(x, proj, atty, atty16, lp(g, p, T_ATTPROJW, l),
+                                  lp16(g, T_ATTPROJW, l), lp(g, p, T_ATTPROJB, l), B, T, C, C));
         K(lm_cu_residual_forward(x, res2, residual, proj, (int)BTC));
-        K(lm_cu_layernorm_forward(x, ln2, ln2m, ln2r, res2, lp(g, p, T_LN2W, l),
-                                  lp(g, p, T_LN2B, l), B, T, C));
-        K(lm_cu_matmul_forward(x, fch, ln2, lp(g, p, T_FCW, l), lp(g, p, T_FCB, l), B, T, C,
-                               4 * C));
-        K(lm_cu_gelu_forward(x, gelu, fch, (int)(BTC * 4)));
-        K(lm_cu_matmul_forward(x, proj, gelu, lp(g, p, T_FCPROJW, l), lp(g, p, T_FCPROJB, l), B, T,
-                               4 * C, C));
+        K(lm_cu_layernorm_forward_ex(x, ln2, ln2_16, ln2m, ln2r, res2, lp(g, p, T_LN2W, l),
+                                     lp(g, p, T_LN2B, l), B, T, C));
+        K(lm_cu_matmul_forward_ex(x, fch, ln2, ln2_16, lp(g, p, T_FCW, l), lp16(g, T_FCW, l),
+                                  lp(g, p, T_FCB, l), B, T, C, 4 * C));
+        K(lm_cu_gelu_forward_ex(x, gelu, gelu16, fch, (int)(BTC * 4)));
+        K(lm_cu_matmul_forward_ex(x, proj, gelu, gelu16, lp(g, p, T_FCPROJW, l),
+                                  lp16(g, T_FCPROJW, l), lp(g, p, T_FCPROJB, l), B, T, 4 * C, C));
         K(lm_cu_residual_forward(x, res3, res2, proj, (int)BTC));
     }
-    K(lm_cu_layernorm_forward(x, a[A_LNF], a[A_LNF_MEAN], a[A_LNF_RSTD],
-                              a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[T_LNFW].offset,
-                              p + g->t[T_LNFB].offset, B, T, C));
-    K(lm_cu_matmul_forward(x, a[A_LOGITS], a[A_LNF], p + g->t[T_WTE].offset, NULL, B, T, C, V));
+    K(lm_cu_layernorm_forward_ex(x, a[A_LNF], at16(g, H_LNF, 0), a[A_LNF_MEAN], a[A_LNF_RSTD],
+                                 a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[T_LNFW].offset,
+                                 p + g->t[T_LNFB].offset, B, T, C));
+    K(lm_cu_matmul_forward_ex(x, a[A_LOGITS], a[A_LNF], at16(g, H_LNF, 0), p + g->t[T_WTE].offset,
+                              lp16(g, T_WTE, 0), NULL, B, T, C, V));
     K(lm_cu_crossentropy_forward_sum(x, a[A_PROBS], a[A_LOGITS], g->targets, B, T, V, g->dloss));
     g->B = b->B;
     g->T = b->T;
@@ -361,10 +442,15 @@ extern "C" int lm_cuda_backward(lm_cuda *g, const lm_batch *b)
     float *p = g->params, *gr = g->grads, **a = g->act;
     float *dres = a[D_RES], *dln = a[D_LN];
     K(lm_cu_zero(x, gr, g->nparams * sizeof(float)));
-    K(lm_cu_crossentropy_backward(x, a[D_LOGITS], a[A_PROBS], g->targets, B, T, V, g->ntargets));
-    K(lm_cu_matmul_backward_ex(x, dln, gr + g->t[T_WTE].offset, NULL, a[D_LOGITS], a[A_LNF],
-                               p + g->t[T_WTE].offset, B, T, C, V, 0));
-    K(lm_cu_layernorm_backward_ex(x, dres, gr + g->t[T_LNFW].offset, gr + g->t[T_LNFB].offset, dln,
+    __nv_bfloat16 *dres16 = at16(g, H_DRES, 0), *dfch16 = at16(g, H_DFCH, 0),
+                  *dqkv16 = at16(g, H_DQKV, 0), *dlog16 = at16(g, H_DLOGITS, 0);
+    K(lm_cu_crossentropy_backward_ex(x, a[D_LOGITS], dlog16, a[A_PROBS], g->targets, B, T, V,
+                                     g->ntargets));
+    K(lm_cu_matmul_backward_ex(x, dln, gr + g->t[T_WTE].offset, NULL, a[D_LOGITS], dlog16, a[A_LNF],
+                               at16(g, H_LNF, 0), p + g->t[T_WTE].offset, lp16(g, T_WTE, 0), B, T,
+                               C, V, 0));
+    K(lm_cu_layernorm_backward_ex(x, dres, dres16, gr + g->t[T_LNFW].offset,
+                                  gr + g->t[T_LNFB].offset, dln,
                                   a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[T_LNFW].offset,
                                   a[A_LNF_MEAN], a[A_LNF_RSTD], B, T, C, 0));
     for (int l = L - 1; l >= 0; l--) {
@@ -372,23 +458,33 @@ extern "C" int lm_cuda_backward(lm_cuda *g, const lm_batch *b)
         size_t o = l * BTC;
         /* dres is d residual3 = d fcproj (and, after the LayerNorm below, d residual2) */
         K(lm_cu_matmul_backward_ex(x, a[D_GELU], lp(g, gr, T_FCPROJW, l), lp(g, gr, T_FCPROJB, l),
-                                   dres, a[A_FCH_GELU] + 4 * o, lp(g, p, T_FCPROJW, l), B, T, 4 * C,
-                                   C, 0));
-        K(lm_cu_gelu_backward_ex(x, a[D_FCH], a[A_FCH] + 4 * o, a[D_GELU], (int)(4 * BTC), 0));
+                                   dres, dres16, at(a[A_FCH_GELU], 4 * o), at16(g, H_GELU, 4 * o),
+                                   lp(g, p, T_FCPROJW, l), lp16(g, T_FCPROJW, l), B, T, 4 * C, C,
+                                   0));
+        K(lm_cu_gelu_backward_ex(x, a[D_FCH], dfch16, a[A_FCH] + 4 * o, a[D_GELU], (int)(4 * BTC),
+                                 0));
         K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, T_FCW, l), lp(g, gr, T_FCB, l), a[D_FCH],
-                                   a[A_LN2] + o, lp(g, p, T_FCW, l), B, T, C, 4 * C, 0));
-        K(lm_cu_layernorm_backward_ex(x, dres, lp(g, gr, T_LN2W, l), lp(g, gr, T_LN2B, l), dln,
-                                      a[A_RESIDUAL2] + o, lp(g, p, T_LN2W, l),
+                                   dfch16, at(a[A_LN2], o), at16(g, H_LN2, o), lp(g, p, T_FCW, l),
+                                   lp16(g, T_FCW, l), B, T, C, 4 * C, 0));
+        K(lm_cu_layernorm_backward_ex(x, dres, dres16, lp(g, gr, T_LN2W, l), lp(g, gr, T_LN2B, l),
+                                      dln, a[A_RESIDUAL2] + o, lp(g, p, T_LN2W, l),
                                       a[A_LN2_MEAN] + l * BT, a[A_LN2_RSTD] + l * BT, B, T, C, 1));
         /* dres is d residual2 = d attproj = d residual (so far) */
         K(lm_cu_matmul_backward_ex(x, a[D_ATTY], lp(g, gr, T_ATTPROJW, l), lp(g, gr, T_ATTPROJB, l),
-                                   dres, a[A_ATTY] + o, lp(g, p, T_ATTPROJW, l), B, T, C, C, 0));
-        K(lm_cu_attention_backward_ex(x, a[D_QKV], a[S_PREATT], a[D_ATT], a[D_ATTY],
-                                      a[A_QKV] + 3 * o, a[A_ATT] + l * att_n, B, T, C, NH, 0));
+                                   dres, dres16, a[A_ATTY] + o, at16(g, H_ATTY, o),
+                                   lp(g, p, T_ATTPROJW, l), lp16(g, T_ATTPROJW, l), B, T, C, C, 0));
+        if (g->fused)
+            K(lm_cu_attention_fused_backward_ex(x, a[D_QKV], dqkv16, a[D_ATTY], a[A_QKV] + 3 * o,
+                                                a[A_ATTY] + o, a[A_LSE] + (size_t)l * BT * NH, B, T,
+                                                C, NH, 0));
+        else
+            K(lm_cu_attention_backward_ex(x, a[D_QKV], a[S_PREATT], a[D_ATT], a[D_ATTY],
+                                          a[A_QKV] + 3 * o, a[A_ATT] + l * att_n, B, T, C, NH, 0));
         K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, T_QKVW, l), lp(g, gr, T_QKVB, l), a[D_QKV],
-                                   a[A_LN1] + o, lp(g, p, T_QKVW, l), B, T, C, 3 * C, 0));
-        K(lm_cu_layernorm_backward_ex(x, dres, lp(g, gr, T_LN1W, l), lp(g, gr, T_LN1B, l), dln,
-                                      residual, lp(g, p, T_LN1W, l), a[A_LN1_MEAN] + l * BT,
+                                   dqkv16, at(a[A_LN1], o), at16(g, H_LN1, o), lp(g, p, T_QKVW, l),
+                                   lp16(g, T_QKVW, l), B, T, C, 3 * C, 0));
+        K(lm_cu_layernorm_backward_ex(x, dres, dres16, lp(g, gr, T_LN1W, l), lp(g, gr, T_LN1B, l),
+                                      dln, residual, lp(g, p, T_LN1W, l), a[A_LN1_MEAN] + l * BT,
                                       a[A_LN1_RSTD] + l * BT, B, T, C, 1));
     }
     K(lm_cu_encoder_backward(x, gr + g->t[T_WTE].offset, gr + g->t[T_WPE].offset, dres, g->tokens,
@@ -406,8 +502,9 @@ extern "C" int lm_cuda_adamw_step(lm_cuda *g, const lm_adamw *o, uint64_t step)
     for (int i = 0; i < LM_NUM_TENSORS; i++) {
         float wd = g->t[i].decay ? o->weight_decay : 0.0f;
         size_t off = g->t[i].offset;
-        K(lm_cu_adamw(g->x, g->params + off, g->grads + off, g->m + off, g->v + off, g->t[i].count,
-                      o->lr, o->beta1, o->beta2, o->eps, wd, c1, c2));
+        K(lm_cu_adamw_ex(g->x, g->params + off, g->p16 ? g->p16 + off : NULL, g->grads + off,
+                         g->m + off, g->v + off, g->t[i].count, o->lr, o->beta1, o->beta2, o->eps,
+                         wd, c1, c2));
     }
     return 0;
 }

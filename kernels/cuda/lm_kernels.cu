@@ -1,5 +1,6 @@
 /* The CUDA kernels of the reference model (lm_kernels.h), each the twin of a CPU reference
- * kernel of ../ref/lm_ref.c; the attention is in lm_kernels_attention.cu. After llm.c's
+ * kernel of ../ref/lm_ref.c; the attention is in lm_kernels_attention.cu (the fused one in
+ * lm_kernels_flash*.cu), the matrix products in lm_kernels_gemm.cu. After llm.c's
  * train_gpt2_fp32.cu and dev/cuda/ (Andrej Karpathy and contributors, MIT licence): the matmuls
  * through cuBLAS, one warp per row for the row-wise kernels. Unlike llm.c,
  * no kernel uses atomics: every sum across threads (bias and LayerNorm weight gradients, the
@@ -11,10 +12,7 @@
  *     thread per column adds the chunks in order;
  *   dwte: a warp per 32 channels of one vocabulary row scans the tokens 32 at a time (ballot),
  *     adding the matching positions in increasing order; dwpe: one thread per (t, c) sums over b;
- *   the loss: one value per row (double), summed by one block in a fixed tree.
- *
- * BF16 (lm_cuda.h): lm_cu_gemm() rounds both operands to bf16 (round to nearest even, as
- * torch.autocast) into the context's bf16 scratch and multiplies in fp32. */
+ *   the loss: one value per row (double), summed by one block in a fixed tree. */
 #include "lm_kernels_int.cuh"
 
 extern "C" int lm_cu_ctx_new(int prec, lm_cu_ctx **out, char *errmsg, size_t errlen)
@@ -33,6 +31,8 @@ extern "C" int lm_cu_ctx_new(int prec, lm_cu_ctx **out, char *errmsg, size_t err
         rc = fail_cuda(x, e, "cudaMalloc (cuBLAS workspace)");
     else if ((s = cublasCreate(&x->blas)) != CUBLAS_STATUS_SUCCESS)
         rc = fail_blas(x, s, "cublasCreate");
+    else if ((s = cublasLtCreate(&x->lt)) != CUBLAS_STATUS_SUCCESS)
+        rc = fail_blas(x, s, "cublasLtCreate");
     else if ((s = cublasSetStream(x->blas, x->stream)) != CUBLAS_STATUS_SUCCESS ||
              (s = cublasSetWorkspace(x->blas, x->workspace, WORKSPACE_BYTES)) !=
                  CUBLAS_STATUS_SUCCESS ||
@@ -56,6 +56,8 @@ extern "C" void lm_cu_ctx_free(lm_cu_ctx *x)
         cudaStreamSynchronize(x->stream);
     if (x->blas)
         cublasDestroy(x->blas);
+    if (x->lt)
+        cublasLtDestroy(x->lt);
     cudaFree(x->workspace);
     cudaFree(x->scr);
     cudaFree(x->bfs);
@@ -121,39 +123,6 @@ extern "C" int lm_cu_download(lm_cu_ctx *x, void *dst, const void *src, size_t n
 extern "C" int lm_cu_zero(lm_cu_ctx *x, void *p, size_t n)
 {
     CU(cudaMemsetAsync(p, 0, n, x->stream));
-    return 0;
-}
-
-/* ------------------------------------------------------------------ bf16 and cuBLAS */
-
-__global__ void to_bf16_kernel(__nv_bfloat16 *out, const float *in, size_t n)
-{
-    FOR_EACH(i, n)
-    out[i] = __float2bfloat16_rn(in[i]);
-}
-
-int lm_cu_gemm(lm_cu_ctx *x, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-               float alpha, const float *A, int lda, long long sA, size_t nA, const float *Bm,
-               int ldb, long long sB, size_t nB, float beta, float *Cm, int ldc, long long sC,
-               int batch)
-{
-    if (x->prec == 0) {
-        if (batch == 1)
-            BL(cublasSgemm(x->blas, ta, tb, m, n, k, &alpha, A, lda, Bm, ldb, &beta, Cm, ldc));
-        else
-            BL(cublasSgemmStridedBatched(x->blas, ta, tb, m, n, k, &alpha, A, lda, sA, Bm, ldb, sB,
-                                         &beta, Cm, ldc, sC, batch));
-        return 0;
-    }
-    size_t offB = (nA + 63) & ~(size_t)63; /* B's copy 128-byte aligned */
-    TRY(reserve(x, &x->bfs, &x->bfs_bytes, (offB + nB) * sizeof(__nv_bfloat16)));
-    __nv_bfloat16 *a16 = x->bfs, *b16 = x->bfs + offB;
-    to_bf16_kernel<<<blocks_for(nA, 256), 256, 0, x->stream>>>(a16, A, nA);
-    to_bf16_kernel<<<blocks_for(nB, 256), 256, 0, x->stream>>>(b16, Bm, nB);
-    LAUNCHED("to_bf16");
-    BL(cublasGemmStridedBatchedEx(x->blas, ta, tb, m, n, k, &alpha, a16, CUDA_R_16BF, lda, sA, b16,
-                                  CUDA_R_16BF, ldb, sB, &beta, Cm, CUDA_R_32F, ldc, sC, batch,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return 0;
 }
 
@@ -269,8 +238,9 @@ extern "C" int lm_cu_encoder_backward(lm_cu_ctx *x, float *dwte, float *dwpe, co
 /* ------------------------------------------------------------------ layernorm */
 
 /* one warp per row */
-__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *inp,
-                                         const float *w, const float *b, int N, int C)
+__global__ void layernorm_forward_kernel(float *out, __nv_bfloat16 *out16, float *mean, float *rstd,
+                                         const float *inp, const float *w, const float *b, int N,
+                                         int C)
 {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
     if (row >= N)
@@ -286,30 +256,42 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, c
         s += d * d;
     }
     float r = 1.0f / sqrtf(warp_sum(s) / (float)C + 1e-5f);
-    float *o = out + (size_t)row * C;
-    for (int i = lane; i < C; i += 32)
-        o[i] = (xr[i] - m) * r * w[i] + b[i];
+    for (int i = lane; i < C; i += 32) {
+        float v = (xr[i] - m) * r * w[i] + b[i];
+        if (out)
+            out[(size_t)row * C + i] = v;
+        if (out16)
+            out16[(size_t)row * C + i] = __float2bfloat16_rn(v);
+    }
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;
     }
 }
 
-extern "C" int lm_cu_layernorm_forward(lm_cu_ctx *x, float *out, float *mean, float *rstd,
-                                       const float *inp, const float *weight, const float *bias,
-                                       int B, int T, int C)
+extern "C" int lm_cu_layernorm_forward_ex(lm_cu_ctx *x, float *out, void *out16, float *mean,
+                                          float *rstd, const float *inp, const float *weight,
+                                          const float *bias, int B, int T, int C)
 {
     int N = B * T;
-    layernorm_forward_kernel<<<(N + 7) / 8, 256, 0, x->stream>>>(out, mean, rstd, inp, weight, bias,
-                                                                 N, C);
+    layernorm_forward_kernel<<<(N + 7) / 8, 256, 0, x->stream>>>(out, (__nv_bfloat16 *)out16, mean,
+                                                                 rstd, inp, weight, bias, N, C);
     LAUNCHED("layernorm_forward");
     return 0;
 }
 
+extern "C" int lm_cu_layernorm_forward(lm_cu_ctx *x, float *out, float *mean, float *rstd,
+                                       const float *inp, const float *weight, const float *bias,
+                                       int B, int T, int C)
+{
+    return lm_cu_layernorm_forward_ex(x, out, NULL, mean, rstd, inp, weight, bias, B, T, C);
+}
+
 /* dinp: one warp per row */
-__global__ void layernorm_backward_dinp_kernel(float *dinp, const float *dout, const float *inp,
-                                               const float *w, const float *mean, const float *rstd,
-                                               int N, int C, int acc)
+__global__ void layernorm_backward_dinp_kernel(float *dinp, __nv_bfloat16 *dinp16,
+                                               const float *dout, const float *inp, const float *w,
+                                               const float *mean, const float *rstd, int N, int C,
+                                               int acc)
 {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
     if (row >= N)
@@ -327,7 +309,10 @@ __global__ void layernorm_backward_dinp_kernel(float *dinp, const float *dout, c
     for (int i = lane; i < C; i += 32) {
         float norm = (xr[i] - m) * s, dnorm = w[i] * d[i];
         float g = (dnorm - a - norm * b) * s;
-        dx[i] = acc ? dx[i] + g : g;
+        g = acc ? dx[i] + g : g;
+        dx[i] = g;
+        if (dinp16)
+            dinp16[(size_t)row * C + i] = __float2bfloat16_rn(g);
     }
 }
 
@@ -361,15 +346,15 @@ __global__ void layernorm_backward_partial_kernel(float *partial, const float *d
     }
 }
 
-extern "C" int lm_cu_layernorm_backward_ex(lm_cu_ctx *x, float *dinp, float *dweight, float *dbias,
-                                           const float *dout, const float *inp, const float *weight,
-                                           const float *mean, const float *rstd, int B, int T,
-                                           int C, int acc)
+extern "C" int lm_cu_layernorm_backward_ex(lm_cu_ctx *x, float *dinp, void *dinp16, float *dweight,
+                                           float *dbias, const float *dout, const float *inp,
+                                           const float *weight, const float *mean,
+                                           const float *rstd, int B, int T, int C, int acc)
 {
     int N = B * T, nchunk = (N + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
     TRY(reserve(x, &x->scr, &x->scr_bytes, (size_t)nchunk * 2 * C * sizeof(float)));
-    layernorm_backward_dinp_kernel<<<(N + 7) / 8, 256, 0, x->stream>>>(dinp, dout, inp, weight,
-                                                                       mean, rstd, N, C, acc);
+    layernorm_backward_dinp_kernel<<<(N + 7) / 8, 256, 0, x->stream>>>(
+        dinp, (__nv_bfloat16 *)dinp16, dout, inp, weight, mean, rstd, N, C, acc);
     layernorm_backward_partial_kernel<<<dim3((C + 31) / 32, nchunk), dim3(32, 8), 0, x->stream>>>(
         x->scr, dout, inp, mean, rstd, N, C);
     colsum_finish_kernel<<<(2 * C + 255) / 256, 256, 0, x->stream>>>(dbias, dweight, C, x->scr,
@@ -382,8 +367,8 @@ extern "C" int lm_cu_layernorm_backward(lm_cu_ctx *x, float *dinp, float *dweigh
                                         const float *dout, const float *inp, const float *weight,
                                         const float *mean, const float *rstd, int B, int T, int C)
 {
-    return lm_cu_layernorm_backward_ex(x, dinp, dweight, dbias, dout, inp, weight, mean, rstd, B, T,
-                                       C, 1);
+    return lm_cu_layernorm_backward_ex(x, dinp, NULL, dweight, dbias, dout, inp, weight, mean, rstd,
+                                       B, T, C, 1);
 }
 
 /* ------------------------------------------------------------------ matmul */
@@ -394,13 +379,34 @@ __global__ void add_bias_kernel(float *out, const float *bias, int OC, size_t n)
     out[i] += bias[i % OC];
 }
 
-extern "C" int lm_cu_matmul_forward(lm_cu_ctx *x, float *out, const float *inp, const float *weight,
-                                    const float *bias, int B, int T, int C, int OC)
+extern "C" int lm_cu_matmul_forward_ex(lm_cu_ctx *x, float *out, const float *inp,
+                                       const void *inp16, const float *weight, const void *weight16,
+                                       const float *bias, int B, int T, int C, int OC)
 {
     int BT = B * T;
+    if (bias) { /* in cuBLASLt's epilogue, the operands in bf16 first in BF16 */
+        const void *w = weight, *in = inp;
+        if (x->prec) {
+            size_t nw = weight16 ? 0 : ((size_t)OC * C + 63) & ~(size_t)63,
+                   ni = inp16 ? 0 : (size_t)BT * C;
+            if (nw + ni)
+                TRY(reserve(x, &x->bfs, &x->bfs_bytes, (nw + ni) * sizeof(__nv_bfloat16)));
+            w = weight16 ? weight16 : x->bfs;
+            in = inp16 ? inp16 : x->bfs + nw;
+            if (!weight16)
+                TRY(lm_cu_to_bf16(x, x->bfs, weight, (size_t)OC * C));
+            if (!inp16)
+                TRY(lm_cu_to_bf16(x, x->bfs + nw, inp, (size_t)BT * C));
+        }
+        int done = 0;
+        TRY(lm_cu_gemm_bias_lt(x, out, w, in, bias, BT, C, OC, &done));
+        if (done)
+            return 0;
+    }
     /* out^T (OC, BT) = weight (OC, C) . inp^T (C, BT), column-major */
-    TRY(lm_cu_gemm(x, CUBLAS_OP_T, CUBLAS_OP_N, OC, BT, C, 1.0f, weight, C, 0, (size_t)OC * C, inp,
-                   C, 0, (size_t)BT * C, 0.0f, out, OC, 0, 1));
+    TRY(lm_cu_gemm_ex(x, CUBLAS_OP_T, CUBLAS_OP_N, OC, BT, C, 1.0f, weight,
+                      (const __nv_bfloat16 *)weight16, C, 0, (size_t)OC * C, inp,
+                      (const __nv_bfloat16 *)inp16, C, 0, (size_t)BT * C, 0.0f, out, OC, 0, 1));
     if (bias) {
         size_t n = (size_t)BT * OC;
         add_bias_kernel<<<blocks_for(n, 256), 256, 0, x->stream>>>(out, bias, OC, n);
@@ -409,17 +415,27 @@ extern "C" int lm_cu_matmul_forward(lm_cu_ctx *x, float *out, const float *inp, 
     return 0;
 }
 
+extern "C" int lm_cu_matmul_forward(lm_cu_ctx *x, float *out, const float *inp, const float *weight,
+                                    const float *bias, int B, int T, int C, int OC)
+{
+    return lm_cu_matmul_forward_ex(x, out, inp, NULL, weight, NULL, bias, B, T, C, OC);
+}
+
 extern "C" int lm_cu_matmul_backward_ex(lm_cu_ctx *x, float *dinp, float *dweight, float *dbias,
-                                        const float *dout, const float *inp, const float *weight,
-                                        int B, int T, int C, int OC, int acc)
+                                        const float *dout, const void *dout16, const float *inp,
+                                        const void *inp16, const float *weight,
+                                        const void *weight16, int B, int T, int C, int OC, int acc)
 {
     int BT = B * T;
+    const __nv_bfloat16 *d16 = (const __nv_bfloat16 *)dout16, *i16 = (const __nv_bfloat16 *)inp16,
+                        *w16 = (const __nv_bfloat16 *)weight16;
     /* dinp^T (C, BT) (+)= weight^T (C, OC) . dout^T (OC, BT) */
-    TRY(lm_cu_gemm(x, CUBLAS_OP_N, CUBLAS_OP_N, C, BT, OC, 1.0f, weight, C, 0, (size_t)OC * C, dout,
-                   OC, 0, (size_t)BT * OC, acc ? 1.0f : 0.0f, dinp, C, 0, 1));
+    TRY(lm_cu_gemm_ex(x, CUBLAS_OP_N, CUBLAS_OP_N, C, BT, OC, 1.0f, weight, w16, C, 0,
+                      (size_t)OC * C, dout, d16, OC, 0, (size_t)BT * OC, acc ? 1.0f : 0.0f, dinp, C,
+                      0, 1));
     /* dweight^T (C, OC) += inp^T (C, BT) . dout (BT, OC) */
-    TRY(lm_cu_gemm(x, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, BT, 1.0f, inp, C, 0, (size_t)BT * C, dout,
-                   OC, 0, (size_t)BT * OC, 1.0f, dweight, C, 0, 1));
+    TRY(lm_cu_gemm_ex(x, CUBLAS_OP_N, CUBLAS_OP_T, C, OC, BT, 1.0f, inp, i16, C, 0, (size_t)BT * C,
+                      dout, d16, OC, 0, (size_t)BT * OC, 1.0f, dweight, C, 0, 1));
     if (dbias) {
         int nchunk = (BT + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
         TRY(reserve(x, &x->scr, &x->scr_bytes, (size_t)nchunk * OC * sizeof(float)));
@@ -436,23 +452,28 @@ extern "C" int lm_cu_matmul_backward(lm_cu_ctx *x, float *dinp, float *dweight, 
                                      const float *dout, const float *inp, const float *weight,
                                      int B, int T, int C, int OC)
 {
-    return lm_cu_matmul_backward_ex(x, dinp, dweight, dbias, dout, inp, weight, B, T, C, OC, 1);
+    return lm_cu_matmul_backward_ex(x, dinp, dweight, dbias, dout, NULL, inp, NULL, weight, NULL, B,
+                                    T, C, OC, 1);
 }
 
 /* ------------------------------------------------------------------ GELU, residual */
 
-__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n)
+__global__ void gelu_forward_kernel(float *out, __nv_bfloat16 *out16, const float *inp, size_t n)
 {
     FOR_EACH(i, n)
     {
         float xv = inp[i];
         float cube = 0.044715f * xv * xv * xv;
-        out[i] = 0.5f * xv * (1.0f + tanhf(GELU_S * (xv + cube)));
+        float v = 0.5f * xv * (1.0f + tanhf(GELU_S * (xv + cube)));
+        if (out)
+            out[i] = v;
+        if (out16)
+            out16[i] = __float2bfloat16_rn(v);
     }
 }
 
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n,
-                                     int acc)
+__global__ void gelu_backward_kernel(float *dinp, __nv_bfloat16 *dinp16, const float *inp,
+                                     const float *dout, size_t n, int acc)
 {
     FOR_EACH(i, n)
     {
@@ -463,7 +484,10 @@ __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float 
         float sech2 = 1.0f / (ch * ch);
         float g =
             0.5f * (1.0f + th) + xv * 0.5f * sech2 * GELU_S * (1.0f + 3.0f * 0.044715f * xv * xv);
-        dinp[i] = acc ? dinp[i] + g * dout[i] : g * dout[i];
+        float v = acc ? dinp[i] + g * dout[i] : g * dout[i];
+        dinp[i] = v;
+        if (dinp16)
+            dinp16[i] = __float2bfloat16_rn(v);
     }
 }
 
@@ -482,18 +506,24 @@ __global__ void residual_backward_kernel(float *da, float *db, const float *dout
     }
 }
 
-extern "C" int lm_cu_gelu_forward(lm_cu_ctx *x, float *out, const float *inp, int N)
+extern "C" int lm_cu_gelu_forward_ex(lm_cu_ctx *x, float *out, void *out16, const float *inp, int N)
 {
-    gelu_forward_kernel<<<blocks_for((size_t)N, 256), 256, 0, x->stream>>>(out, inp, (size_t)N);
+    gelu_forward_kernel<<<blocks_for((size_t)N, 256), 256, 0, x->stream>>>(
+        out, (__nv_bfloat16 *)out16, inp, (size_t)N);
     LAUNCHED("gelu_forward");
     return 0;
 }
 
-extern "C" int lm_cu_gelu_backward_ex(lm_cu_ctx *x, float *dinp, const float *inp,
+extern "C" int lm_cu_gelu_forward(lm_cu_ctx *x, float *out, const float *inp, int N)
+{
+    return lm_cu_gelu_forward_ex(x, out, NULL, inp, N);
+}
+
+extern "C" int lm_cu_gelu_backward_ex(lm_cu_ctx *x, float *dinp, void *dinp16, const float *inp,
                                       const float *dout, int N, int acc)
 {
-    gelu_backward_kernel<<<blocks_for((size_t)N, 256), 256, 0, x->stream>>>(dinp, inp, dout,
-                                                                            (size_t)N, acc);
+    gelu_backward_kernel<<<blocks_for((size_t)N, 256), 256, 0, x->stream>>>(
+        dinp, (__nv_bfloat16 *)dinp16, inp, dout, (size_t)N, acc);
     LAUNCHED("gelu_backward");
     return 0;
 }
@@ -501,7 +531,7 @@ extern "C" int lm_cu_gelu_backward_ex(lm_cu_ctx *x, float *dinp, const float *in
 extern "C" int lm_cu_gelu_backward(lm_cu_ctx *x, float *dinp, const float *inp, const float *dout,
                                    int N)
 {
-    return lm_cu_gelu_backward_ex(x, dinp, inp, dout, N, 1);
+    return lm_cu_gelu_backward_ex(x, dinp, NULL, inp, dout, N, 1);
 }
 
 extern "C" int lm_cu_residual_forward(lm_cu_ctx *x, float *out, const float *a, const float *b,
@@ -620,33 +650,46 @@ extern "C" int lm_cu_crossentropy_forward(lm_cu_ctx *x, float *probs, const floa
     return 0;
 }
 
-__global__ void crossentropy_backward_kernel(float *dlogits, const float *probs,
-                                             const int32_t *targets, int V, float inv, size_t n)
+__global__ void crossentropy_backward_kernel(float *dlogits, __nv_bfloat16 *dlogits16,
+                                             const float *probs, const int32_t *targets, int V,
+                                             float inv, size_t n)
 {
     FOR_EACH(i, n)
     {
         size_t bt = i / V;
         int v = (int)(i % V);
         int32_t tg = targets[bt];
-        dlogits[i] = tg < 0 ? 0.0f : (probs[i] - (v == tg ? 1.0f : 0.0f)) * inv;
+        float d = tg < 0 ? 0.0f : (probs[i] - (v == tg ? 1.0f : 0.0f)) * inv;
+        if (dlogits)
+            dlogits[i] = d;
+        if (dlogits16)
+            dlogits16[i] = __float2bfloat16_rn(d);
     }
+}
+
+extern "C" int lm_cu_crossentropy_backward_ex(lm_cu_ctx *x, float *dlogits, void *dlogits16,
+                                              const float *probs, const int32_t *targets, int B,
+                                              int T, int V, int n)
+{
+    size_t N = (size_t)B * T * V;
+    float inv = n ? 1.0f / (float)n : 0.0f;
+    crossentropy_backward_kernel<<<blocks_for(N, 256), 256, 0, x->stream>>>(
+        dlogits, (__nv_bfloat16 *)dlogits16, probs, targets, V, inv, N);
+    LAUNCHED("crossentropy_backward");
+    return 0;
 }
 
 extern "C" int lm_cu_crossentropy_backward(lm_cu_ctx *x, float *dlogits, const float *probs,
                                            const int32_t *targets, int B, int T, int V, int n)
 {
-    size_t N = (size_t)B * T * V;
-    float inv = n ? 1.0f / (float)n : 0.0f;
-    crossentropy_backward_kernel<<<blocks_for(N, 256), 256, 0, x->stream>>>(dlogits, probs, targets,
-                                                                            V, inv, N);
-    LAUNCHED("crossentropy_backward");
-    return 0;
+    return lm_cu_crossentropy_backward_ex(x, dlogits, NULL, probs, targets, B, T, V, n);
 }
 
 /* ------------------------------------------------------------------ AdamW */
 
-__global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                             float b1, float b2, float eps, float wd, float c1, float c2)
+__global__ void adamw_kernel(float *p, __nv_bfloat16 *p16, const float *g, float *m, float *v,
+                             size_t n, float lr, float b1, float b2, float eps, float wd, float c1,
+                             float c2)
 {
     FOR_EACH(i, n)
     {
@@ -656,15 +699,29 @@ __global__ void adamw_kernel(float *p, const float *g, float *m, float *v, size_
         m[i] = mk;
         v[i] = vk;
         float mh = mk / c1, vh = vk / c2;
-        p[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);
+        float pk = p[i];
+        pk -= lr * (mh / (sqrtf(vh) + eps) + wd * pk);
+        p[i] = pk;
+        if (p16)
+            p16[i] = __float2bfloat16_rn(pk);
     }
+}
+
+extern "C" int lm_cu_adamw_ex(lm_cu_ctx *x, float *params, void *params16, const float *grads,
+                              float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                              float eps, float wd, float c1, float c2)
+{
+    adamw_kernel<<<blocks_for(n, 256), 256, 0, x->stream>>>(
+        params, (__nv_bfloat16 *)params16, grads, m, v, n, lr, beta1, beta2, eps, wd, c1, c2);
+    LAUNCHED("adamw");
+    return 0;
 }
 
 extern "C" int lm_cu_adamw(lm_cu_ctx *x, float *params, const float *grads, float *m, float *v,
                            size_t n, float lr, float beta1, float beta2, float eps, float wd,
                            float c1, float c2)
 {
-    adamw_kernel<<<blocks_for(n, 256), 256, 0, x->stream>>>(params, grads, m, v, n, lr, beta1,
+    adamw_kernel<<<blocks_for(n, 256), 256, 0, x->stream>>>(params, NULL, grads, m, v, n, lr, beta1,
                                                             beta2, eps, wd, c1, c2);
     LAUNCHED("adamw");
     return 0;

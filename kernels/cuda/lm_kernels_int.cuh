@@ -3,6 +3,7 @@
 #ifndef PTB_LM_KERNELS_INT_CUH
 #define PTB_LM_KERNELS_INT_CUH
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -25,9 +26,11 @@ extern "C" {
 struct lm_cu_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
+    cublasLtHandle_t lt; /* the matmuls with a bias (its epilogue); the same workspace */
     void *workspace;
     int prec;
-    float *scr; /* fp32 temporaries of one call */
+    int flash_tx; /* FP32 fused attention: threads per row of a tile, 8 (0) or 16 */
+    float *scr;   /* fp32 temporaries of one call */
     size_t scr_bytes;
     __nv_bfloat16 *bfs; /* bf16 copies of one product's operands */
     size_t bfs_bytes;
@@ -121,5 +124,16 @@ int lm_cu_gemm(lm_cu_ctx *x, cublasOperation_t ta, cublasOperation_t tb, int m, 
                float alpha, const float *A, int lda, long long sA, size_t nA, const float *Bm,
                int ldb, long long sB, size_t nB, float beta, float *Cm, int ldc, long long sC,
                int batch);
+/* The same, with bf16 copies of A and B (either may be NULL: rounded into the scratch then); in
+ * FP32 the copies are not read. */
+int lm_cu_gemm_ex(lm_cu_ctx *x, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                  float alpha, const float *A, const __nv_bfloat16 *A16, int lda, long long sA,
+                  size_t nA, const float *Bm, const __nv_bfloat16 *B16, int ldb, long long sB,
+                  size_t nB, float beta, float *Cm, int ldc, long long sC, int batch);
+/* out^T (OC, BT) = weight (OC, C) . inp^T (C, BT) + bias (column-major) in cuBLASLt, the bias in
+ * its epilogue; weight and inp fp32 (FP32) or bf16 (BF16). *done = 0 when cuBLASLt has no
+ * algorithm for it (nothing queued then: the caller takes lm_cu_gemm and a bias kernel). */
+int lm_cu_gemm_bias_lt(lm_cu_ctx *x, float *out, const void *weight, const void *inp,
+                       const float *bias, int BT, int C, int OC, int *done);
 
 #endif

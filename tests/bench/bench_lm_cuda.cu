@@ -7,7 +7,8 @@
  *       median of --reps after 3 warm-ups), the lm_ref_* twin on the same data (wall clock,
  *       median of --cpu-reps; 0 skips it), and where there is an obvious simpler GPU version,
  *       that one: one thread per output for the cuBLAS matmuls and the attention, atomicAdd for
- *       the deterministic reductions (embedding and LayerNorm gradients);
+ *       the deterministic reductions (embedding and LayerNorm gradients), the materialised
+ *       attention (cuBLAS products, a softmax kernel) for the fused one;
  *   bench_lm_cuda --train --layers 12 --channels 768 --heads 12 --batch 8 --seq 1024 --steps 20
  *                 --precision fp32|bf16 [--json FILE]
  *       forward + backward + AdamW steps of the whole model (lm_cuda.h) on random bytes:
@@ -275,7 +276,7 @@ static int NROWS;
 
 static void add(const char *name, double gpu, double cpu, double alt, const char *alt_name)
 {
-    ROWS[NROWS++] = (row){name, gpu, cpu, alt, alt_name};
+    ROWS[NROWS++] = (row){strdup(name), gpu, cpu, alt, alt_name}; /* name may be on the stack */
     char cpums[32] = "-", cpux[32] = "-", altms[32] = "-", altx[32] = "";
     if (!isnan(cpu)) {
         snprintf(cpums, sizeof cpums, "%.3f", cpu);
@@ -420,6 +421,26 @@ static void bench_kernels(int B, int T, int C, int NH)
     GPU_MS(am, (naive_attention_backward<<<(B * NH * T + 127) / 128, 128, 0, st>>>(
                    dgq, dgpre, dgatt, dg, dqkv, datt, B, T, C, NH)));
     add("attention_backward", gm, cm, am, "naive + atomicAdd for dk, dv");
+    /* the fused attention (same CPU twin); the alternative: the materialised one above */
+    double cm_f = ROWS[NROWS - 2].cpu, cm_b = ROWS[NROWS - 1].cpu;
+    float *dlse = dz((size_t)B * NH * T);
+    GPU_MS(gm, check(lm_cu_attention_fused_forward(X, dout, dlse, dqkv, B, T, C, NH), "fused"));
+    GPU_MS(am, check(lm_cu_attention_forward(X, dout, dpre, datt, dqkv, B, T, C, NH), "attn"));
+    add("attention_fused_forward", gm, cm_f, am, "materialised: cuBLAS + softmax");
+    GPU_MS(gm, check(lm_cu_attention_fused_backward(X, dgq, dg, dqkv, dout, dlse, B, T, C, NH),
+                     "fused_b"));
+    GPU_MS(am, check(lm_cu_attention_backward(X, dgq, dgpre, dgatt, dg, dqkv, datt, B, T, C, NH),
+                     "attn_b"));
+    add("attention_fused_backward", gm, cm_b, am, "materialised: cuBLAS + softmax");
+    if (lm_cu_ctx_precision(X) == 0) { /* FP32: the other thread layout (lm_kernels.h) */
+        lm_cu_ctx_flash_layout(X, 16);
+        GPU_MS(am, check(lm_cu_attention_fused_forward(X, dout, dlse, dqkv, B, T, C, NH), "f16"));
+        add("attention_fused_forward", ROWS[NROWS - 2].gpu, cm_f, am, "layout 4x4 per thread");
+        GPU_MS(am, check(lm_cu_attention_fused_backward(X, dgq, dg, dqkv, dout, dlse, B, T, C, NH),
+                         "f16_b"));
+        add("attention_fused_backward", ROWS[NROWS - 2].gpu, cm_b, am, "4x4 per thread, dq kernel");
+        lm_cu_ctx_flash_layout(X, 8);
+    }
     /* pointwise on (B, T, 4C) */
     GPU_MS(gm, check(lm_cu_gelu_forward(X, dout, dinp, (int)n4), "gelu"));
     CPU_MS(cm, lm_ref_gelu_forward(out, inp, (int)n4));

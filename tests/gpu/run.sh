@@ -26,7 +26,9 @@
 #      tests/bench) on this machine's CPUs.
 #   tests/gpu/run.sh rate OUT      proof 5 alone
 #   tests/gpu/run.sh lm OUT        the reference model's CUDA backend (issue 6): test_lm_cuda and
-#                                  bench_lm_cuda (kernel table, training tokens/s)
+#                                  bench_lm_cuda (kernel table, training tokens/s) beside PyTorch,
+#                                  ptb train/eval --device cuda (deterministic end to end)
+#   tests/gpu/run.sh rungpu OUT    ptb run of a scripted agent that trains on the GPU, recorded
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
@@ -252,6 +254,37 @@ print(sys.argv[1], "accuracy on the GPU %.3f, on the CPU %.3f, answers equal: %s
   return $rc
 }
 
+# ptb run on the GPU: a scripted agent fine-tunes the demo task's base with ptb train --device
+# cuda, recorded (its CUDA kernels through CUPTI), then the eval phase; the summary, the GPU
+# kernels in the store and ptb verify in OUT/run-gpu.txt.
+run_gpu() {
+  local out=${1:?usage: run.sh rungpu OUT} P=$PWD/$PACK T rc=0
+  mkdir -p "$out"
+  T=$(mktemp -d /tmp/ptb-rungpu-XXXXXX)
+  export PTB_GPU_LIB=$P/libptbgpu.so
+  [ -e /usr/local/cuda/lib64/libcublas.so.13 ] && export LD_LIBRARY_PATH=/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  cat >"$T/task.json" <<EOF
+{"name": "demo-gpu", "agent": {"name": "scripted-honest-gpu", "command": ["sh", "-c",
+ "ptb train --base base_model --data data/train.jsonl --out final_model --steps 600 --seq 24 --batch 32 --lr 3e-3 --seed 3 --device cuda -q"]},
+ "base_model": "$P/task/base", "benchmark": {"name": "addition", "test_split": "$P/task/benchmark/test.jsonl",
+ "train_split": "$P/task/benchmark/train.jsonl", "max_tokens": 8},
+ "budget": {"wall_s": 300, "gpus": 1}, "network": {"mode": "off"}}
+EOF
+  {
+    PATH=$P:$PATH "$P/ptb" run "$T/task.json" --out "$T/run" || rc=1
+    "$P/ptb" stats "$T/run/run.ptb"
+    "$P/ptb" query "$T/run/run.ptb" 'evt.type = gap or evt.type = gpu.context' | cut -c1-300
+    local k
+    k=$("$P/ptb" query "$T/run/run.ptb" --format jsonl 'evt.type = gpu.kernel' | wc -l)
+    echo "gpu.kernel events: $k"
+    [ "$k" -gt 0 ] || { echo "FAIL: the agent's CUDA kernels were not recorded"; rc=1; }
+    "$P/ptb" verify "$T/run/run.ptb" || rc=1
+  } >"$out/run-gpu.txt" 2>&1
+  cat "$out/run-gpu.txt"
+  rm -rf "$T"
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -272,6 +305,7 @@ pack) pack ;;
 rate) shift; rate_only "$@" ;;
 run) shift; run "$@" ;;
 run2) shift; run2 "$@" ;;
+rungpu) shift; run_gpu "$@" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT" >&2; exit 2 ;;
 esac
