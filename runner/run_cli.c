@@ -34,6 +34,7 @@
 #include "record_gap.h"
 #include "record_gpu.h"
 #include "record_session.h"
+#include "redact.h"
 #include "run_workspace.h"
 #include "store.h"
 #include "task_spec.h"
@@ -407,21 +408,30 @@ static int phase_agent(run_ctx *c, envv *env)
             fclose(f);
         }
         uint8_t md[32];
-        if (buf && len) {
-            int brc = store_blob_put(c->s, buf, len, c->d.stdout_log, md);
+        /* secrets never enter the store in clear: the stream's blob is redacted (fingerprints
+         * in place of keys; the harness's own credential may well be echoed there) */
+        char *red = NULL;
+        size_t rlen = 0;
+        unsigned nred = 0;
+        if (buf && len > REDACT_TEXT_MAX)
+            record_gap(c->s, PTB__V1__SOURCE__SOURCE_AGENT, "blob", "too_big_to_redact",
+                       "the agent's stdout is over 16 MiB: kept in agent-stdout.log, not stored");
+        else if (buf && len && redact_text(buf, len, &red, &rlen, &nred) == 0) {
+            int brc = store_blob_put(c->s, red, rlen, c->d.stdout_log, md);
             Ptb__V1__FileWrite fw = PTB__V1__FILE_WRITE__INIT;
             fw.path = c->d.stdout_log;
-            fw.bytes = fw.size = len;
+            fw.bytes = fw.size = rlen;
             fw.sha256.data = md;
             fw.sha256.len = 32;
             fw.captured = brc == 0;
-            fw.trigger = (char *)"close";
+            fw.trigger = (char *)(nred ? "redacted" : "close");
             ptb_event ev = PTB__V1__EVENT__INIT;
             ev.source = PTB__V1__SOURCE__SOURCE_AGENT;
             ev.body_case = PTB__V1__EVENT__BODY_FILE_WRITE;
             ev.file_write = &fw;
             store_append(c->s, &ev, 0, NULL);
         }
+        free(red);
         free(buf);
     }
     for (size_t i = 0; av && av[i]; i++)

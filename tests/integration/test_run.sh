@@ -111,10 +111,18 @@ check "corrupt checkpoint" 0 "$ptb" run "$tmp/corrupt.json" --out "$tmp/corrupt"
   [ "$(man corrupt 'm["score"]["base_model_score"]')" = True ] && ok || bad "corrupt: $(man corrupt 'm["final_model"]')"
 
 # 5. the harness's credential reaches the agent, instead of a canary of that name
-task cred 60 '["sh", "-c", "env > env.txt"]'
+# (and echoed on stdout: the stream's blob in the store has its fingerprint, not the key)
+task cred 60 '["sh", "-c", "env > env.txt; echo \"using key $OPENAI_API_KEY\""]'
 sed -i 's/"name": "scripted-cred", /"name": "scripted-cred", "credentials": ["OPENAI_API_KEY"], /' "$tmp/cred.json"
-OPENAI_API_KEY=the-harness-key check "credential" 0 "$ptb" run "$tmp/cred.json" --out "$tmp/cred"
-grep -q '^OPENAI_API_KEY=the-harness-key$' "$tmp/cred/workspace/env.txt" && ok || bad "credential not handed over"
+hkey=sk-proj-HarnessKey0123456789abcdefghijklmnop
+OPENAI_API_KEY=$hkey check "credential" 0 "$ptb" run "$tmp/cred.json" --out "$tmp/cred"
+grep -q "^OPENAI_API_KEY=$hkey\$" "$tmp/cred/workspace/env.txt" && ok || bad "credential not handed over"
+grep -q "using key $hkey" "$tmp/cred/agent-stdout.log" && ok || bad "the stdout log is not whole"
+sel='evt.type = file.write and file.path endswith agent-stdout.log'
+[ "$("$ptb" query "$tmp/cred/run.ptb" --format jsonl "$sel" | wc -l)" = 1 ] &&
+  [ "$("$ptb" query "$tmp/cred/run.ptb" --format jsonl --contains "$hkey" "$sel" | wc -l)" = 0 ] &&
+  [ "$("$ptb" query "$tmp/cred/run.ptb" --format jsonl --contains "using key" "$sel" | wc -l)" = 1 ] &&
+  ok || bad "the stdout blob holds the credential in clear (or is missing)"
 env -u OPENAI_API_KEY "$ptb" run "$tmp/cred.json" --out "$tmp/cred2" >"$tmp/out" 2>"$tmp/err"
 [ $? = 2 ] && grep -q 'OPENAI_API_KEY is not set' "$tmp/err" && ok || bad "a missing credential: $(cat "$tmp/err")"
 
