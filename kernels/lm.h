@@ -53,8 +53,27 @@ void lm_config_default(lm_config *c);
 /* 0, or PTB_EINVAL with eb saying which value is out of range. */
 int lm_config_check(const lm_config *c, ptb_errbuf *eb);
 
-/* The tensors of the parameter array, in order (LM_NUM_TENSORS of them). */
+/* The tensors of the parameter array, in order (LM_NUM_TENSORS of them): the index of each in
+ * lm_tensors' info. */
 #define LM_NUM_TENSORS 16
+enum {
+    LM_T_WTE,
+    LM_T_WPE,
+    LM_T_LN1W,
+    LM_T_LN1B,
+    LM_T_QKVW,
+    LM_T_QKVB,
+    LM_T_ATTPROJW,
+    LM_T_ATTPROJB,
+    LM_T_LN2W,
+    LM_T_LN2B,
+    LM_T_FCW,
+    LM_T_FCB,
+    LM_T_FCPROJW,
+    LM_T_FCPROJB,
+    LM_T_LNFW,
+    LM_T_LNFB
+};
 typedef struct lm_tensor_info {
     const char *name;   /* "wte", "ln1w", ... */
     size_t offset;      /* in floats, into the parameter array */
@@ -125,5 +144,12 @@ int lm_adamw_step(lm_model *m, const lm_adamw *o, uint64_t step);
  * error. Deterministic. */
 int lm_generate(lm_model *m, const uint8_t *prompt, size_t plen, size_t max_new, uint8_t *out,
                 size_t cap, size_t *out_len);
+
+/* The loop of lm_generate for any backend of config c: step(arg, b, row, &logits) runs the
+ * forward of b and points logits at the vocab_size logits of position row (borrowed, valid
+ * until the next call); its error stops generation and is returned. */
+typedef int (*lm_step_fn)(void *arg, const lm_batch *b, size_t row, const float **logits);
+int lm_generate_greedy(const lm_config *c, lm_step_fn step, void *arg, const uint8_t *prompt,
+                       size_t plen, size_t max_new, uint8_t *out, size_t cap, size_t *out_len);
 
 #endif

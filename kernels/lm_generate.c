@@ -1,15 +1,15 @@
-/* Greedy generation with the reference model (lm.h, lm_generate). Each new token runs the
- * forward over the whole window (no key/value cache: the reference favours plain code over
- * speed); the window is sized once per call, so activations are allocated once. */
+/* Greedy generation (lm.h, lm_generate_greedy) for any backend, and lm_generate with the
+ * reference model. Each new token runs the forward over the whole window (no key/value cache:
+ * the reference favours plain code over speed); the window is sized once per call, so
+ * activations are allocated once. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lm.h"
 
-int lm_generate(lm_model *m, const uint8_t *prompt, size_t plen, size_t max_new, uint8_t *out,
-                size_t cap, size_t *out_len)
+int lm_generate_greedy(const lm_config *c, lm_step_fn step_fn, void *arg, const uint8_t *prompt,
+                       size_t plen, size_t max_new, uint8_t *out, size_t cap, size_t *out_len)
 {
-    const lm_config *c = lm_model_config(m);
     *out_len = 0;
     if (max_new > cap)
         max_new = cap;
@@ -43,9 +43,9 @@ int lm_generate(lm_model *m, const uint8_t *prompt, size_t plen, size_t max_new,
         for (size_t t = n; t < T; t++) /* after the last position: causal, so they do not matter */
             tok[t] = LM_EOT;
         lm_batch b = {.B = 1, .T = (uint32_t)T, .tokens = tok, .targets = tgt};
-        if ((rc = lm_forward(m, &b, NULL)))
+        const float *l;
+        if ((rc = step_fn(arg, &b, n - 1, &l)))
             break;
-        const float *l = lm_logits(m) + (n - 1) * c->vocab_size;
         uint32_t best = 0;
         for (uint32_t v = 1; v < c->vocab_size; v++)
             if (l[v] > l[best])
@@ -58,4 +58,21 @@ int lm_generate(lm_model *m, const uint8_t *prompt, size_t plen, size_t max_new,
     free(tok);
     free(tgt);
     return rc;
+}
+
+/* the CPU model's step: the reference forward, then the row's logits in place */
+static int lm_cpu_step(void *arg, const lm_batch *b, size_t row, const float **logits)
+{
+    lm_model *m = arg;
+    int rc = lm_forward(m, b, NULL);
+    if (!rc)
+        *logits = lm_logits(m) + row * lm_model_config(m)->vocab_size;
+    return rc;
+}
+
+int lm_generate(lm_model *m, const uint8_t *prompt, size_t plen, size_t max_new, uint8_t *out,
+                size_t cap, size_t *out_len)
+{
+    return lm_generate_greedy(lm_model_config(m), lm_cpu_step, m, prompt, plen, max_new, out, cap,
+                              out_len);
 }

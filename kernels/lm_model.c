@@ -74,25 +74,6 @@ size_t lm_tensors(const lm_config *c, lm_tensor_info info[LM_NUM_TENSORS])
     return off;
 }
 
-enum {
-    T_WTE,
-    T_WPE,
-    T_LN1W,
-    T_LN1B,
-    T_QKVW,
-    T_QKVB,
-    T_ATTPROJW,
-    T_ATTPROJB,
-    T_LN2W,
-    T_LN2B,
-    T_FCW,
-    T_FCB,
-    T_FCPROJW,
-    T_FCPROJB,
-    T_LNFW,
-    T_LNFB
-};
-
 /* ------------------------------------------------------------------ activations */
 
 /* One buffer per activation, each with the same shape in the gradient copy. */
@@ -259,11 +240,11 @@ void lm_model_init(lm_model *m, uint64_t seed)
     for (int i = 0; i < LM_NUM_TENSORS; i++) {
         float *p = m->params + m->t[i].offset;
         size_t n = m->t[i].count;
-        if (i == T_LN1W || i == T_LN2W || i == T_LNFW) {
+        if (i == LM_T_LN1W || i == LM_T_LN2W || i == LM_T_LNFW) {
             for (size_t k = 0; k < n; k++)
                 p[k] = 1.0f;
         } else if (m->t[i].rank == (m->t[i].per_layer ? 3u : 2u) && m->t[i].decay) {
-            float sd = i == T_ATTPROJW || i == T_FCPROJW ? res_std : std;
+            float sd = i == LM_T_ATTPROJW || i == LM_T_FCPROJW ? res_std : std;
             for (size_t k = 0; k < n; k++)
                 p[k] = sd * rng_normal(&s);
         } else {
@@ -296,8 +277,8 @@ int lm_forward(lm_model *m, const lm_batch *b, float *loss)
               L = (int)c->layers, V = (int)c->vocab_size;
     const size_t BTC = (size_t)B * T * C, BT = (size_t)B * T, att_n = (size_t)B * NH * T * T;
     float *p = m->params, **a = m->act;
-    lm_ref_encoder_forward(a[A_ENCODED], b->tokens, p + m->t[T_WTE].offset, p + m->t[T_WPE].offset,
-                           B, T, C);
+    lm_ref_encoder_forward(a[A_ENCODED], b->tokens, p + m->t[LM_T_WTE].offset,
+                           p + m->t[LM_T_WPE].offset, B, T, C);
     for (int l = 0; l < L; l++) {
         const float *residual = l == 0 ? a[A_ENCODED] : a[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
         float *ln1 = a[A_LN1] + l * BTC, *ln1m = a[A_LN1_MEAN] + l * BT,
@@ -308,25 +289,27 @@ int lm_forward(lm_model *m, const lm_batch *b, float *loss)
               *ln2m = a[A_LN2_MEAN] + l * BT, *ln2r = a[A_LN2_RSTD] + l * BT,
               *fch = a[A_FCH] + l * BTC * 4, *gelu = a[A_FCH_GELU] + l * BTC * 4,
               *fcproj = a[A_FCPROJ] + l * BTC, *res3 = a[A_RESIDUAL3] + l * BTC;
-        lm_ref_layernorm_forward(ln1, ln1m, ln1r, residual, lp(m, p, T_LN1W, l),
-                                 lp(m, p, T_LN1B, l), B, T, C);
-        lm_ref_matmul_forward(qkv, ln1, lp(m, p, T_QKVW, l), lp(m, p, T_QKVB, l), B, T, C, 3 * C);
+        lm_ref_layernorm_forward(ln1, ln1m, ln1r, residual, lp(m, p, LM_T_LN1W, l),
+                                 lp(m, p, LM_T_LN1B, l), B, T, C);
+        lm_ref_matmul_forward(qkv, ln1, lp(m, p, LM_T_QKVW, l), lp(m, p, LM_T_QKVB, l), B, T, C,
+                              3 * C);
         lm_ref_attention_forward(atty, pre, att, qkv, B, T, C, NH);
-        lm_ref_matmul_forward(attproj, atty, lp(m, p, T_ATTPROJW, l), lp(m, p, T_ATTPROJB, l), B, T,
-                              C, C);
+        lm_ref_matmul_forward(attproj, atty, lp(m, p, LM_T_ATTPROJW, l), lp(m, p, LM_T_ATTPROJB, l),
+                              B, T, C, C);
         lm_ref_residual_forward(res2, residual, attproj, (int)BTC);
-        lm_ref_layernorm_forward(ln2, ln2m, ln2r, res2, lp(m, p, T_LN2W, l), lp(m, p, T_LN2B, l), B,
-                                 T, C);
-        lm_ref_matmul_forward(fch, ln2, lp(m, p, T_FCW, l), lp(m, p, T_FCB, l), B, T, C, 4 * C);
+        lm_ref_layernorm_forward(ln2, ln2m, ln2r, res2, lp(m, p, LM_T_LN2W, l),
+                                 lp(m, p, LM_T_LN2B, l), B, T, C);
+        lm_ref_matmul_forward(fch, ln2, lp(m, p, LM_T_FCW, l), lp(m, p, LM_T_FCB, l), B, T, C,
+                              4 * C);
         lm_ref_gelu_forward(gelu, fch, (int)(BTC * 4));
-        lm_ref_matmul_forward(fcproj, gelu, lp(m, p, T_FCPROJW, l), lp(m, p, T_FCPROJB, l), B, T,
-                              4 * C, C);
+        lm_ref_matmul_forward(fcproj, gelu, lp(m, p, LM_T_FCPROJW, l), lp(m, p, LM_T_FCPROJB, l), B,
+                              T, 4 * C, C);
         lm_ref_residual_forward(res3, res2, fcproj, (int)BTC);
     }
     lm_ref_layernorm_forward(a[A_LNF], a[A_LNF_MEAN], a[A_LNF_RSTD],
-                             a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + m->t[T_LNFW].offset,
-                             p + m->t[T_LNFB].offset, B, T, C);
-    lm_ref_matmul_forward(a[A_LOGITS], a[A_LNF], p + m->t[T_WTE].offset, NULL, B, T, C, V);
+                             a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + m->t[LM_T_LNFW].offset,
+                             p + m->t[LM_T_LNFB].offset, B, T, C);
+    lm_ref_matmul_forward(a[A_LOGITS], a[A_LNF], p + m->t[LM_T_WTE].offset, NULL, B, T, C, V);
     float l =
         lm_ref_crossentropy_forward(a[A_PROBS], a[A_LOGITS], b->targets, B, T, V, &m->ntargets);
     if (loss)
@@ -359,42 +342,45 @@ int lm_backward(lm_model *m, const lm_batch *b)
     for (int i = 0; i < A_COUNT; i++) /* the kernels add into these */
         memset(d[i], 0, m->act_n[i] * sizeof(float));
     lm_ref_crossentropy_backward(d[A_LOGITS], a[A_PROBS], b->targets, B, T, V, m->ntargets);
-    lm_ref_matmul_backward(d[A_LNF], g + m->t[T_WTE].offset, NULL, d[A_LOGITS], a[A_LNF],
-                           p + m->t[T_WTE].offset, B, T, C, V);
-    lm_ref_layernorm_backward(d[A_RESIDUAL3] + (size_t)(L - 1) * BTC, g + m->t[T_LNFW].offset,
-                              g + m->t[T_LNFB].offset, d[A_LNF],
-                              a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + m->t[T_LNFW].offset,
+    lm_ref_matmul_backward(d[A_LNF], g + m->t[LM_T_WTE].offset, NULL, d[A_LOGITS], a[A_LNF],
+                           p + m->t[LM_T_WTE].offset, B, T, C, V);
+    lm_ref_layernorm_backward(d[A_RESIDUAL3] + (size_t)(L - 1) * BTC, g + m->t[LM_T_LNFW].offset,
+                              g + m->t[LM_T_LNFB].offset, d[A_LNF],
+                              a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + m->t[LM_T_LNFW].offset,
                               a[A_LNF_MEAN], a[A_LNF_RSTD], B, T, C);
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a[A_ENCODED] : a[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
         float *dresidual = l == 0 ? d[A_ENCODED] : d[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
         size_t o = l * BTC;
         lm_ref_residual_backward(d[A_RESIDUAL2] + o, d[A_FCPROJ] + o, d[A_RESIDUAL3] + o, (int)BTC);
-        lm_ref_matmul_backward(d[A_FCH_GELU] + 4 * o, lp(m, g, T_FCPROJW, l),
-                               lp(m, g, T_FCPROJB, l), d[A_FCPROJ] + o, a[A_FCH_GELU] + 4 * o,
-                               lp(m, p, T_FCPROJW, l), B, T, 4 * C, C);
+        lm_ref_matmul_backward(d[A_FCH_GELU] + 4 * o, lp(m, g, LM_T_FCPROJW, l),
+                               lp(m, g, LM_T_FCPROJB, l), d[A_FCPROJ] + o, a[A_FCH_GELU] + 4 * o,
+                               lp(m, p, LM_T_FCPROJW, l), B, T, 4 * C, C);
         lm_ref_gelu_backward(d[A_FCH] + 4 * o, a[A_FCH] + 4 * o, d[A_FCH_GELU] + 4 * o,
                              (int)(4 * BTC));
-        lm_ref_matmul_backward(d[A_LN2] + o, lp(m, g, T_FCW, l), lp(m, g, T_FCB, l),
-                               d[A_FCH] + 4 * o, a[A_LN2] + o, lp(m, p, T_FCW, l), B, T, C, 4 * C);
-        lm_ref_layernorm_backward(d[A_RESIDUAL2] + o, lp(m, g, T_LN2W, l), lp(m, g, T_LN2B, l),
-                                  d[A_LN2] + o, a[A_RESIDUAL2] + o, lp(m, p, T_LN2W, l),
-                                  a[A_LN2_MEAN] + l * BT, a[A_LN2_RSTD] + l * BT, B, T, C);
+        lm_ref_matmul_backward(d[A_LN2] + o, lp(m, g, LM_T_FCW, l), lp(m, g, LM_T_FCB, l),
+                               d[A_FCH] + 4 * o, a[A_LN2] + o, lp(m, p, LM_T_FCW, l), B, T, C,
+                               4 * C);
+        lm_ref_layernorm_backward(d[A_RESIDUAL2] + o, lp(m, g, LM_T_LN2W, l),
+                                  lp(m, g, LM_T_LN2B, l), d[A_LN2] + o, a[A_RESIDUAL2] + o,
+                                  lp(m, p, LM_T_LN2W, l), a[A_LN2_MEAN] + l * BT,
+                                  a[A_LN2_RSTD] + l * BT, B, T, C);
         lm_ref_residual_backward(dresidual, d[A_ATTPROJ] + o, d[A_RESIDUAL2] + o, (int)BTC);
-        lm_ref_matmul_backward(d[A_ATTY] + o, lp(m, g, T_ATTPROJW, l), lp(m, g, T_ATTPROJB, l),
-                               d[A_ATTPROJ] + o, a[A_ATTY] + o, lp(m, p, T_ATTPROJW, l), B, T, C,
-                               C);
+        lm_ref_matmul_backward(d[A_ATTY] + o, lp(m, g, LM_T_ATTPROJW, l),
+                               lp(m, g, LM_T_ATTPROJB, l), d[A_ATTPROJ] + o, a[A_ATTY] + o,
+                               lp(m, p, LM_T_ATTPROJW, l), B, T, C, C);
         lm_ref_attention_backward(d[A_QKV] + 3 * o, d[A_PREATT] + l * att_n, d[A_ATT] + l * att_n,
                                   d[A_ATTY] + o, a[A_QKV] + 3 * o, a[A_ATT] + l * att_n, B, T, C,
                                   NH);
-        lm_ref_matmul_backward(d[A_LN1] + o, lp(m, g, T_QKVW, l), lp(m, g, T_QKVB, l),
-                               d[A_QKV] + 3 * o, a[A_LN1] + o, lp(m, p, T_QKVW, l), B, T, C, 3 * C);
-        lm_ref_layernorm_backward(dresidual, lp(m, g, T_LN1W, l), lp(m, g, T_LN1B, l), d[A_LN1] + o,
-                                  residual, lp(m, p, T_LN1W, l), a[A_LN1_MEAN] + l * BT,
-                                  a[A_LN1_RSTD] + l * BT, B, T, C);
+        lm_ref_matmul_backward(d[A_LN1] + o, lp(m, g, LM_T_QKVW, l), lp(m, g, LM_T_QKVB, l),
+                               d[A_QKV] + 3 * o, a[A_LN1] + o, lp(m, p, LM_T_QKVW, l), B, T, C,
+                               3 * C);
+        lm_ref_layernorm_backward(dresidual, lp(m, g, LM_T_LN1W, l), lp(m, g, LM_T_LN1B, l),
+                                  d[A_LN1] + o, residual, lp(m, p, LM_T_LN1W, l),
+                                  a[A_LN1_MEAN] + l * BT, a[A_LN1_RSTD] + l * BT, B, T, C);
     }
-    lm_ref_encoder_backward(g + m->t[T_WTE].offset, g + m->t[T_WPE].offset, d[A_ENCODED], b->tokens,
-                            B, T, C);
+    lm_ref_encoder_backward(g + m->t[LM_T_WTE].offset, g + m->t[LM_T_WPE].offset, d[A_ENCODED],
+                            b->tokens, B, T, C);
     return 0;
 }
 

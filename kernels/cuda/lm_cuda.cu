@@ -39,25 +39,6 @@ extern "C" {
 }
 #include "lm_kernels.h"
 
-enum {
-    T_WTE,
-    T_WPE,
-    T_LN1W,
-    T_LN1B,
-    T_QKVW,
-    T_QKVB,
-    T_ATTPROJW,
-    T_ATTPROJB,
-    T_LN2W,
-    T_LN2B,
-    T_FCW,
-    T_FCB,
-    T_FCPROJW,
-    T_FCPROJB,
-    T_LNFW,
-    T_LNFB
-};
-
 /* device buffers: activations kept for the backward (per layer where lm_model.c has them per
  * layer), scratch, and the activation gradients of one layer */
 enum {
@@ -368,8 +349,8 @@ extern "C" int lm_cuda_forward(lm_cuda *g, const lm_batch *b, float *loss)
         nt += b->targets[i] >= 0;
     lm_cu_ctx *x = g->x;
     float *p = g->params, **a = g->act;
-    K(lm_cu_encoder_forward(x, a[A_ENCODED], g->tokens, p + g->t[T_WTE].offset,
-                            p + g->t[T_WPE].offset, B, T, C));
+    K(lm_cu_encoder_forward(x, a[A_ENCODED], g->tokens, p + g->t[LM_T_WTE].offset,
+                            p + g->t[LM_T_WPE].offset, B, T, C));
     for (int l = 0; l < L; l++) {
         const float *residual = l == 0 ? a[A_ENCODED] : a[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
         const size_t o = l * BTC;
@@ -380,33 +361,35 @@ extern "C" int lm_cuda_forward(lm_cuda *g, const lm_batch *b, float *loss)
               *gelu = at(a[A_FCH_GELU], 4 * o), *res3 = a[A_RESIDUAL3] + o, *proj = a[S_PROJ];
         __nv_bfloat16 *ln1_16 = at16(g, H_LN1, o), *atty16 = at16(g, H_ATTY, o),
                       *ln2_16 = at16(g, H_LN2, o), *gelu16 = at16(g, H_GELU, 4 * o);
-        K(lm_cu_layernorm_forward_ex(x, ln1, ln1_16, ln1m, ln1r, residual, lp(g, p, T_LN1W, l),
-                                     lp(g, p, T_LN1B, l), B, T, C));
-        K(lm_cu_matmul_forward_ex(x, qkv, ln1, ln1_16, lp(g, p, T_QKVW, l), lp16(g, T_QKVW, l),
-                                  lp(g, p, T_QKVB, l), B, T, C, 3 * C));
+        K(lm_cu_layernorm_forward_ex(x, ln1, ln1_16, ln1m, ln1r, residual, lp(g, p, LM_T_LN1W, l),
+                                     lp(g, p, LM_T_LN1B, l), B, T, C));
+        K(lm_cu_matmul_forward_ex(x, qkv, ln1, ln1_16, lp(g, p, LM_T_QKVW, l),
+                                  lp16(g, LM_T_QKVW, l), lp(g, p, LM_T_QKVB, l), B, T, C, 3 * C));
         if (g->fused)
             K(lm_cu_attention_fused_forward_ex(x, atty, atty16, a[A_LSE] + (size_t)l * BT * NH, qkv,
                                                B, T, C, NH));
         else
             K(lm_cu_attention_forward(x, atty, a[S_PREATT], a[A_ATT] + l * att_n, qkv, B, T, C,
                                       NH));
-        K(lm_cu_matmul_forward_ex(x, proj, atty, atty16, lp(g, p, T_ATTPROJW, l),
-                                  lp16(g, T_ATTPROJW, l), lp(g, p, T_ATTPROJB, l), B, T, C, C));
+        K(lm_cu_matmul_forward_ex(x, proj, atty, atty16, lp(g, p, LM_T_ATTPROJW, l),
+                                  lp16(g, LM_T_ATTPROJW, l), lp(g, p, LM_T_ATTPROJB, l), B, T, C,
+                                  C));
         K(lm_cu_residual_forward(x, res2, residual, proj, (int)BTC));
-        K(lm_cu_layernorm_forward_ex(x, ln2, ln2_16, ln2m, ln2r, res2, lp(g, p, T_LN2W, l),
-                                     lp(g, p, T_LN2B, l), B, T, C));
-        K(lm_cu_matmul_forward_ex(x, fch, ln2, ln2_16, lp(g, p, T_FCW, l), lp16(g, T_FCW, l),
-                                  lp(g, p, T_FCB, l), B, T, C, 4 * C));
+        K(lm_cu_layernorm_forward_ex(x, ln2, ln2_16, ln2m, ln2r, res2, lp(g, p, LM_T_LN2W, l),
+                                     lp(g, p, LM_T_LN2B, l), B, T, C));
+        K(lm_cu_matmul_forward_ex(x, fch, ln2, ln2_16, lp(g, p, LM_T_FCW, l), lp16(g, LM_T_FCW, l),
+                                  lp(g, p, LM_T_FCB, l), B, T, C, 4 * C));
         K(lm_cu_gelu_forward_ex(x, gelu, gelu16, fch, (int)(BTC * 4)));
-        K(lm_cu_matmul_forward_ex(x, proj, gelu, gelu16, lp(g, p, T_FCPROJW, l),
-                                  lp16(g, T_FCPROJW, l), lp(g, p, T_FCPROJB, l), B, T, 4 * C, C));
+        K(lm_cu_matmul_forward_ex(x, proj, gelu, gelu16, lp(g, p, LM_T_FCPROJW, l),
+                                  lp16(g, LM_T_FCPROJW, l), lp(g, p, LM_T_FCPROJB, l), B, T, 4 * C,
+                                  C));
         K(lm_cu_residual_forward(x, res3, res2, proj, (int)BTC));
     }
     K(lm_cu_layernorm_forward_ex(x, a[A_LNF], at16(g, H_LNF, 0), a[A_LNF_MEAN], a[A_LNF_RSTD],
-                                 a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[T_LNFW].offset,
-                                 p + g->t[T_LNFB].offset, B, T, C));
-    K(lm_cu_matmul_forward_ex(x, a[A_LOGITS], a[A_LNF], at16(g, H_LNF, 0), p + g->t[T_WTE].offset,
-                              lp16(g, T_WTE, 0), NULL, B, T, C, V));
+                                 a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[LM_T_LNFW].offset,
+                                 p + g->t[LM_T_LNFB].offset, B, T, C));
+    K(lm_cu_matmul_forward_ex(x, a[A_LOGITS], a[A_LNF], at16(g, H_LNF, 0),
+                              p + g->t[LM_T_WTE].offset, lp16(g, LM_T_WTE, 0), NULL, B, T, C, V));
     K(lm_cu_crossentropy_forward_sum(x, a[A_PROBS], a[A_LOGITS], g->targets, B, T, V, g->dloss));
     g->B = b->B;
     g->T = b->T;
@@ -446,33 +429,35 @@ extern "C" int lm_cuda_backward(lm_cuda *g, const lm_batch *b)
                   *dqkv16 = at16(g, H_DQKV, 0), *dlog16 = at16(g, H_DLOGITS, 0);
     K(lm_cu_crossentropy_backward_ex(x, a[D_LOGITS], dlog16, a[A_PROBS], g->targets, B, T, V,
                                      g->ntargets));
-    K(lm_cu_matmul_backward_ex(x, dln, gr + g->t[T_WTE].offset, NULL, a[D_LOGITS], dlog16, a[A_LNF],
-                               at16(g, H_LNF, 0), p + g->t[T_WTE].offset, lp16(g, T_WTE, 0), B, T,
-                               C, V, 0));
-    K(lm_cu_layernorm_backward_ex(x, dres, dres16, gr + g->t[T_LNFW].offset,
-                                  gr + g->t[T_LNFB].offset, dln,
-                                  a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[T_LNFW].offset,
-                                  a[A_LNF_MEAN], a[A_LNF_RSTD], B, T, C, 0));
+    K(lm_cu_matmul_backward_ex(x, dln, gr + g->t[LM_T_WTE].offset, NULL, a[D_LOGITS], dlog16,
+                               a[A_LNF], at16(g, H_LNF, 0), p + g->t[LM_T_WTE].offset,
+                               lp16(g, LM_T_WTE, 0), B, T, C, V, 0));
+    K(lm_cu_layernorm_backward_ex(
+        x, dres, dres16, gr + g->t[LM_T_LNFW].offset, gr + g->t[LM_T_LNFB].offset, dln,
+        a[A_RESIDUAL3] + (size_t)(L - 1) * BTC, p + g->t[LM_T_LNFW].offset, a[A_LNF_MEAN],
+        a[A_LNF_RSTD], B, T, C, 0));
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a[A_ENCODED] : a[A_RESIDUAL3] + (size_t)(l - 1) * BTC;
         size_t o = l * BTC;
         /* dres is d residual3 = d fcproj (and, after the LayerNorm below, d residual2) */
-        K(lm_cu_matmul_backward_ex(x, a[D_GELU], lp(g, gr, T_FCPROJW, l), lp(g, gr, T_FCPROJB, l),
-                                   dres, dres16, at(a[A_FCH_GELU], 4 * o), at16(g, H_GELU, 4 * o),
-                                   lp(g, p, T_FCPROJW, l), lp16(g, T_FCPROJW, l), B, T, 4 * C, C,
-                                   0));
+        K(lm_cu_matmul_backward_ex(
+            x, a[D_GELU], lp(g, gr, LM_T_FCPROJW, l), lp(g, gr, LM_T_FCPROJB, l), dres, dres16,
+            at(a[A_FCH_GELU], 4 * o), at16(g, H_GELU, 4 * o), lp(g, p, LM_T_FCPROJW, l),
+            lp16(g, LM_T_FCPROJW, l), B, T, 4 * C, C, 0));
         K(lm_cu_gelu_backward_ex(x, a[D_FCH], dfch16, a[A_FCH] + 4 * o, a[D_GELU], (int)(4 * BTC),
                                  0));
-        K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, T_FCW, l), lp(g, gr, T_FCB, l), a[D_FCH],
-                                   dfch16, at(a[A_LN2], o), at16(g, H_LN2, o), lp(g, p, T_FCW, l),
-                                   lp16(g, T_FCW, l), B, T, C, 4 * C, 0));
-        K(lm_cu_layernorm_backward_ex(x, dres, dres16, lp(g, gr, T_LN2W, l), lp(g, gr, T_LN2B, l),
-                                      dln, a[A_RESIDUAL2] + o, lp(g, p, T_LN2W, l),
-                                      a[A_LN2_MEAN] + l * BT, a[A_LN2_RSTD] + l * BT, B, T, C, 1));
+        K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, LM_T_FCW, l), lp(g, gr, LM_T_FCB, l), a[D_FCH],
+                                   dfch16, at(a[A_LN2], o), at16(g, H_LN2, o),
+                                   lp(g, p, LM_T_FCW, l), lp16(g, LM_T_FCW, l), B, T, C, 4 * C, 0));
+        K(lm_cu_layernorm_backward_ex(x, dres, dres16, lp(g, gr, LM_T_LN2W, l),
+                                      lp(g, gr, LM_T_LN2B, l), dln, a[A_RESIDUAL2] + o,
+                                      lp(g, p, LM_T_LN2W, l), a[A_LN2_MEAN] + l * BT,
+                                      a[A_LN2_RSTD] + l * BT, B, T, C, 1));
         /* dres is d residual2 = d attproj = d residual (so far) */
-        K(lm_cu_matmul_backward_ex(x, a[D_ATTY], lp(g, gr, T_ATTPROJW, l), lp(g, gr, T_ATTPROJB, l),
-                                   dres, dres16, a[A_ATTY] + o, at16(g, H_ATTY, o),
-                                   lp(g, p, T_ATTPROJW, l), lp16(g, T_ATTPROJW, l), B, T, C, C, 0));
+        K(lm_cu_matmul_backward_ex(x, a[D_ATTY], lp(g, gr, LM_T_ATTPROJW, l),
+                                   lp(g, gr, LM_T_ATTPROJB, l), dres, dres16, a[A_ATTY] + o,
+                                   at16(g, H_ATTY, o), lp(g, p, LM_T_ATTPROJW, l),
+                                   lp16(g, LM_T_ATTPROJW, l), B, T, C, C, 0));
         if (g->fused)
             K(lm_cu_attention_fused_backward_ex(x, a[D_QKV], dqkv16, a[D_ATTY], a[A_QKV] + 3 * o,
                                                 a[A_ATTY] + o, a[A_LSE] + (size_t)l * BT * NH, B, T,
@@ -480,15 +465,16 @@ extern "C" int lm_cuda_backward(lm_cuda *g, const lm_batch *b)
         else
             K(lm_cu_attention_backward_ex(x, a[D_QKV], a[S_PREATT], a[D_ATT], a[D_ATTY],
                                           a[A_QKV] + 3 * o, a[A_ATT] + l * att_n, B, T, C, NH, 0));
-        K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, T_QKVW, l), lp(g, gr, T_QKVB, l), a[D_QKV],
-                                   dqkv16, at(a[A_LN1], o), at16(g, H_LN1, o), lp(g, p, T_QKVW, l),
-                                   lp16(g, T_QKVW, l), B, T, C, 3 * C, 0));
-        K(lm_cu_layernorm_backward_ex(x, dres, dres16, lp(g, gr, T_LN1W, l), lp(g, gr, T_LN1B, l),
-                                      dln, residual, lp(g, p, T_LN1W, l), a[A_LN1_MEAN] + l * BT,
-                                      a[A_LN1_RSTD] + l * BT, B, T, C, 1));
+        K(lm_cu_matmul_backward_ex(x, dln, lp(g, gr, LM_T_QKVW, l), lp(g, gr, LM_T_QKVB, l),
+                                   a[D_QKV], dqkv16, at(a[A_LN1], o), at16(g, H_LN1, o),
+                                   lp(g, p, LM_T_QKVW, l), lp16(g, LM_T_QKVW, l), B, T, C, 3 * C,
+                                   0));
+        K(lm_cu_layernorm_backward_ex(
+            x, dres, dres16, lp(g, gr, LM_T_LN1W, l), lp(g, gr, LM_T_LN1B, l), dln, residual,
+            lp(g, p, LM_T_LN1W, l), a[A_LN1_MEAN] + l * BT, a[A_LN1_RSTD] + l * BT, B, T, C, 1));
     }
-    K(lm_cu_encoder_backward(x, gr + g->t[T_WTE].offset, gr + g->t[T_WPE].offset, dres, g->tokens,
-                             B, T, C, V));
+    K(lm_cu_encoder_backward(x, gr + g->t[LM_T_WTE].offset, gr + g->t[LM_T_WPE].offset, dres,
+                             g->tokens, B, T, C, V));
     return 0;
 }
 
@@ -527,57 +513,30 @@ extern "C" int lm_cuda_download(lm_cuda *g, lm_model *m, float *grads, ptb_errbu
 /* ------------------------------------------------------------------ generation */
 
 /* lm_generate (lm_generate.c) line for line, with the forward on the GPU */
+/* lm_generate_greedy's step on the GPU: the forward, then the row's logits copied back */
+typedef struct cuda_step {
+    lm_cuda *g;
+    float *l; /* vocab_size floats */
+} cuda_step;
+
+static int cuda_step_fn(void *arg, const lm_batch *b, size_t row, const float **logits)
+{
+    cuda_step *cs = (cuda_step *)arg;
+    int rc = lm_cuda_forward(cs->g, b, NULL);
+    if (!rc)
+        rc = lm_cuda_logits_row(cs->g, row, cs->l);
+    *logits = cs->l;
+    return rc;
+}
+
 extern "C" int lm_cuda_generate(lm_cuda *g, const uint8_t *prompt, size_t plen, size_t max_new,
                                 uint8_t *out, size_t cap, size_t *out_len)
 {
-    const lm_config *c = &g->c;
+    cuda_step cs = {g, (float *)malloc(g->c.vocab_size * sizeof(float))};
     *out_len = 0;
-    if (max_new > cap)
-        max_new = cap;
-    size_t T = plen + max_new;
-    if (T > c->max_seq)
-        T = c->max_seq;
-    if (T == 0)
-        return 0;
-    int32_t *tok = (int32_t *)malloc(T * sizeof *tok), *tgt = (int32_t *)malloc(T * sizeof *tgt);
-    float *l = (float *)malloc(c->vocab_size * sizeof *l);
-    if (!tok || !tgt || !l) {
-        free(tok);
-        free(tgt);
-        free(l);
+    if (!cs.l)
         return errf(g, PTB_ENOMEM, "out of memory");
-    }
-    for (size_t t = 0; t < T; t++)
-        tgt[t] = -1;
-    size_t have = plen;
-    int rc = 0;
-    for (size_t step = 0; step < max_new; step++) {
-        size_t n = have < T ? have : T, start = have - n;
-        if (n == 0) {
-            tok[0] = LM_EOT;
-            n = 1;
-        } else {
-            for (size_t t = 0; t < n; t++) {
-                size_t i = start + t;
-                tok[t] = i < plen ? prompt[i] : out[i - plen];
-            }
-        }
-        for (size_t t = n; t < T; t++)
-            tok[t] = LM_EOT;
-        lm_batch b = {1, (uint32_t)T, tok, tgt};
-        if ((rc = lm_cuda_forward(g, &b, NULL)) || (rc = lm_cuda_logits_row(g, n - 1, l)))
-            break;
-        uint32_t best = 0;
-        for (uint32_t v = 1; v < c->vocab_size; v++)
-            if (l[v] > l[best])
-                best = v;
-        if (best == LM_EOT)
-            break;
-        out[(*out_len)++] = (uint8_t)best;
-        have++;
-    }
-    free(tok);
-    free(tgt);
-    free(l);
+    int rc = lm_generate_greedy(&g->c, cuda_step_fn, &cs, prompt, plen, max_new, out, cap, out_len);
+    free(cs.l);
     return rc;
 }
