@@ -24,7 +24,6 @@
 
 #define RECORD_ROOTS_MAX 64
 
-
 enum {
     OPT_STORE = 1,
     OPT_ROOT,
