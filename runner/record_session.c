@@ -43,7 +43,13 @@ int record_session_run(store *s, record_session_options *o, char *const argv[],
         return code;
     }
     ptb_errbuf eb = {{0}};
-    int trc = tracer_run(s, &o->to, argv, &res->r, &eb);
+    int trc = o->prepare ? o->prepare(o->prepare_arg, rn.ns ? net_ns_host_addr(rn.ns) : NULL,
+                                      &o->to)
+                         : 0;
+    if (trc)
+        snprintf(eb.msg, sizeof eb.msg, "preparing the command: %s", ptb_strerror(trc));
+    else
+        trc = tracer_run(s, &o->to, argv, &res->r, &eb);
     int nrc = record_net_stop(&rn, &res->net);
     if (nrc && !trc) {
         trc = nrc;

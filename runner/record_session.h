@@ -25,6 +25,11 @@ typedef struct record_session_options {
     bool gpu;               /* inject the CUPTI library (default true) */
     const char *gpu_lib;    /* its path; NULL: record_gpu_find_lib (which reads PTB_GPU_LIB) */
     bool quiet;
+    /* called once the network is set up, just before the command starts: host_addr is the
+     * host end of the run's network namespace ("100.64.X.1"), NULL without one. May set
+     * to->child_setup. Nonzero stops the session (an error). NULL: not called. */
+    int (*prepare)(void *arg, const char *host_addr, tracer_options *to);
+    void *prepare_arg;
 } record_session_options;
 
 void record_session_options_default(record_session_options *o);

@@ -129,18 +129,6 @@ int run_ws_setup(store *s, const task_spec *t, const run_dirs *d, ptb_errbuf *eb
             return ptb_errf(eb, rc, "copying the train split %s: %s", t->train_split,
                             ptb_strerror(rc));
     }
-    /* What this runner cannot isolate, said (a mount namespace would hide the rest of the
-     * machine: the test split, the store, other runs). */
-    const char *why = "the agent runs as this user without a mount namespace: it can read "
-                      "files outside its workspace (the task's test split, other runs), "
-                      "protected only by their location";
-    if ((rc = record_gap(s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "no_mount_namespace", why)))
-        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
-    if (geteuid() == 0 &&
-        (rc = record_gap(s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "root",
-                         "the agent runs as root: the read-only base model copy does not stop "
-                         "it writing, and it could trace or kill the recorder's peers")))
-        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
     return 0;
 }
 

@@ -31,7 +31,7 @@ typedef struct run_dirs {
 int run_dirs_init(run_dirs *d, const char *root);
 
 /* Create the folders, copy the base model (made read-only) and the train split into the
- * workspace. Appends a gap (origin "sandbox") for each isolation this machine cannot give. */
+ * workspace. */
 int run_ws_setup(store *s, const task_spec *t, const run_dirs *d, ptb_errbuf *eb);
 
 /* Write workspace/timer.sh for a deadline (seconds since the epoch). */

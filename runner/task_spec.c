@@ -2,6 +2,7 @@
  * complaint, strict about types and unknown members. */
 #include "task_spec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -147,10 +148,61 @@ static int ts_path(ts_ctx *c, char **p, const char *path, bool dir)
     return 0;
 }
 
+/* $.sandbox: isolation, hosts, ca_file */
+static int ts_sandbox(ts_ctx *c, json_t *root, task_spec *t)
+{
+    static const char *const keys[] = {"isolation", "hosts", "ca_file", NULL};
+    json_t *sb, *hosts;
+    char *iso = NULL;
+    int rc;
+    t->isolate = true;
+    if ((rc = ts_object(c, root, "sandbox", "$.sandbox", false, &sb)) || !sb)
+        return rc;
+    if ((rc = ts_known(c, sb, "$.sandbox", keys)) ||
+        (rc = ts_string(c, sb, "isolation", "$.sandbox.isolation", false, &iso)))
+        return rc;
+    if (iso && strcmp(iso, "auto") && strcmp(iso, "none")) {
+        rc = ts_err(c, PTB_EPARSE, "$.sandbox.isolation", "'%s': auto or none", iso);
+        free(iso);
+        return rc;
+    }
+    t->isolate = !iso || strcmp(iso, "none");
+    free(iso);
+    if ((rc = ts_string(c, sb, "ca_file", "$.sandbox.ca_file", false, &t->ca_file)) ||
+        (rc = ts_path(c, &t->ca_file, "$.sandbox.ca_file", false)))
+        return rc;
+    if ((hosts = json_object_get(sb, "hosts"))) {
+        if (!json_is_object(hosts))
+            return ts_err(c, PTB_EPARSE, "$.sandbox.hosts", "must be an object of name: address");
+        if (!(t->hosts = calloc(json_object_size(hosts) + 1, sizeof *t->hosts)))
+            return PTB_ENOMEM;
+        const char *k;
+        json_t *v;
+        size_t i = 0;
+        json_object_foreach(hosts, k, v)
+        {
+            char p[320];
+            snprintf(p, sizeof p, "$.sandbox.hosts.%.256s", k);
+            const char *a = json_string_value(v);
+            unsigned char bin[16];
+            if (!*k || strlen(k) > 253 ||
+                strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                    strlen(k))
+                return ts_err(c, PTB_EPARSE, p, "not a host name");
+            if (!a || (strcmp(a, "host") && inet_pton(AF_INET, a, bin) != 1 &&
+                       inet_pton(AF_INET6, a, bin) != 1))
+                return ts_err(c, PTB_EPARSE, p, "an IPv4 or IPv6 address, or \"host\"");
+            if (asprintf(&t->hosts[i++], "%s %s", k, a) < 0)
+                return PTB_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 static int ts_parse(ts_ctx *c, json_t *root, task_spec *t)
 {
     static const char *const top[] = {"name",   "agent",   "base_model", "benchmark", "prompt",
-                                      "budget", "network", "canaries",   NULL};
+                                      "budget", "network", "canaries",   "sandbox", NULL};
     static const char *const agent_keys[] = {"name",        "command", "stream",
                                              "credentials", "env",     NULL};
     static const char *const bench_keys[] = {"name", "test_split", "train_split", "max_tokens",
@@ -260,7 +312,7 @@ static int ts_parse(ts_ctx *c, json_t *root, task_spec *t)
     if (can && !json_is_boolean(can))
         return ts_err(c, PTB_EPARSE, "$.canaries", "must be true or false");
     t->canaries = !can || json_is_true(can);
-    return 0;
+    return ts_sandbox(c, root, t);
 }
 
 int task_spec_load(const char *path, task_spec *t, ptb_errbuf *eb)
@@ -345,6 +397,8 @@ void task_spec_free(task_spec *t)
     free(t->train_split);
     free(t->prompt);
     free(t->net_mode);
+    ts_free_vec(t->hosts);
+    free(t->ca_file);
     memset(t, 0, sizeof *t);
 }
 

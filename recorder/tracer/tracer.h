@@ -49,6 +49,13 @@ typedef struct tracer_options {
      * by pid (the GPU library's) to exec_ids. NULL: not called. */
     void (*on_exec)(void *arg, int pid, uint64_t exec_id);
     void *on_exec_arg;
+    /* called in the command's process after fork (and after entering netns_fd), before the
+     * seccomp filter and the exec: a sandbox's namespaces and mounts. Only async-signal-safe
+     * work: the recorder may have other threads. It may fork: whichever process returns 0 goes
+     * on to exec the command (the others must never return). An error: -errno, with msg (cap
+     * bytes) saying which step. NULL: none. */
+    int (*child_setup)(void *arg, char *msg, size_t cap);
+    void *child_setup_arg;
 } tracer_options;
 
 void tracer_options_default(tracer_options *o);

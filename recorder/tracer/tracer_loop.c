@@ -307,8 +307,16 @@ static void deadlines(tracer *t)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* The child: wait until seized, then filter and exec. Reports a failed exec through errfd. */
-static void child_main(char *const argv[], int gofd, int errfd, int netns_fd)
+/* What the child reports through errfd (closed by a successful exec): stage 1 the filter could
+ * not be installed, 2 the exec failed, 3 the network namespace not entered, 4 the sandbox not
+ * set up (msg says which step). */
+typedef struct child_failure {
+    int stage, err;
+    char msg[256];
+} child_failure;
+
+/* The child: wait until seized, then sandbox, filter and exec. */
+static void child_main(char *const argv[], int gofd, int errfd, const tracer_options *o)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     char c;
@@ -323,24 +331,27 @@ static void child_main(char *const argv[], int gofd, int errfd, int netns_fd)
     signal(SIGHUP, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-    /* the parent reads {stage, errno} from errfd (closed by a successful exec): stage 1 the
-     * filter could not be installed, 2 the exec failed, 3 the network namespace not entered */
-    int rc = netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0 ? -errno : 0;
-    int why[2] = {3, -rc};
-    if (rc == 0) {
-        if (netns_fd >= 0)
-            close(netns_fd);
-        rc = tracer_filter_install();
-        why[0] = 1, why[1] = -rc;
+    child_failure why = {3, 0, ""};
+    int rc = o->netns_fd >= 0 && setns(o->netns_fd, CLONE_NEWNET) != 0 ? -errno : 0;
+    if (rc == 0 && o->netns_fd >= 0)
+        close(o->netns_fd);
+    if (rc == 0 && o->child_setup) {
+        why.stage = 4;
+        rc = o->child_setup(o->child_setup_arg, why.msg, sizeof why.msg);
     }
+    if (rc == 0) {
+        why.stage = 1;
+        rc = tracer_filter_install();
+    }
+    why.err = -rc;
     if (rc == 0) {
         execvp(argv[0], argv);
-        why[0] = 2;
-        why[1] = errno;
+        why.stage = 2;
+        why.err = errno;
     }
-    ssize_t w = write(errfd, why, sizeof why);
+    ssize_t w = write(errfd, &why, sizeof why);
     (void)w;
-    _exit(why[1] == ENOENT ? 127 : 126);
+    _exit(why.err == ENOENT && why.stage == 2 ? 127 : 126);
 }
 
 static int loop(tracer *t)
@@ -452,7 +463,7 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     if (pid == 0) {
         close(go[1]);
         close(err[0]);
-        child_main(argv, go[0], err[1], o->netns_fd);
+        child_main(argv, go[0], err[1], o);
     }
     close(go[0]);
     close(err[1]);
@@ -486,17 +497,22 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     for (int i = 0; i < 4; i++)
         sigaction(sigs[i], &old[i], NULL);
     sigaction(SIGALRM, &oldal, NULL);
-    int why[2] = {0, 0};
+    child_failure why;
     r->started = true;
-    if (read(err[0], why, sizeof why) == (ssize_t)sizeof why) {
+    if (read(err[0], &why, sizeof why) == (ssize_t)sizeof why) {
         r->started = false;
-        r->exec_errno = why[1];
-        if (why[0] == 1 && !rc)
-            rc = ptb_errf(eb, -why[1], "cannot install the seccomp filter: %s%s", strerror(why[1]),
-                          why[1] == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
-        if (why[0] == 3 && !rc)
-            rc = ptb_errf(eb, -why[1], "cannot enter the run's network namespace: %s",
-                          strerror(why[1]));
+        r->exec_errno = why.err;
+        why.msg[sizeof why.msg - 1] = 0;
+        if (why.stage == 1 && !rc)
+            rc = ptb_errf(eb, -why.err, "cannot install the seccomp filter: %s%s",
+                          strerror(why.err),
+                          why.err == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
+        if (why.stage == 3 && !rc)
+            rc = ptb_errf(eb, -why.err, "cannot enter the run's network namespace: %s",
+                          strerror(why.err));
+        if (why.stage == 4 && !rc)
+            rc = ptb_errf(eb, -why.err, "cannot set up the sandbox: %s: %s", why.msg,
+                          strerror(why.err));
     }
     close(err[0]);
     for (size_t i = 0; i < t.thr_cap; i++) /* only after an error: threads left behind */

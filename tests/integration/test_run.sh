@@ -126,7 +126,52 @@ sel='evt.type = file.write and file.path endswith agent-stdout.log'
 env -u OPENAI_API_KEY "$ptb" run "$tmp/cred.json" --out "$tmp/cred2" >"$tmp/out" 2>"$tmp/err"
 [ $? = 2 ] && grep -q 'OPENAI_API_KEY is not set' "$tmp/err" && ok || bad "a missing credential: $(cat "$tmp/err")"
 
-# 6. bad specs and a used folder
+# 6. the sandbox: what the agent can and cannot see (namespaces where this machine allows them;
+# elsewhere the run must say so as a gap)
+cat >"$tmp/sandbox-agent.sh" <<EOF
+exec >report.txt 2>&1
+test -e "$tmp/test.jsonl" && echo "LEAK test split visible"
+test -e "$tmp/sandbox/run.ptb" && echo "LEAK store visible"
+test -e "$tmp/honest/run.ptb" && echo "LEAK other run visible"
+test -e "$tmp/honest/workspace/env.txt" && echo "LEAK other workspace visible"
+echo "run folder: \$(ls "$tmp/sandbox" | tr '\n' ' ')"
+touch base_model/x 2>/dev/null && echo "LEAK base model writable"
+umount /tmp 2>/dev/null && echo "LEAK umount worked"
+grep -l secret-of-the-runner /proc/[0-9]*/environ 2>/dev/null | sed 's/^/LEAK runner env in /'
+head -c 1 /proc/1/mem >/dev/null 2>&1 && echo "LEAK init memory readable"
+echo "processes: \$(ls /proc | grep -c '^[0-9]')"
+echo probe >/tmp/probe.txt && echo "tmp writable"
+echo "hosts: \$(getent hosts huggingface.co)"
+echo "ca: \$(grep -c 'ptb test CA line' /etc/ssl/certs/ca-certificates.crt 2>/dev/null) \$SSL_CERT_FILE"
+EOF
+task sandbox 60 "[\"sh\", \"$tmp/sandbox-agent.sh\"]"
+printf -- '-----BEGIN CERTIFICATE-----\nptb test CA line\n-----END CERTIFICATE-----\n' >"$tmp/ca.pem"
+sed -i 's|"network": {"mode": "off"}|"network": {"mode": "off"}, "sandbox": {"hosts": {"huggingface.co": "host", "api.openai.com": "10.9.8.7"}, "ca_file": "ca.pem"}|' "$tmp/sandbox.json"
+PTB_RUNNER_ONLY=secret-of-the-runner check "sandbox run" 0 "$ptb" run "$tmp/sandbox.json" --out "$tmp/sandbox"
+rep=$tmp/sandbox/workspace/report.txt
+gaps=$("$ptb" query "$tmp/sandbox/run.ptb" --format jsonl 'evt.type = gap' 2>/dev/null)
+if echo "$gaps" | grep -q no_namespaces; then
+  echo "no namespaces here: the run says so"; ok
+else
+  grep LEAK "$rep" && bad "sandbox: leaks: $(grep LEAK "$rep" | tr '\n' ';')" || ok
+  grep -q "^run folder: home tmp workspace \$" "$rep" && ok || bad "sandbox: $(grep 'run folder' "$rep")"
+  n=$(sed -n 's/^processes: //p' "$rep")
+  [ -n "$n" ] && [ "$n" -lt 12 ] && ok || bad "sandbox: $n processes visible"
+  grep -q "^tmp writable" "$rep" && [ -f "$tmp/sandbox/tmp/probe.txt" ] && [ ! -f /tmp/probe.txt ] && ok ||
+    bad "sandbox: /tmp is not the run's temp folder"
+  grep -q "^hosts: 127.0.0.1 *huggingface.co" "$rep" && ok || bad "sandbox: $(grep hosts: "$rep")"
+  grep -q "^ca: 1 /etc/ssl/certs/ca-certificates.crt" "$rep" && ok || bad "sandbox: $(grep ca: "$rep")"
+  echo "$gaps" | grep -q host_writable && ok || bad "sandbox: no host_writable gap"
+  "$ptb" query "$tmp/sandbox/run.ptb" 'evt.type = file.write and file.path = "/tmp/probe.txt"' | grep -q captured &&
+    ok || bad "sandbox: the write to the private /tmp was not captured"
+fi
+sed -i 's|"sandbox": {|"sandbox": {"isolation": "none", |' "$tmp/sandbox.json"
+check "no isolation" 0 "$ptb" run "$tmp/sandbox.json" --out "$tmp/sandbox-none"
+"$ptb" query "$tmp/sandbox-none/run.ptb" --format jsonl 'evt.type = gap' | grep -q '"disabled"' &&
+  "$ptb" query "$tmp/sandbox-none/run.ptb" --format jsonl 'evt.type = gap' | grep -q hosts_not_applied &&
+  ok || bad "isolation none: the gaps are missing"
+
+# 7. bad specs and a used folder
 echo '{"name": "x"}' >"$tmp/bad.json"
 check "bad spec" 2 "$ptb" run "$tmp/bad.json" --out "$tmp/bad"
 grep -q 'bad.json: \$.agent: missing' "$tmp/err" && ok || bad "bad spec message: $(cat "$tmp/err")"
