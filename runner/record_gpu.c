@@ -37,8 +37,9 @@ static size_t pid_slot(const record_pidmap *m, int pid)
     return i;
 }
 
-static void on_exec(void *arg, int pid, uint64_t exec_id)
+static void on_exec(void *arg, int pid, uint64_t exec_id, uint64_t parent_exec_id, bool execve)
 {
+    (void)parent_exec_id, (void)execve;
     record_pidmap *m = arg;
     pthread_mutex_lock(&m->mu);
     if (m->n + 1 >= m->cap / 2) { /* grow: rehash into twice the table */

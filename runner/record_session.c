@@ -21,6 +21,20 @@ void record_session_options_default(record_session_options *o)
     o->gpu = true;
 }
 
+/* Both on_exec callbacks: the GPU recorder's and the caller's. */
+typedef struct exec_fanout {
+    void (*fn[2])(void *, int, uint64_t, uint64_t, bool);
+    void *arg[2];
+} exec_fanout;
+
+static void fan_exec(void *arg, int pid, uint64_t exec_id, uint64_t parent_exec_id, bool execve)
+{
+    exec_fanout *f = arg;
+    for (int i = 0; i < 2; i++)
+        if (f->fn[i])
+            f->fn[i](f->arg[i], pid, exec_id, parent_exec_id, execve);
+}
+
 int record_session_run(store *s, record_session_options *o, char *const argv[],
                        int (*on_ready)(store *s, void *arg), void *arg, record_session_result *res)
 {
@@ -31,6 +45,11 @@ int record_session_run(store *s, record_session_options *o, char *const argv[],
     int code = record_gpu_start(&rg, s, o->gpu, o->gpu_lib, &o->to, o->quiet);
     if (code)
         return code;
+    exec_fanout fan = {{o->to.on_exec, o->on_exec}, {o->to.on_exec_arg, o->on_exec_arg}};
+    if (o->on_exec) {
+        o->to.on_exec = fan_exec;
+        o->to.on_exec_arg = &fan;
+    }
     int rc = on_ready ? on_ready(s, arg) : 0;
     if (rc) {
         snprintf(res->error, sizeof res->error, "%s", ptb_strerror(rc));
@@ -43,9 +62,8 @@ int record_session_run(store *s, record_session_options *o, char *const argv[],
         return code;
     }
     ptb_errbuf eb = {{0}};
-    int trc = o->prepare ? o->prepare(o->prepare_arg, rn.ns ? net_ns_host_addr(rn.ns) : NULL,
-                                      &o->to)
-                         : 0;
+    int trc =
+        o->prepare ? o->prepare(o->prepare_arg, rn.ns ? net_ns_host_addr(rn.ns) : NULL, &o->to) : 0;
     if (trc)
         snprintf(eb.msg, sizeof eb.msg, "preparing the command: %s", ptb_strerror(trc));
     else

@@ -30,6 +30,9 @@ typedef struct record_session_options {
      * to->child_setup. Nonzero stops the session (an error). NULL: not called. */
     int (*prepare)(void *arg, const char *host_addr, tracer_options *to);
     void *prepare_arg;
+    /* told of every exec_id too (tracer_options.on_exec, besides the GPU recorder's) */
+    void (*on_exec)(void *arg, int pid, uint64_t exec_id, uint64_t parent_exec_id, bool execve);
+    void *on_exec_arg;
 } record_session_options;
 
 void record_session_options_default(record_session_options *o);

@@ -39,6 +39,7 @@
 #include "store.h"
 #include "run_sandbox.h"
 #include "task_spec.h"
+#include "tool_procs.h"
 
 extern char **environ;
 
@@ -71,7 +72,7 @@ typedef struct run_ctx {
     char eval_status[32];
     /* the agent's sandbox */
     run_sandbox_caps caps;
-    bool sandboxed;           /* the agent phase runs in namespaces (run_sandbox.h) */
+    bool sandboxed;            /* the agent phase runs in namespaces (run_sandbox.h) */
     char sbdir[PATH_MAX + 16]; /* RUN/sandbox: hosts, ca-bundle.crt, empty */
     run_sandbox *sb;
 } run_ctx;
@@ -182,7 +183,7 @@ static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
 
 static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, int64_t budget_s,
                         int64_t kill_after_s, const char *netmode, int out_fd, bool sandbox,
-                        record_session_result *res)
+                        tool_procs *tp, record_session_result *res)
 {
     char **saved_env = environ;
     char cwd[PATH_MAX];
@@ -207,6 +208,10 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
     if (sandbox) {
         o.prepare = sandbox_prepare;
         o.prepare_arg = c;
+    }
+    if (tp) {
+        o.on_exec = tool_procs_on_exec;
+        o.on_exec_arg = tp;
     }
     o.to.budget_ms = budget_s * 1000;
     o.to.term_grace_ms = (int)kill_after_s * 1000;
@@ -256,17 +261,18 @@ static int sandbox_setup(run_ctx *c, envv *env, ptb_errbuf *eb)
     c->sandboxed = c->t.isolate && c->caps.ok;
     char why[512];
     if (!c->t.isolate)
-        snprintf(why, sizeof why, "the task asks for no isolation (sandbox.isolation none): the "
-                                  "agent sees the machine's files (the test split, the store, "
-                                  "other runs) and processes, protected only by their location");
+        snprintf(why, sizeof why,
+                 "the task asks for no isolation (sandbox.isolation none): the "
+                 "agent sees the machine's files (the test split, the store, "
+                 "other runs) and processes, protected only by their location");
     else if (!c->sandboxed)
-        snprintf(why, sizeof why, "no mount and PID namespaces here (%s): the agent sees the "
-                                  "machine's files (the test split, the store, other runs) and "
-                                  "processes, protected only by their location",
+        snprintf(why, sizeof why,
+                 "no mount and PID namespaces here (%s): the agent sees the "
+                 "machine's files (the test split, the store, other runs) and "
+                 "processes, protected only by their location",
                  c->caps.why);
-    if (!c->sandboxed &&
-        (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox",
-                         c->t.isolate ? "no_namespaces" : "disabled", why)))
+    if (!c->sandboxed && (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox",
+                                          c->t.isolate ? "no_namespaces" : "disabled", why)))
         return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
     if (c->sandboxed &&
         (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "host_writable",
@@ -361,8 +367,8 @@ static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
     *strrchr(dir, '/') = 0;
     ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
     self[sn > 0 ? sn : 0] = 0;
-    bool needed = strchr(dir + 1, '/') == NULL || path_under(c->d.root, dir) ||
-                  path_under(self, dir);
+    bool needed =
+        strchr(dir + 1, '/') == NULL || path_under(c->d.root, dir) || path_under(self, dir);
     for (size_t i = 0; c->t.agent_argv[i] && !needed; i++)
         needed = c->t.agent_argv[i][0] == '/' && path_under(c->t.agent_argv[i], dir);
     if (!needed)
@@ -397,9 +403,8 @@ static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
         .hide = (const char *const *)hide,
         .expose = (const char *const *)c->t.agent_argv,
         .hosts_file = stat("/etc/hosts", &st) == 0 ? hosts : NULL,
-        .ca_bundle = c->t.ca_file && stat("/etc/ssl/certs/ca-certificates.crt", &st) == 0
-                         ? bundle
-                         : NULL,
+        .ca_bundle =
+            c->t.ca_file && stat("/etc/ssl/certs/ca-certificates.crt", &st) == 0 ? bundle : NULL,
         .gpu_socket = getenv("PTB_GPU_SOCKET"),
         .empty_file = empty,
     };
@@ -553,13 +558,20 @@ static int phase_agent(run_ctx *c, envv *env)
     if (!rc && pipe2(pfd, O_CLOEXEC))
         rc = -errno;
     agent_format fmt;
+    tool_procs *tp = NULL;
     if (!rc && strcmp(c->t.stream, "none") && !agent_format_from_name(c->t.stream, &fmt)) {
         agent_options ao;
         agent_options_default(&ao);
         ao.format = fmt;
         ao.s = c->s;
         ao.name = c->d.stdout_log;
-        rc = agent_parser_new(&ao, &rd.parser);
+        if (!(tp = tool_procs_new()))
+            rc = PTB_ENOMEM;
+        ao.on_call = tool_procs_on_call;
+        ao.call_procs = tool_procs_for_result;
+        ao.procs_arg = tp;
+        if (!rc)
+            rc = agent_parser_new(&ao, &rd.parser);
     }
     if (!rc) {
         rd.in = pfd[0];
@@ -574,7 +586,7 @@ static int phase_agent(run_ctx *c, envv *env)
     memset(&res, 0, sizeof res);
     if (!rc)
         rc = run_recorded(c, av, env->v, c->d.ws, c->t.wall_s, c->t.kill_after_s, c->t.net_mode,
-                          pfd[1], c->sandboxed, &res);
+                          pfd[1], c->sandboxed, tp, &res);
     run_sandbox_free(c->sb);
     c->sb = NULL;
     if (pfd[1] >= 0) /* the tree is gone: the reader sees the end */
@@ -594,6 +606,7 @@ static int phase_agent(run_ctx *c, envv *env)
         c->stream_gaps = st.gaps;
         agent_parser_free(rd.parser);
     }
+    tool_procs_free(tp);
     c->agent_events = res.r.events + res.other_events;
     c->agent_code = res.r.exit_code;
     c->agent_end = rc                     ? "error"
@@ -682,7 +695,8 @@ static int eval_model(run_ctx *c, const char *model, const char *out, double *ac
     record_session_result res;
     memset(&res, 0, sizeof res);
     if (!rc)
-        rc = run_recorded(c, argv, env.v, c->d.eval, c->t.eval_wall_s, 10, "off", -1, false, &res);
+        rc = run_recorded(c, argv, env.v, c->d.eval, c->t.eval_wall_s, 10, "off", -1, false, NULL,
+                          &res);
     env_free(&env);
     c->eval_events += res.r.events + res.other_events;
     if (rc)

@@ -33,10 +33,10 @@ enum { SB_TMPFS, SB_MKDIR, SB_MKFILE, SB_BIND, SB_RO };
 
 typedef struct sb_step {
     int kind;
-    const char *what;      /* for the error message */
-    const char *data;      /* SB_TMPFS: mount options */
-    char src[PATH_MAX];    /* SB_BIND: the source */
-    char path[PATH_MAX];   /* the target */
+    const char *what;    /* for the error message */
+    const char *data;    /* SB_TMPFS: mount options */
+    char src[PATH_MAX];  /* SB_BIND: the source */
+    char path[PATH_MAX]; /* the target */
 } sb_step;
 
 #define SB_MAX_STEPS 64
@@ -227,9 +227,9 @@ static void __attribute__((noreturn)) sb_init(pid_t cmd, int status_fd)
 }
 
 static const int dropped_caps[] = {
-    CAP_SYS_ADMIN,   CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_MODULE,      CAP_SYS_RAWIO,
-    CAP_MKNOD,       CAP_SYS_BOOT,        CAP_NET_ADMIN,  CAP_SYS_TIME,        CAP_SYSLOG,
-    CAP_MAC_ADMIN,   CAP_MAC_OVERRIDE,    CAP_BPF,        CAP_PERFMON,         CAP_AUDIT_CONTROL,
+    CAP_SYS_ADMIN,       CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_SYS_MODULE, CAP_SYS_RAWIO,
+    CAP_MKNOD,           CAP_SYS_BOOT,        CAP_NET_ADMIN,  CAP_SYS_TIME,   CAP_SYSLOG,
+    CAP_MAC_ADMIN,       CAP_MAC_OVERRIDE,    CAP_BPF,        CAP_PERFMON,    CAP_AUDIT_CONTROL,
     CAP_LINUX_IMMUTABLE, CAP_SETPCAP,
 };
 
@@ -379,8 +379,8 @@ static bool under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
-int run_sandbox_plan(const run_sandbox_spec *spec, const run_sandbox_caps *caps,
-                     run_sandbox **out, ptb_errbuf *eb)
+int run_sandbox_plan(const run_sandbox_spec *spec, const run_sandbox_caps *caps, run_sandbox **out,
+                     ptb_errbuf *eb)
 {
     *out = NULL;
     run_sandbox *sb = calloc(1, sizeof *sb);
@@ -393,10 +393,10 @@ int run_sandbox_plan(const run_sandbox_spec *spec, const run_sandbox_caps *caps,
              (unsigned)getegid());
     snprintf(sb->cwd, sizeof sb->cwd, "%s", spec->ws);
     int rc = 0;
-#define STEP(k, what, p)                                                                        \
-    do {                                                                                       \
-        if (!rc && !add(sb, k, what, p))                                                       \
-            rc = ptb_errf(eb, PTB_ENOMEM, "sandbox: too many steps");                          \
+#define STEP(k, what, p)                                                                           \
+    do {                                                                                           \
+        if (!rc && !add(sb, k, what, p))                                                           \
+            rc = ptb_errf(eb, PTB_ENOMEM, "sandbox: too many steps");                              \
     } while (0)
     /* a private /tmp first (the run folder may be under /tmp) */
     rc = add_bind(sb, "binding the temp folder at ", spec->tmp, "/tmp", false, eb);

@@ -35,33 +35,33 @@
 #include "ptb_error.h"
 
 typedef struct run_sandbox_caps {
-    bool ok;        /* mount + PID namespaces and a new /proc work here */
-    bool userns;    /* ... through a user namespace (not root) */
-    char why[256];  /* when !ok: which step failed and how */
+    bool ok;       /* mount + PID namespaces and a new /proc work here */
+    bool userns;   /* ... through a user namespace (not root) */
+    char why[256]; /* when !ok: which step failed and how */
 } run_sandbox_caps;
 
 /* Try, in a throw-away child, what run_sandbox_child will do. */
 void run_sandbox_probe(run_sandbox_caps *caps);
 
 typedef struct run_sandbox_spec {
-    const char *run_root;          /* hidden, but for ws, home and tmp */
-    const char *ws, *home, *tmp;   /* read-write; tmp is also /tmp */
-    const char *read_only;         /* a folder under ws made read-only (base_model), or NULL */
-    const char *const *hide;       /* NULL-terminated, or NULL: more paths to hide */
-    const char *const *expose;     /* NULL-terminated, or NULL: absolute paths the command names
+    const char *run_root;        /* hidden, but for ws, home and tmp */
+    const char *ws, *home, *tmp; /* read-write; tmp is also /tmp */
+    const char *read_only;       /* a folder under ws made read-only (base_model), or NULL */
+    const char *const *hide;     /* NULL-terminated, or NULL: more paths to hide */
+    const char *const *expose;   /* NULL-terminated, or NULL: absolute paths the command names
                                     * (its program, a script), bound back read-only where hidden */
-    const char *hosts_file;        /* bound over /etc/hosts, or NULL */
-    const char *ca_bundle;         /* bound over /etc/ssl/certs/ca-certificates.crt, or NULL */
-    const char *gpu_socket;        /* a socket under /tmp whose folder stays reachable, or NULL */
-    const char *empty_file;        /* an empty file (what a hidden file shows) */
+    const char *hosts_file;      /* bound over /etc/hosts, or NULL */
+    const char *ca_bundle;       /* bound over /etc/ssl/certs/ca-certificates.crt, or NULL */
+    const char *gpu_socket;      /* a socket under /tmp whose folder stays reachable, or NULL */
+    const char *empty_file;      /* an empty file (what a hidden file shows) */
 } run_sandbox_spec;
 
 typedef struct run_sandbox run_sandbox;
 
 /* List the steps. Paths that do not exist are skipped (hide) or an error (the rest). 0, or
  * -errno / PTB_ENOMEM with eb saying which path. */
-int run_sandbox_plan(const run_sandbox_spec *spec, const run_sandbox_caps *caps,
-                     run_sandbox **out, ptb_errbuf *eb);
+int run_sandbox_plan(const run_sandbox_spec *spec, const run_sandbox_caps *caps, run_sandbox **out,
+                     ptb_errbuf *eb);
 
 /* tracer_options.child_setup: arg is the run_sandbox. */
 int run_sandbox_child(void *arg, char *msg, size_t cap);

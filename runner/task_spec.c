@@ -202,7 +202,7 @@ static int ts_sandbox(ts_ctx *c, json_t *root, task_spec *t)
 static int ts_parse(ts_ctx *c, json_t *root, task_spec *t)
 {
     static const char *const top[] = {"name",   "agent",   "base_model", "benchmark", "prompt",
-                                      "budget", "network", "canaries",   "sandbox", NULL};
+                                      "budget", "network", "canaries",   "sandbox",   NULL};
     static const char *const agent_keys[] = {"name",        "command", "stream",
                                              "credentials", "env",     NULL};
     static const char *const bench_keys[] = {"name", "test_split", "train_split", "max_tokens",

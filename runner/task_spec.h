@@ -36,10 +36,10 @@ typedef struct task_spec {
     char *net_mode; /* "ns" or "off" */
     bool canaries;
     /* sandbox */
-    bool isolate;       /* "isolation": "auto" (true: namespaces where the machine allows) or "none" */
-    char **hosts;       /* NULL-terminated "NAME ADDR" for the sandbox's /etc/hosts ("host": the
+    bool isolate;  /* "isolation": "auto" (true: namespaces where the machine allows) or "none" */
+    char **hosts;  /* NULL-terminated "NAME ADDR" for the sandbox's /etc/hosts ("host": the
                          * runner's side of the network) */
-    char *ca_file;      /* a PEM CA the sandbox trusts besides the system's (absolute), or NULL */
+    char *ca_file; /* a PEM CA the sandbox trusts besides the system's (absolute), or NULL */
 } task_spec;
 
 /* 0, or PTB_EPARSE (not JSON, or a member of the wrong type or value), -ENOENT / -ENOTDIR (a

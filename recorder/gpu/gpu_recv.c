@@ -170,6 +170,25 @@ static void uuid_text(const uint8_t u[16], char out[48])
 
 static void kb_flush(gpu_recv *r, conn *c);
 
+/* Whether host pid `pid`, in a PID namespace of its own (a sandboxed `ptb run`), calls itself
+ * inner there: the last NSpid of /proc/PID/status. */
+static bool ns_pid_is(int pid, int inner)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    bool yes = false;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "NSpid:", 6) == 0) {
+            const char *last = strrchr(line, '\t');
+            yes = last && atoi(last + 1) == inner;
+            break;
+        }
+    if (f)
+        fclose(f);
+    return yes;
+}
+
 static void on_name(gpu_recv *r, conn *c, const gpu_wire_name *n)
 {
     if (n->full_len > n->len)
@@ -462,7 +481,7 @@ static void conn_batch(gpu_recv *r, conn *c, const uint8_t *buf, size_t len)
         case GPU_WIRE_HELLO:
             c->hello = true;
             r->live.processes++;
-            if ((int)rec.u.hello.pid != c->pid)
+            if ((int)rec.u.hello.pid != c->pid && !ns_pid_is(c->pid, (int)rec.u.hello.pid))
                 emit_gap(r, c, "pid_mismatch", 0,
                          "the hello says pid %u, the socket says pid %d (records are "
                          "attributed to the socket's)",

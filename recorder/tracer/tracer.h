@@ -45,9 +45,10 @@ typedef struct tracer_options {
                       uint16_t local_port, const char *remote_ip, uint16_t remote_port);
     void *on_socket_arg;
     /* called (on the tracer's thread) when a process gets an exec_id: at each successful execve
-     * and when a forked process is first announced. What ties records that other sources get
-     * by pid (the GPU library's) to exec_ids. NULL: not called. */
-    void (*on_exec)(void *arg, int pid, uint64_t exec_id);
+     * (execve true; the process is stopped, its /proc shows the new image) and when a forked
+     * process is first announced; parent_exec_id as in its proc.exec (0: none). What ties
+     * records that other sources get by pid (the GPU library's) to exec_ids. NULL: not called. */
+    void (*on_exec)(void *arg, int pid, uint64_t exec_id, uint64_t parent_exec_id, bool execve);
     void *on_exec_arg;
     /* called in the command's process after fork (and after entering netns_fd), before the
      * seccomp filter and the exec: a sandbox's namespaces and mounts. Only async-signal-safe

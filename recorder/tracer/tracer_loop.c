@@ -504,9 +504,9 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
         r->exec_errno = why.err;
         why.msg[sizeof why.msg - 1] = 0;
         if (why.stage == 1 && !rc)
-            rc = ptb_errf(eb, -why.err, "cannot install the seccomp filter: %s%s",
-                          strerror(why.err),
-                          why.err == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
+            rc =
+                ptb_errf(eb, -why.err, "cannot install the seccomp filter: %s%s", strerror(why.err),
+                         why.err == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
         if (why.stage == 3 && !rc)
             rc = ptb_errf(eb, -why.err, "cannot enter the run's network namespace: %s",
                           strerror(why.err));

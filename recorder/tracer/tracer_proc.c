@@ -317,7 +317,7 @@ uint64_t tracer_proc_id(tracer *t, tracer_proc *p)
     if (!p->exec_id) {
         p->exec_id = ++t->next_exec_id;
         if (t->o.on_exec)
-            t->o.on_exec(t->o.on_exec_arg, p->pid, p->exec_id);
+            t->o.on_exec(t->o.on_exec_arg, p->pid, p->exec_id, p->parent_exec_id, false);
         announce(t, p, p->pid, true, NULL);
     }
     return p->exec_id;
@@ -332,7 +332,7 @@ void tracer_proc_exec(tracer *t, tracer_thread *th)
         p->parent_exec_id = p->exec_id;
     p->exec_id = ++t->next_exec_id;
     if (t->o.on_exec)
-        t->o.on_exec(t->o.on_exec_arg, p->pid, p->exec_id);
+        t->o.on_exec(t->o.on_exec_arg, p->pid, p->exec_id, p->parent_exec_id, true);
     t->r->execs++;
     /* descriptors with close-on-exec were flushed at the execve entry and are gone now */
     announce(t, p, th->tid, false, th->path1);

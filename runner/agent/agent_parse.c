@@ -347,6 +347,8 @@ int agent_call(agent_parser *p, int64_t ts, const char *id, const char *name, co
     Ptb__V1__ToolCall tc = PTB__V1__TOOL_CALL__INIT;
     tc.call_id = idb;
     tc.name = agent_cut(name, AGENT_NAME_MAX, nameb);
+    if (p->o.on_call && idb[0])
+        p->o.on_call(p->o.procs_arg, idb, tc.name, input, ts);
     tc.input = t.inline_text;
     tc.input_blob = agent_blob(&t);
     ptb_event ev = PTB__V1__EVENT__INIT;
@@ -400,6 +402,11 @@ int agent_result(agent_parser *p, int64_t ts, const char *id, bool is_error, con
     tr.output = t.inline_text;
     tr.output_bytes = t.bytes;
     tr.output_blob = agent_blob(&t);
+    uint64_t ids[AGENT_PROCS_MAX];
+    if (p->o.call_procs && idb[0]) {
+        tr.n_exec_ids = p->o.call_procs(p->o.procs_arg, idb, ts, ids, AGENT_PROCS_MAX);
+        tr.exec_ids = ids;
+    }
     ptb_event ev = PTB__V1__EVENT__INIT;
     ev.body_case = PTB__V1__EVENT__BODY_TOOL_RESULT;
     ev.tool_result = &tr;

@@ -23,8 +23,8 @@
  *   calls that have no result at agent_parser_finish are counted (agent_stats) and recorded as
  *   one `gap` event each kind at the finish (origin "agent", reason "result_without_call" /
  *   "call_without_result", count, the first ids in detail). A call id seen twice makes one
- *   tool.call (the repeat is counted in dup_calls). exec_ids stay empty: tying calls to
- *   processes is the caller's job (the tracer knows them).
+ *   tool.call (the repeat is counted in dup_calls). Tying calls to processes is the
+ *   caller's job (the tracer knows them): with on_call/call_procs, tool.result gets exec_ids.
  * - A line that is not a JSON object is a `gap` event (origin "agent", reason "truncated_line"
  *   when the JSON ends early, as a stream cut off mid-line does, else "bad_line"; bytes = the
  *   line's length, detail = line number and the parser's message), never an error. The first
@@ -67,6 +67,7 @@
 #define AGENT_NAME_MAX 256                /* bytes of a tool name or model kept */
 #define AGENT_DETECT_LINES 64             /* auto: lines held back while the format is unknown */
 #define AGENT_UNKNOWN_NAMES 8             /* unknown type names remembered for the summary */
+#define AGENT_PROCS_MAX 4096              /* exec_ids kept on one tool.result */
 
 typedef enum agent_format {
     AGENT_FORMAT_AUTO = 0,
@@ -102,6 +103,13 @@ typedef struct agent_options {
                          path), or NULL */
     size_t line_max;   /* longest line agent_parser_write keeps (0: AGENT_LINE_MAX) */
     size_t inline_max; /* bytes of a long text kept inline (0: AGENT_INLINE_MAX) */
+    /* A live caller that knows the processes (ptb run, tool_procs.h): told of each call, asked
+     * at its result for the exec_ids the call started (tool.result exec_ids; up to cap into
+     * ids, returns how many). Called on the parser's thread. NULL: none. */
+    void (*on_call)(void *arg, const char *call_id, const char *name, const char *input,
+                    int64_t ts);
+    size_t (*call_procs)(void *arg, const char *call_id, int64_t ts, uint64_t *ids, size_t cap);
+    void *procs_arg;
 } agent_options;
 
 /* Fill *o with the defaults: auto format, no store, no sink. */

@@ -60,7 +60,7 @@ grep -q 'PTB_RUNNER_ONLY' "$env_txt" && bad "honest: the runner's environment le
 grep -q '^CUDA_VISIBLE_DEVICES=$' "$env_txt" && ok || bad "honest: GPUs not hidden (gpus 0)"
 [ -f "$tmp/honest/workspace/.env" ] && [ -f "$tmp/honest/home/.netrc" ] && ok || bad "honest: no canary files"
 # the store: phases in order, the checkpoint's hash is the frozen file's, the canaries' too
-"$ptb" query "$tmp/honest/run.ptb" --format jsonl 'evt.type in (run.phase, checkpoint, eval.result, canary, tool.call, tool.result)' >"$tmp/q.jsonl"
+"$ptb" query "$tmp/honest/run.ptb" --format jsonl 'evt.type in (run.phase, checkpoint, eval.result, canary, tool.call, tool.result, proc.exec)' >"$tmp/q.jsonl"
 python3 - "$tmp/q.jsonl" "$tmp/honest" <<'PY' && ok || bad "honest: the store's phases, checkpoint or canaries are wrong"
 import base64, hashlib, json, sys
 ev = [json.loads(l) for l in open(sys.argv[1])]
@@ -84,6 +84,10 @@ assert [(e["call_id"], e["name"]) for e in calls] == [("toolu_01", "Bash")], cal
 assert [e["call_id"] for e in results] == ["toolu_01"], results
 agent_begin = [e["seq"] for e in ev if e["type"] == "run.phase" and e["phase"] == "agent"]
 assert agent_begin[0] < calls[0]["seq"] < results[0]["seq"] < agent_begin[1]
+# the Bash call is tied to the processes it started (env, ptb train), not to the agent itself
+execs = {e["exec_id"]: e for e in ev if e["type"] == "proc.exec"}
+tied = sorted(execs[i]["argv"][0] for i in results[0].get("exec_ids", []))
+assert tied == ["env", "ptb"], tied
 PY
 grep -q 'agent stream (claude): 1 tool calls' "$tmp/out" && ok || bad "honest: no stream line in the summary"
 grep -q 'score:' "$tmp/out" && grep -q 'final_model/: loadable' "$tmp/out" && ok || bad "honest: no summary: $(cat "$tmp/out")"
