@@ -43,9 +43,10 @@
 
 extern char **environ;
 
-enum { OPT_OUT = 1, OPT_QUIET };
+enum { OPT_OUT = 1, OPT_QUIET, OPT_STORE };
 static const cli_option run_opts[] = {
     {"out", 'o', "DIR", OPT_OUT},
+    {"store", 's', "PATH", OPT_STORE},
     {"quiet", 'q', NULL, OPT_QUIET},
     {NULL, 0, NULL, 0},
 };
@@ -373,24 +374,27 @@ static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
         needed = c->t.agent_argv[i][0] == '/' && path_under(c->t.agent_argv[i], dir);
     if (!needed)
         hide[nh++] = strdup(dir);
-    snprintf(dir, sizeof dir, "%s", c->d.root);
-    *strrchr(dir, '/') = 0;
-    DIR *d = opendir(*dir ? dir : "/");
-    for (struct dirent *e; d && (e = readdir(d)) && nh < 1023;) {
-        char other[PATH_MAX], mark[PATH_MAX + 32];
-        struct stat st;
-        if (e->d_name[0] == '.' ||
-            snprintf(other, sizeof other, "%s/%s", dir, e->d_name) >= (int)sizeof other ||
-            !strcmp(other, c->d.root))
-            continue;
-        snprintf(mark, sizeof mark, "%s/run.ptb", other);
-        bool is_run = stat(mark, &st) == 0;
-        snprintf(mark, sizeof mark, "%s/data.mdb", other);
-        if (is_run || stat(mark, &st) == 0)
-            hide[nh++] = strdup(other);
+    hide[nh++] = strdup(c->d.store); /* when --store put it outside the run folder */
+    for (int pass = 0; pass < 2; pass++) { /* next to the run folder, next to the store */
+        snprintf(dir, sizeof dir, "%s", pass ? c->d.store : c->d.root);
+        *strrchr(dir, '/') = 0;
+        DIR *d = opendir(*dir ? dir : "/");
+        for (struct dirent *e; d && (e = readdir(d)) && nh < 1023;) {
+            char other[PATH_MAX], mark[PATH_MAX + 32];
+            struct stat st;
+            if (e->d_name[0] == '.' ||
+                snprintf(other, sizeof other, "%s/%s", dir, e->d_name) >= (int)sizeof other ||
+                !strcmp(other, c->d.root))
+                continue;
+            snprintf(mark, sizeof mark, "%s/run.ptb", other);
+            bool is_run = stat(mark, &st) == 0;
+            snprintf(mark, sizeof mark, "%s/data.mdb", other);
+            if (is_run || stat(mark, &st) == 0)
+                hide[nh++] = strdup(other);
+        }
+        if (d)
+            closedir(d);
     }
-    if (d)
-        closedir(d);
     char ro[PATH_MAX + 16];
     snprintf(ro, sizeof ro, "%s/base_model", c->d.ws);
     struct stat st;
@@ -882,7 +886,7 @@ int run_main(int argc, char **argv)
 {
     cli cl;
     cli_init(&cl, "run", run_opts, argc, argv);
-    const char *task = NULL, *out = NULL;
+    const char *task = NULL, *out = NULL, *store_arg = NULL;
     run_ctx c = {.score = -1};
     for (int o; (o = cli_next(&cl)) != CLI_END;) {
         switch (o) {
@@ -895,6 +899,7 @@ int run_main(int argc, char **argv)
             task = cl.optarg;
             break;
         case OPT_OUT: out = cl.optarg; break;
+        case OPT_STORE: store_arg = cl.optarg; break;
         case OPT_QUIET: c.quiet = true; break;
         }
     }
@@ -938,6 +943,27 @@ int run_main(int argc, char **argv)
     if (entries) {
         task_spec_free(&c.t);
         return cli_usage_error("run", "--out %s is not empty: give a new folder", out);
+    }
+    if (store_arg) { /* elsewhere than RUN/run.ptb: a new path in an existing folder */
+        char sdir[PATH_MAX], sabs[PATH_MAX];
+        snprintf(sdir, sizeof sdir, "%s", store_arg);
+        char *slash = strrchr(sdir, '/');
+        const char *base = slash ? slash + 1 : sdir;
+        if (slash)
+            *slash = 0;
+        struct stat st;
+        if (!*base || !strcmp(base, ".") || !strcmp(base, "..") ||
+            !realpath(slash ? (*sdir ? sdir : "/") : ".", sabs) ||
+            snprintf(c.d.store, sizeof c.d.store, "%s/%s", strcmp(sabs, "/") ? sabs : "",
+                     slash ? slash + 1 : store_arg) >= (int)sizeof c.d.store) {
+            task_spec_free(&c.t);
+            return cli_usage_error("run", "--store %s: not a path in an existing folder",
+                                   store_arg);
+        }
+        if (lstat(c.d.store, &st) == 0) {
+            task_spec_free(&c.t);
+            return cli_usage_error("run", "--store %s exists: give a new path", store_arg);
+        }
     }
     store_options so;
     store_options_default(&so);
