@@ -12,7 +12,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *what;
 } ptb_subcommands[] = {
-    {"demo", demo_main, "build a store from the bundled example run and query it"},
+    {"demo", demo_main, "run the demo task with four scripted agents (honest and cheating)"},
     {"demo-task", demo_task_main, "generate the demo task: benchmark, base and instruct models"},
     {"eval", eval_main, "score a model's answers to a benchmark (exact match)"},
     {"export", export_main, "write the stored packets as a pcap file"},

@@ -374,7 +374,7 @@ static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
         needed = c->t.agent_argv[i][0] == '/' && path_under(c->t.agent_argv[i], dir);
     if (!needed)
         hide[nh++] = strdup(dir);
-    hide[nh++] = strdup(c->d.store); /* when --store put it outside the run folder */
+    hide[nh++] = strdup(c->d.store);       /* when --store put it outside the run folder */
     for (int pass = 0; pass < 2; pass++) { /* next to the run folder, next to the store */
         snprintf(dir, sizeof dir, "%s", pass ? c->d.store : c->d.root);
         *strrchr(dir, '/') = 0;
@@ -824,6 +824,14 @@ static int write_manifest(run_ctx *c, uint64_t events, uint64_t gaps)
         (json_int_t)c->eval_events, "canaries", (json_int_t)c->canaries);
     if (!m)
         return PTB_ENOMEM;
+    json_object_set_new(m, "agent_stream",
+                        json_pack("{s:s,s:I,s:I}", "format", c->t.stream, "tool_calls",
+                                  (json_int_t)c->tool_calls, "gaps", (json_int_t)c->stream_gaps));
+    json_object_set_new(m, "sandbox",
+                        json_pack("{s:b,s:s}", "namespaces", c->sandboxed, "why_not",
+                                  c->sandboxed    ? ""
+                                  : !c->t.isolate ? "the task asks for none"
+                                                  : c->caps.why));
     char p[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/manifest.json", c->d.root);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
@@ -857,6 +865,12 @@ static void summary(run_ctx *c, uint64_t events, uint64_t gaps)
            (unsigned long long)events, (unsigned long long)c->agent_events,
            (unsigned long long)c->eval_events, (unsigned long long)c->canaries,
            (unsigned long long)gaps, c->d.store);
+    if (c->sandboxed)
+        printf("  sandbox: mount and PID namespaces (the agent could still write outside its "
+               "workspace: a gap)\n");
+    else
+        printf("  sandbox: NONE (%s): the agent could see the machine (a gap)\n",
+               c->t.isolate ? c->caps.why : "isolation none");
     if (strcmp(c->t.stream, "none"))
         printf("  agent stream (%s): %llu tool calls, %llu gaps\n", c->t.stream,
                (unsigned long long)c->tool_calls, (unsigned long long)c->stream_gaps);

@@ -244,14 +244,17 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
         tp_proc *p = &tp->p[e];
         if (!p->known || p->top != e || p->claimed || p->ts < k->ts - TP_SLACK_NS || p->ts > until)
             continue;
+        /* its command in its arguments: ours (a process may start just before the reader
+         * sees its call). Else only what started after the call, and not another open call's
+         * command; with several calls open, not a process whose arguments we could have
+         * matched (a shell wrapping the command in quotes of its own stays unclaimed) */
         bool mine = holds(p->cmdline, k->command);
-        if (!mine && tp->open_calls > 1) {
-            bool other = false; /* another open call's command is in it */
+        if (!mine && p->ts >= k->ts) {
+            bool other = false;
             for (size_t j = 0; j < tp->n_calls && !other; j++)
                 other = j != ci && tp->calls[j].open && holds(p->cmdline, tp->calls[j].command);
-            mine = !other && (!k->command || !p->cmdline) && p->ts >= k->ts;
-        } else if (!mine)
-            mine = true; /* the only open call */
+            mine = !other && (tp->open_calls == 1 || !k->command || !p->cmdline);
+        }
         if (mine)
             p->claimed = (int)ci + 1;
     }

@@ -1,0 +1,110 @@
+/* tool_procs: tool calls tied to the processes they started, with real processes (their
+ * /proc/PID/cmdline is what a call's command is matched against): one call at a time, two
+ * parallel Bash calls told apart by command, descendants (fork, re-exec) following their tool
+ * process, the harness and its re-exec belonging to no call, processes started when no call is
+ * open belonging to none, an unknown call id, a result twice. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tool_procs.h"
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* a real process whose arguments hold text: sh -c "sleep 30; : TEXT" */
+static pid_t start(const char *text)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        setpgid(0, 0); /* stop() kills sleep too */
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "sleep 30; : %s", text);
+        execlp("sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    usleep(50000); /* exec'd: its cmdline is sh's */
+    return p;
+}
+
+static void stop(pid_t p)
+{
+    kill(-p, SIGKILL);
+    waitpid(p, NULL, 0);
+}
+
+static size_t ids_of(tool_procs *tp, const char *call, uint64_t *ids)
+{
+    return tool_procs_for_result(tp, call, now_ns(), ids, 64);
+}
+
+static void test_calls(void **state)
+{
+    (void)state;
+    tool_procs *tp = tool_procs_new();
+    assert_non_null(tp);
+    uint64_t ids[64];
+    /* the harness: P (fork), the agent CLI (its first execve), its re-exec */
+    tool_procs_on_exec(tp, getpid(), 1, 0, false);
+    tool_procs_on_exec(tp, getpid(), 2, 1, true);
+    tool_procs_on_exec(tp, getpid(), 3, 2, true);
+    /* one call: its process and that process's fork and re-exec */
+    tool_procs_on_call(tp, "c1", "Bash", "{\"command\":\"ls -la\"}", now_ns());
+    pid_t a = start("ls -la");
+    tool_procs_on_exec(tp, a, 4, 3, true);
+    tool_procs_on_exec(tp, a + 100000, 5, 4, false); /* a fork of it */
+    tool_procs_on_exec(tp, a + 100000, 6, 5, true);  /* ... that execs */
+    size_t n = ids_of(tp, "c1", ids);
+    assert_int_equal(n, 3);
+    assert_int_equal(ids[0], 4);
+    assert_int_equal(ids[1], 5);
+    assert_int_equal(ids[2], 6);
+    assert_int_equal(ids_of(tp, "c1", ids), 0); /* answered already */
+    /* no call open: a harness helper belongs to none */
+    tool_procs_on_exec(tp, getpid(), 7, 3, false);
+    /* two parallel calls, their processes started in the other order */
+    tool_procs_on_call(tp, "p1", "Bash", "{\"command\":\"echo first-call\"}", now_ns());
+    tool_procs_on_call(tp, "p2", "Bash", "{\"command\":\"echo second-call\"}", now_ns());
+    pid_t b = start("echo second-call"), c = start("echo first-call");
+    tool_procs_on_exec(tp, b, 8, 3, true);
+    tool_procs_on_exec(tp, c, 9, 3, true);
+    tool_procs_on_exec(tp, c + 100000, 10, 9, false);
+    n = ids_of(tp, "p2", ids);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 8);
+    n = ids_of(tp, "p1", ids);
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 9);
+    assert_int_equal(ids[1], 10);
+    /* a call without a command (Write), alone: what starts while it is open is its own */
+    tool_procs_on_call(tp, "w1", "Write", "{\"file_path\":\"x\",\"content\":\"y\"}", now_ns());
+    tool_procs_on_exec(tp, getpid(), 11, 3, false);
+    n = ids_of(tp, "w1", ids);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 11);
+    /* an unknown call id, bad JSON input */
+    assert_int_equal(ids_of(tp, "nope", ids), 0);
+    tool_procs_on_call(tp, "j1", "Bash", "{not json", now_ns());
+    assert_int_equal(ids_of(tp, "j1", ids), 0);
+    stop(a), stop(b), stop(c);
+    tool_procs_free(tp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_calls)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
