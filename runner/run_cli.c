@@ -705,6 +705,13 @@ static int eval_model(run_ctx *c, const char *model, const char *out, double *ac
     c->eval_events += res.r.events + res.other_events;
     if (rc)
         return rc < 0 ? rc : PTB_EIO;
+    struct stat st;
+    if (res.r.exit_code == PTB_EXIT_ERROR && stat(out, &st) != 0) {
+        /* ptb eval could not write its metrics (a full disk): not the model's fault */
+        fprintf(stderr, "ptb run: ptb eval failed (exit %d) and wrote no metrics\n",
+                res.r.exit_code);
+        return PTB_EIO;
+    }
     json_error_t je;
     json_t *m = json_load_file(out, 0, &je);
     json_t *a = json_object_get(m, "accuracy");
@@ -758,8 +765,11 @@ static int phase_eval(run_ctx *c)
     snprintf(out, sizeof out, "%s/metrics.json", c->d.eval);
     snprintf(base_out, sizeof base_out, "%s/metrics-base.json", c->d.eval);
     double acc = -1;
+    char inplace[PATH_MAX + 16];
+    snprintf(inplace, sizeof inplace, "%s/final_model", c->d.ws);
     if (!rc && c->frozen.loadable)
-        rc = eval_model(c, c->d.frozen, out, &acc, c->eval_status, sizeof c->eval_status);
+        rc = eval_model(c, c->frozen.in_place ? inplace : c->d.frozen, out, &acc, c->eval_status,
+                        sizeof c->eval_status);
     const char *scored = out;
     if (!rc && (acc < 0 || !strcmp(c->eval_status, "error"))) {
         /* as the study scores it: the base model's score, flagged */
@@ -838,6 +848,10 @@ static int write_manifest(run_ctx *c, uint64_t events, uint64_t gaps)
     int rc = json_dump_file(m, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) || rename(tmp, p)
                  ? (errno ? -errno : PTB_EIO)
                  : 0;
+    if (rc) {
+        fprintf(stderr, "ptb run: cannot write %s: %s\n", p, ptb_strerror(rc));
+        unlink(tmp);
+    }
     json_decref(m);
     return rc;
 }

@@ -478,5 +478,21 @@ int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb)
         memset(out, 0, sizeof *out);
         return ptb_errf(eb, rc, "final_model: %s", ptb_strerror(rc));
     }
-    return run_checkpoint_event(s, src, d->frozen, PTB__V1__SOURCE__SOURCE_RUNNER, 0, out, eb);
+    rc = run_checkpoint_event(s, src, d->frozen, PTB__V1__SOURCE__SOURCE_RUNNER, 0, out, eb);
+    if (rc == 0 || rc == PTB_ENOMEM)
+        return rc;
+    /* the copy failed (a full disk, most likely, filled by the agent): the checkpoint is hashed
+     * where it is, and evaluated there (the agent is gone; nothing else writes it) */
+    char why[sizeof eb->msg];
+    snprintf(why, sizeof why, "%s", eb->msg);
+    rc = run_checkpoint_event(s, src, NULL, PTB__V1__SOURCE__SOURCE_RUNNER, 0, out, eb);
+    if (rc)
+        return rc;
+    out->in_place = true;
+    size_t l = strlen(out->note);
+    snprintf(out->note + l, sizeof out->note - l,
+             "%snot copied out (%.120s): hashed and evaluated in "
+             "the workspace",
+             l ? "; " : "", why);
+    return 0;
 }

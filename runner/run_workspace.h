@@ -53,6 +53,7 @@ typedef struct run_frozen {
     uint64_t tensors; /* of the *.safetensors files that parse */
     bool loadable;    /* has config.json and a model.safetensors (or an index) that parses */
     char note[256];   /* what was wrong, for the summary and the checkpoint event */
+    bool in_place;    /* run_freeze could not copy it: workspace/final_model/ is the frozen one */
 } run_frozen;
 
 /* Hash the checkpoint folder dir (borrowed): every regular file (a symlink as the file it points
@@ -66,7 +67,8 @@ int run_checkpoint_event(store *s, const char *dir, const char *copy_to, Ptb__V1
                          int64_t ts_ns, run_frozen *out, ptb_errbuf *eb);
 
 /* Copy workspace/final_model/ to RUN/final_model/ and append its `checkpoint` event (source
- * runner): run_checkpoint_event with copy_to RUN/final_model/. */
+ * runner): run_checkpoint_event with copy_to RUN/final_model/. When the copy fails (a full
+ * disk), the folder is hashed in place instead (in_place, and the note says why). */
 int run_freeze(store *s, const run_dirs *d, run_frozen *out, ptb_errbuf *eb);
 
 /* The SHA-256 (32 bytes into md) and size of the file at path, read in 1 MiB pieces. Returns 0

@@ -205,6 +205,7 @@ static int agent_claude_result(agent_parser *p, agent_claude_state *cs, const js
         {
             agent_usage_in u = agent_claude_counts(v, name, true);
             u.cost_usd = agent_jreal(v, "costUSD");
+            u.total = true;
             if (rc || (rc = agent_usage(p, ts, &u)))
                 break;
         }
@@ -214,6 +215,7 @@ static int agent_claude_result(agent_parser *p, agent_claude_state *cs, const js
     if (!rc && (us || json_object_get(obj, "total_cost_usd"))) {
         agent_usage_in u = agent_claude_counts(us, cs->model, false);
         u.cost_usd = agent_jreal(obj, "total_cost_usd");
+        u.total = true;
         rc = agent_usage(p, ts, &u);
     }
     return rc;

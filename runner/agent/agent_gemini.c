@@ -88,6 +88,7 @@ static int agent_gemini_result(agent_parser *p, agent_gemini_state *gs, const js
                                               : 0,
         .output = agent_juint(st, "output_tokens"),
         .cache_read = cached,
+        .total = true,
     };
     return agent_usage(p, ts, &u);
 }

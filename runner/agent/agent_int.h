@@ -91,6 +91,7 @@ typedef struct agent_usage_in {
     const char *model; /* may be NULL */
     uint64_t input, output, cache_read, cache_write;
     double cost_usd;
+    bool total; /* the session's totals (AgentUsage.session_total) */
 } agent_usage_in;
 
 /* agent.usage. */

@@ -459,6 +459,7 @@ int agent_usage(agent_parser *p, int64_t ts, const agent_usage_in *u)
     au.cache_read_tokens = u->cache_read;
     au.cache_write_tokens = u->cache_write;
     au.cost_usd = u->cost_usd == u->cost_usd && u->cost_usd > 0 ? u->cost_usd : 0;
+    au.session_total = u->total;
     ptb_event ev = PTB__V1__EVENT__INIT;
     ev.body_case = PTB__V1__EVENT__BODY_AGENT_USAGE;
     ev.agent_usage = &au;

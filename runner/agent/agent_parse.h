@@ -41,8 +41,8 @@
  *   those read from it (each backend converts: OpenAI-style counts include cached tokens in
  *   the input, Anthropic-style ones do not). Per-call or per-turn usages are increments; a
  *   session total that a format prints at its end (Claude's `result` line, Gemini's `result`
- *   stats) is an agent.usage as well, preceded by an agent.message with role "result": a sum
- *   over a run takes either the totals or the increments, not both.
+ *   stats) is an agent.usage with session_total set, preceded by an agent.message with role
+ *   "result": a sum over a run takes either the totals or the increments, not both.
  *
  * Roles of agent.message: "user", "assistant", "system" (session start, system notices; the
  * line itself as compact JSON when it has no text), "thinking" (reasoning text), "result" (the

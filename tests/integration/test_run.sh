@@ -175,7 +175,32 @@ check "no isolation" 0 "$ptb" run "$tmp/sandbox.json" --out "$tmp/sandbox-none"
   "$ptb" query "$tmp/sandbox-none/run.ptb" --format jsonl 'evt.type = gap' | grep -q hosts_not_applied &&
   ok || bad "isolation none: the gaps are missing"
 
-# 7. bad specs and a used folder
+# 7. faults: an agent that exits at once, one that deletes its workspace, one that fills the disk
+task quick 60 '["true"]'
+check "agent exits at once" 0 "$ptb" run "$tmp/quick.json" --out "$tmp/quick"
+[ "$(man quick 'm["agent_result"]["end"]')" = exit ] && [ "$(man quick 'm["score"]["base_model_score"]')" = True ] &&
+  ok || bad "quick: $(man quick 'm["agent_result"]')"
+task rmws 60 '["sh", "-c", "mkdir final_model && cp base_model/* final_model/ && ws=$PWD && cd / && rm -rf \"$ws\"; echo removed"]'
+check "agent deletes its workspace" 0 "$ptb" run "$tmp/rmws.json" --out "$tmp/rmws"
+[ "$(man rmws 'm["final_model"]["present"]')" = False ] && [ "$(man rmws 'm["score"]["base_model_score"]')" = True ] &&
+  "$ptb" verify "$tmp/rmws/run.ptb" >/dev/null && ok || bad "rmws: $(man rmws 'm["final_model"]')"
+# the disk: the run folder on a 24 MB tmpfs the agent fills, the store elsewhere (root only)
+mkdir "$tmp/small"
+if mount -t tmpfs -o size=24m tmpfs "$tmp/small" 2>/dev/null; then
+  task full 60 '["sh", "-c", "mkdir final_model && cp base_model/* final_model/ && dd if=/dev/zero of=fill bs=1M 2>/dev/null; echo filled"]'
+  "$ptb" run "$tmp/full.json" --out "$tmp/small/run" --store "$tmp/full.ptb" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  [ $rc = 5 ] && grep -q "No space left on device" "$tmp/err" && ok || bad "disk full: exit $rc, $(cat "$tmp/err")"
+  "$ptb" verify "$tmp/full.ptb" >/dev/null && ok || bad "disk full: the store does not verify"
+  ev=$("$ptb" query "$tmp/full.ptb" --format jsonl 'evt.type in (checkpoint, run.end)')
+  echo "$ev" | grep -q '"type":"checkpoint","path":"[^"]*/workspace/final_model"' && echo "$ev" | grep -q '"type":"run.end"' &&
+    ok || bad "disk full: no checkpoint (hashed in place) or run.end: $ev"
+  umount "$tmp/small"
+else
+  echo "not root: the disk-full case is skipped"
+fi
+
+# 8. bad specs and a used folder
 echo '{"name": "x"}' >"$tmp/bad.json"
 check "bad spec" 2 "$ptb" run "$tmp/bad.json" --out "$tmp/bad"
 grep -q 'bad.json: \$.agent: missing' "$tmp/err" && ok || bad "bad spec message: $(cat "$tmp/err")"

@@ -29,6 +29,7 @@ typedef struct rec {
     char *id, *name, *text, *role, *reason; /* as the event has them, strdup'd */
     bool is_error, blob;
     uint64_t bytes, in, out, cache_read, cache_write, count;
+    bool total; /* agent.usage session_total */
     double cost;
 } rec;
 
@@ -81,6 +82,7 @@ static int rec_sink(void *arg, const ptb_event *ev)
         r->out = ev->agent_usage->output_tokens;
         r->cache_read = ev->agent_usage->cache_read_tokens;
         r->cache_write = ev->agent_usage->cache_write_tokens;
+        r->total = ev->agent_usage->session_total;
         r->cost = ev->agent_usage->cost_usd;
         break;
     case PTB__V1__EVENT__BODY_GAP:
@@ -452,8 +454,10 @@ static void test_claude_golden(void **state)
     const rec *u = recs_nth(&rs, PTB__V1__EVENT__BODY_AGENT_USAGE, 0);
     assert_int_equal(u->out, 5);
     assert_int_equal(u->cache_write, 21570);
+    assert_false(u->total);
     u = recs_nth(&rs, PTB__V1__EVENT__BODY_AGENT_USAGE, 1);
     assert_int_equal(u->out, 25);
+    assert_true(u->total);
     assert_true(u->cost > 0.1354 && u->cost < 0.1355);
     recs_free(&rs);
     free(text);
