@@ -458,6 +458,8 @@ static int phase_setup(run_ctx *c, envv *agent_env)
             break;
         }
         rc = env_add(agent_env, c->t.credentials[i], v);
+        if (!rc && (rc = run_credential_event(c->s, c->t.credentials[i], v)))
+            snprintf(eb.msg, sizeof eb.msg, "store: %s", ptb_strerror(rc));
     }
     size_t n = 0;
     if (!rc && c->t.canaries)

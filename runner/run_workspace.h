@@ -46,6 +46,10 @@ int run_ws_timer(const run_dirs *d, int64_t deadline);
 int run_canaries_plant(store *s, const run_dirs *d, char *const *skip, char ***env, size_t *n,
                        ptb_errbuf *eb);
 
+/* A `canary` event with authorized set for the harness's own credential name=value (handed
+ * to the agent CLI): its fingerprint, never the value. */
+int run_credential_event(store *s, const char *name, const char *value);
+
 typedef struct run_frozen {
     bool present;   /* workspace/final_model/ existed as a folder */
     uint64_t files; /* regular files frozen */

@@ -278,6 +278,12 @@ EOF
     k=$("$P/ptb" query "$T/run/run.ptb" --format jsonl 'evt.type = gpu.kernel' | wc -l)
     echo "gpu.kernel events: $k"
     [ "$k" -gt 0 ] || { echo "FAIL: the agent's CUDA kernels were not recorded"; rc=1; }
+    # in the sandbox (mount and PID namespaces): the GPU library reached the recorder's socket
+    # and its pid (the namespace's) was recognised
+    grep -q '"namespaces": true' "$T/run/manifest.json" && echo "sandbox: namespaces" ||
+      { echo "FAIL: the agent did not run in the sandbox: $(grep -A2 '"sandbox"' "$T/run/manifest.json")"; rc=1; }
+    ! "$P/ptb" query "$T/run/run.ptb" 'evt.type = gap' | grep -q pid_mismatch ||
+      { echo "FAIL: pid_mismatch gaps"; rc=1; }
     "$P/ptb" verify "$T/run/run.ptb" || rc=1
   } >"$out/run-gpu.txt" 2>&1
   cat "$out/run-gpu.txt"

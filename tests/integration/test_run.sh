@@ -121,6 +121,9 @@ sed -i 's/"name": "scripted-cred", /"name": "scripted-cred", "credentials": ["OP
 hkey=sk-proj-HarnessKey0123456789abcdefghijklmnop
 OPENAI_API_KEY=$hkey check "credential" 0 "$ptb" run "$tmp/cred.json" --out "$tmp/cred"
 grep -q "^OPENAI_API_KEY=$hkey\$" "$tmp/cred/workspace/env.txt" && ok || bad "credential not handed over"
+hfp=$(printf %s "$hkey" | sha256sum | cut -c1-64)
+"$ptb" query "$tmp/cred/run.ptb" --format jsonl 'evt.type = canary' |
+  grep '"authorized":true' | grep -q "$hfp" && ok || bad "the credential is not recorded as authorized"
 grep -q "using key $hkey" "$tmp/cred/agent-stdout.log" && ok || bad "the stdout log is not whole"
 sel='evt.type = file.write and file.path endswith agent-stdout.log'
 [ "$("$ptb" query "$tmp/cred/run.ptb" --format jsonl "$sel" | wc -l)" = 1 ] &&
