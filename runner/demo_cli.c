@@ -375,13 +375,16 @@ int demo_main(int argc, char **argv)
     }
     for (int i = 0; i < DEMO_N && !only; i++)
         d.run[i] = true;
+    struct stat st;
     ssize_t n = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
     if (n <= 0)
         return fprintf(stderr, "ptb demo: /proc/self/exe: %s\n", strerror(errno)), PTB_EXIT_ERROR;
     d.self[n] = 0;
+    if (stat(d.self, &st) != 0) /* ptb was replaced while it ran */
+        return fprintf(stderr, "ptb demo: %s: the running ptb was replaced or removed\n", d.self),
+               PTB_EXIT_ERROR;
     snprintf(d.scen, sizeof d.scen, "%s", scen ? scen : PTB_SOURCE_DIR "/tests/scenarios");
     char p[PATH_MAX + 64];
-    struct stat st;
     snprintf(p, sizeof p, "%s/agent.py", d.scen);
     if (stat(p, &st))
         return cli_usage_error("demo", "no scenario agents in %s (--scenarios DIR)", d.scen);

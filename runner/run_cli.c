@@ -688,6 +688,9 @@ static int eval_model(run_ctx *c, const char *model, const char *out, double *ac
     if (n <= 0)
         return -errno;
     self[n] = 0;
+    struct stat sst;
+    if (stat(self, &sst) != 0) /* ptb was replaced while it ran ("... (deleted)"): this one */
+        snprintf(self, sizeof self, "/proc/self/exe");
     char mt[16];
     snprintf(mt, sizeof mt, "%u", c->t.max_tokens);
     char *argv[] = {self,           "eval",

@@ -32,12 +32,6 @@ for r in honest test-leak substitution api-key; do
   grep -q "^$r  *exit " "$tmp/out" && ok || bad "no table row for $r"
   "$ptb" verify "$d/$r.ptb" >/dev/null && ok || bad "$r: the store does not verify"
 done
-# a second demo in the same folder replaces the runs (one scenario, fewer steps: quick)
-"$ptb" demo --out "$d" --steps 20 --scenario honest >"$tmp/out2" 2>&1 && [ ! -e "$d/test-leak.ptb" ] &&
-  ok || bad "a second demo in the same folder: $(tail -3 "$tmp/out2")"
-"$ptb" demo --out "$tmp" >/dev/null 2>&1
-[ $? = 2 ] && ok || bad "a non-demo folder must be refused"
-
 python3 - "$ptb" "$d" "$tmp/out" <<'PY' && ok || bad "the stores do not hold the evidence"
 import hashlib, json, subprocess, sys
 ptb, d, out = sys.argv[1:]
@@ -98,4 +92,10 @@ for run in ("honest", "test-leak", "substitution", "api-key"):
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
+# a second demo in the same folder replaces the runs (one scenario, fewer steps: quick)
+"$ptb" demo --out "$d" --steps 20 --scenario honest >"$tmp/out2" 2>&1 && [ ! -e "$d/test-leak.ptb" ] &&
+  ok || bad "a second demo in the same folder: $(tail -3 "$tmp/out2")"
+"$ptb" demo --out "$tmp" >/dev/null 2>&1
+[ $? = 2 ] && ok || bad "a non-demo folder must be refused"
+
 finish
