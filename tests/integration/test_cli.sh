@@ -98,12 +98,13 @@ grep -qx 1 "$tmp/out" || { fail=$((fail + 1)); echo "FAIL: --skip-bad recorded n
 check "unknown command" 2 "$ptb" frobnicate
 check "help" 0 "$ptb" query --help
 
-# the demo, both parts: the imported example and a run recorded for real (or a note where
-# ptrace is not permitted)
-mkdir -p "$tmp/demo"
-check "demo" 0 "$ptb" demo --store "$tmp/demo/RUN.ptb"
-if grep -q "RECORDED.ptb: ok" "$tmp/out" || grep -q "could not run here" "$tmp/out"; then
-  pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: demo part two"; tail -5 "$tmp/out"; fi
+# ptb demo's command line (the demo itself runs in test_demo: minutes): a bad option, a
+# scenario that does not exist, a folder that is not a demo's
+check "demo bad option" 2 "$ptb" demo --nope
+check "demo bad scenario" 2 "$ptb" demo --scenario nope
+mkdir -p "$tmp/notdemo" && touch "$tmp/notdemo/x"
+check "demo non-demo folder" 2 "$ptb" demo --out "$tmp/notdemo"
+grep -q "not a demo folder" "$tmp/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: demo folder message: $(cat "$tmp/err")"; }
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
