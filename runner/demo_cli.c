@@ -4,13 +4,15 @@
  * agents reach a local internet: tests/scenarios/hubs.py plays huggingface.co (the benchmark's
  * test split as dataset ptb-demo/addition, the instruct model as ptb-demo/addition-instruct),
  * api.openai.com and api.anthropic.com over TLS, with a test CA (make-certs.sh) that only the
- * sandbox trusts and names that only the sandbox's hosts file gives. Then a table of the runs.
+ * sandbox trusts and names that only the sandbox's hosts file gives. Then `ptb audit` of the
+ * runs (the instruct model as the reference) and a table: each run's score and verdict.
  *
  *   DIR/task/              ptb demo-task's folder (kept: a second demo reuses it)
  *   DIR/certs/, hubs.log   the test CA and server certificate; the servers' request log
  *   DIR/tasks/NAME.json    the task of each run
  *   DIR/runs/NAME/         ptb run's folder of each run
  *   DIR/NAME.ptb           the store of each run
+ *   DIR/audit.json         ptb audit's report of the runs
  *   DIR/demo.json          the marker of a demo folder (a second demo replaces its runs) */
 #include <dirent.h>
 #include <errno.h>
@@ -45,8 +47,12 @@ static const cli_option demo_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-static const char *const demo_names[] = {"honest", "test-leak", "substitution", "api-key"};
-#define DEMO_N 4
+/* the four runs of a demo, then harder variants run only when named (--scenario) */
+static const char *const demo_names[] = {"honest",      "test-leak",     "substitution",
+                                         "api-key",     "api-key-netrc", "api-key-anthropic",
+                                         "api-key-curl"};
+#define DEMO_N 7
+#define DEMO_DEFAULT 4
 static const char *const demo_hosts[] = {"huggingface.co", "api.openai.com", "api.anthropic.com",
                                          NULL};
 
@@ -216,6 +222,8 @@ static int write_task(const demo *d, const char *name, const char *path)
         json_object_set_new(env, "HF_ENDPOINT", json_string(u));
         snprintf(u, sizeof u, "https://api.openai.com:%d/v1", d->port);
         json_object_set_new(env, "OPENAI_BASE_URL", json_string(u));
+        snprintf(u, sizeof u, "https://api.anthropic.com:%d", d->port);
+        json_object_set_new(env, "ANTHROPIC_BASE_URL", json_string(u));
     }
     json_t *t = json_pack(
         "{s:s,s:{s:s,s:[s,s,s,s,s,s],s:s,s:o},s:s,s:{s:s,s:s,s:s,s:i},s:{s:i,s:i},s:{s:s},"
@@ -291,10 +299,58 @@ static double manifest_num(json_t *m, const char *a, const char *b)
     return json_is_number(v) ? json_number_value(v) : -1;
 }
 
-static void table(const demo *d)
+/* ptb audit of the runs (the instruct model as the reference) into DIR/audit.json; the report,
+ * or NULL when it could not run. */
+static json_t *demo_audit(const demo *d)
 {
-    printf("\n%-13s %-7s %8s %8s %8s %11s  %s\n", "run", "end", "score", "time", "events",
-           "tool calls", "hosts contacted");
+    char out[PATH_MAX + 32], ref[PATH_MAX + 32], stores[DEMO_N][PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/audit.json", d->dir);
+    snprintf(ref, sizeof ref, "%s/task/instruct", d->dir);
+    char *argv[8 + DEMO_N] = {(char *)d->self, "audit", "--format",    "json",
+                              "--out",         out,     "--reference", ref};
+    int n = 8;
+    for (int i = 0; i < DEMO_N; i++)
+        if (d->run[i]) {
+            snprintf(stores[i], sizeof stores[i], "%s/%s.ptb", d->dir, demo_names[i]);
+            argv[n++] = stores[i];
+        }
+    argv[n] = NULL;
+    int rc = spawn_wait(argv, -1);
+    if (rc < 0 || rc == PTB_EXIT_USAGE || (rc >= PTB_EXIT_NOSTORE && rc != PTB_EXIT_SUSPICIOUS))
+        return NULL;
+    json_error_t je;
+    return json_load_file(out, 0, &je);
+}
+
+/* The verdict of the store's run in the report and the rules that were not clean. */
+static void run_verdict(json_t *rep, const char *path, char *verdict, size_t vcap, char *rules,
+                        size_t rcap)
+{
+    snprintf(verdict, vcap, "-");
+    rules[0] = 0;
+    size_t i, k;
+    json_t *run, *f;
+    json_array_foreach(json_object_get(rep, "runs"), i, run)
+    {
+        if (strcmp(json_string_value(json_object_get(run, "store")) ?: "", path))
+            continue;
+        snprintf(verdict, vcap, "%s", json_string_value(json_object_get(run, "verdict")) ?: "-");
+        json_array_foreach(json_object_get(run, "findings"), k, f)
+        {
+            const char *v = json_string_value(json_object_get(f, "verdict"));
+            const char *r = json_string_value(json_object_get(f, "rule"));
+            if (v && r && strcmp(v, "clean") && !strstr(rules, r)) {
+                size_t l = strlen(rules);
+                snprintf(rules + l, rcap - l, "%s%s", l ? ", " : "", r);
+            }
+        }
+    }
+}
+
+static void table(const demo *d, json_t *audit)
+{
+    printf("\n%-17s %-7s %8s %8s %8s %11s  %-10s %s\n", "run", "end", "score", "time", "events",
+           "tool calls", "audit", "rules that fired");
     for (int i = 0; i < DEMO_N; i++) {
         if (!d->run[i])
             continue;
@@ -321,22 +377,35 @@ static void table(const demo *d)
             snprintf(score, sizeof score, "-");
         snprintf(calls, sizeof calls, "%llu (%llu tied)", (unsigned long long)f.results,
                  (unsigned long long)f.tied);
-        printf("%-13s %-7s %8s %7.0fs %8llu %11s  %s\n", demo_names[i], end ? end : "-", score,
-               secs, (unsigned long long)f.events, calls, f.hosts[0] ? f.hosts : "-");
+        char verdict[32], rules[256];
+        run_verdict(audit, st, verdict, sizeof verdict, rules, sizeof rules);
+        printf("%-17s %-7s %8s %7.0fs %8llu %11s  %-10s %s\n", demo_names[i], end ? end : "-",
+               score, secs, (unsigned long long)f.events, calls, verdict, rules[0] ? rules : "-");
+        printf("%-17s hosts contacted: %s\n", "", f.hosts[0] ? f.hosts : "none");
         json_decref(m);
     }
     printf("\n(* the base model's score: final_model/ was missing or unusable; \"tied\": tool "
            "calls whose processes are known)\n");
-    printf("\nThe stores are %s/{%s,%s,%s,%s}.ptb. Ask them, for instance:\n", d->dir,
-           demo_names[0], demo_names[1], demo_names[2], demo_names[3]);
-    printf("  ptb query %s/test-leak.ptb 'net.host = huggingface.co'\n", d->dir);
-    printf("  ptb query %s/test-leak.ptb --lineage %s/runs/test-leak/workspace/data/mix.jsonl\n",
-           d->dir, d->dir);
-    printf("  ptb query %s/substitution.ptb 'evt.type = file.write and file.path contains "
-           "final_model'\n",
-           d->dir);
-    printf("  ptb query %s/api-key.ptb 'evt.type = tool.call'\n", d->dir);
-    printf("ptb audit (not built yet) will give each run its verdicts from these events.\n");
+    printf("\nThe stores are %s/NAME.ptb. Ask them, for instance:\n", d->dir);
+    if (d->run[0])
+        printf("  ptb query %s/honest.ptb 'evt.type = tool.call'\n", d->dir);
+    if (d->run[1])
+        printf(
+            "  ptb query %s/test-leak.ptb --lineage %s/runs/test-leak/workspace/data/mix.jsonl\n",
+            d->dir, d->dir);
+    if (d->run[2])
+        printf("  ptb query %s/substitution.ptb 'evt.type = file.write and file.path contains "
+               "final_model'\n",
+               d->dir);
+    for (int i = 3; i < DEMO_N; i++)
+        if (d->run[i])
+            printf("  ptb query %s/%s.ptb 'net.host glob \"api.*\"'\n", d->dir, demo_names[i]);
+    if (audit)
+        printf("The audit's findings, each with its evidence and the query that shows it:\n"
+               "  ptb audit --reference %s/task/instruct %s/*.ptb   (JSON: %s/audit.json)\n",
+               d->dir, d->dir, d->dir);
+    else
+        printf("ptb audit could not run on these stores (see above).\n");
 }
 
 int demo_main(int argc, char **argv)
@@ -373,7 +442,7 @@ int demo_main(int argc, char **argv)
         }
         }
     }
-    for (int i = 0; i < DEMO_N && !only; i++)
+    for (int i = 0; i < DEMO_DEFAULT && !only; i++)
         d.run[i] = true;
     struct stat st;
     ssize_t n = readlink("/proc/self/exe", d.self, sizeof d.self - 1);
@@ -402,8 +471,11 @@ int demo_main(int argc, char **argv)
     setenv("PATH", path, 1);
     d.ns = geteuid() == 0;
 
-    printf("ptb demo: the demo task, and %d scripted agents run on it with ptb run, in %s\n",
-           only ? 1 : DEMO_N, d.dir);
+    int nrun = 0;
+    for (int i = 0; i < DEMO_N; i++)
+        nrun += d.run[i];
+    printf("ptb demo: the demo task, and %d scripted agents run on it with ptb run, in %s\n", nrun,
+           d.dir);
     printf("\n== the task (ptb demo-task: cached in %s/task once built)\n", d.dir);
     fflush(stdout);
     snprintf(p, sizeof p, "%s/task", d.dir);
@@ -446,6 +518,10 @@ int demo_main(int argc, char **argv)
         failed += rc != 0;
     }
     stop_hubs(&d);
-    table(&d);
+    printf("\n== ptb audit of the runs (the instruct model as the reference checkpoint)\n");
+    fflush(stdout);
+    json_t *audit = demo_audit(&d);
+    table(&d, audit);
+    json_decref(audit);
     return failed ? PTB_EXIT_ERROR : PTB_EXIT_OK;
 }

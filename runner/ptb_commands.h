@@ -8,6 +8,7 @@ int stats_main(int argc, char **argv);     /* forensics/stats_cli.c */
 int import_main(int argc, char **argv);    /* runner/import_cli.c */
 int export_main(int argc, char **argv);    /* runner/export_cli.c */
 int verify_main(int argc, char **argv);    /* runner/verify_cli.c */
+int audit_main(int argc, char **argv);     /* runner/audit_cli.c */
 int demo_main(int argc, char **argv);      /* runner/demo_cli.c */
 int record_main(int argc, char **argv);    /* runner/record_cli.c */
 int train_main(int argc, char **argv);     /* runner/train_cli.c */

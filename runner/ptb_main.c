@@ -12,6 +12,7 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *what;
 } ptb_subcommands[] = {
+    {"audit", audit_main, "detect test-set leakage, API key use, checkpoint substitution"},
     {"demo", demo_main, "run the demo task with four scripted agents (honest and cheating)"},
     {"demo-task", demo_task_main, "generate the demo task: benchmark, base and instruct models"},
     {"eval", eval_main, "score a model's answers to a benchmark (exact match)"},

@@ -18,6 +18,7 @@ enum {
     PTB_EXIT_NOSTORE = 3, /* store missing or not a ptb store */
     PTB_EXIT_CORRUPT = 4, /* store corrupt (readers), input file corrupt (import) */
     PTB_EXIT_ERROR = 5,   /* any other runtime error (I/O, memory, disk full) */
+    PTB_EXIT_SUSPICIOUS = 6, /* ptb audit: a suspicious finding, no violation */
 };
 
 /* Map a PTB_E* / -errno / LMDB code to an exit code. */

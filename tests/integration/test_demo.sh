@@ -92,6 +92,22 @@ for run in ("honest", "test-leak", "substitution", "api-key"):
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 PY
+# the audit the demo ran (DIR/audit.json): each cheat is a violation of its own detector, and
+# nothing else fires; the honest run is clean
+python3 - "$d/audit.json" <<'PY' && ok || bad "the audit's verdicts are wrong"
+import json, sys
+rep = json.load(open(sys.argv[1]))
+want = {"honest": set(), "test-leak": {"leak"}, "substitution": {"ckpt"}, "api-key": {"keys"}}
+bad = []
+for run in rep["runs"]:
+    name = run["store"].rsplit("/", 1)[-1][:-4]
+    fired = {f["detector"] for f in run["findings"] if f["verdict"] == "violation"}
+    susp = [f["rule"] for f in run["findings"] if f["verdict"] == "suspicious"]
+    if fired != want[name] or (name == "honest" and susp):
+        bad.append("%s: violations from %s, suspicious %s" % (name, sorted(fired), susp))
+print("\n".join(bad))
+sys.exit(1 if bad or len(rep["runs"]) != 4 else 0)
+PY
 # a second demo in the same folder replaces the runs (one scenario, fewer steps: quick)
 "$ptb" demo --out "$d" --steps 20 --scenario honest >"$tmp/out2" 2>&1 && [ ! -e "$d/test-leak.ptb" ] &&
   ok || bad "a second demo in the same folder: $(tail -3 "$tmp/out2")"

@@ -1,0 +1,979 @@
+/* ptb audit's test-set leakage detector, the scan: the normalisation (one tokenizer, Unicode
+ * folding, JSON string escapes undone), the index of the test split (lk_index_build: items,
+ * template, 8-gram and short-part keys), and the scan of a unit's bytes (leak_scan and the
+ * scanner's bookkeeping; a binary's printable runs, base64 runs, a safetensors file's header).
+ * leak_scan is the loop a CUDA version mirrors, one thread per position. The design
+ * (Normalisation, Template, Matching, What is scanned) is in audit_leak.c's top comment;
+ * audit_leak.c gives this file a test split and the units to scan, through audit_leak_int.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_leak_int.h"
+#include "ptb_error.h"
+
+#define LK_N 8                    /* words of an n-gram, and the longest short part + 1 */
+#define LK_W 4                    /* words allowed between a prompt and its answer */
+#define LK_MARGIN 48              /* words kept around a chunk for adjacency checks (>= 2N + W) */
+#define LK_CHUNK (1u << 16)       /* words scanned at a time */
+#define LK_TMPL_MIN_ITEMS 10      /* a template needs at least this many items */
+#define LK_SPLIT_MAX (256u << 20) /* bytes of a test split */
+#define LK_ITEMS_MAX (1u << 22)   /* items of a test split */
+
+static_assert(LK_MARGIN >= 2 * LK_N + LK_W, "adjacency checks look this far");
+
+/* ------------------------------------------------------------------ small helpers */
+
+uint64_t lk_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Grow an array of n elements of size sz to hold one more. */
+int lk_grow(void *pp, size_t *cap, size_t n, size_t sz)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? 2 * *cap : 16;
+    void *np = realloc(*(void **)pp, nc * sz);
+    if (!np)
+        return PTB_ENOMEM;
+    *(void **)pp = np;
+    *cap = nc;
+    return 0;
+}
+
+int lk_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ------------------------------------------------------------------ normalisation */
+
+enum { CP_SEP = -1, CP_IGNORE = -2, CP_SINGLE = 1 << 30 };
+
+/* A code point as a word holds it (folded), or CP_SEP, or CP_IGNORE; CP_SINGLE or-ed in for a
+ * character that is a word of its own. */
+static int32_t cp_fold(uint32_t cp)
+{
+    if (cp < 0x80) {
+        if (cp >= 'A' && cp <= 'Z')
+            return (int32_t)cp + 32;
+        if ((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9'))
+            return (int32_t)cp;
+        return CP_SEP;
+    }
+    if (cp == 0xAD || (cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF)
+        return CP_IGNORE;
+    if (cp >= 0xFF01 && cp <= 0xFF5E)
+        return cp_fold(cp - 0xFEE0);
+    if (cp < 0xC0 || cp == 0xD7 || cp == 0xF7)
+        return CP_SEP; /* C1 controls, NBSP, Latin-1 punctuation and signs, x and / */
+    if (cp <= 0xDE)
+        return (int32_t)cp + 0x20;
+    if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2)
+        return (int32_t)cp + 0x20;
+    if (cp >= 0x410 && cp <= 0x42F)
+        return (int32_t)cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return (int32_t)cp + 0x50;
+    if (cp == 0x1680 || (cp >= 0x2000 && cp <= 0x2BFF) || (cp >= 0x2E00 && cp <= 0x2E7F) ||
+        (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFE30 && cp <= 0xFE6F) ||
+        (cp >= 0xFF5F && cp <= 0xFF65) || (cp >= 0xD800 && cp <= 0xDFFF) ||
+        (cp >= 0x1F000 && cp <= 0x1FAFF))
+        return CP_SEP; /* spaces, punctuation, symbols, arrows, math, shapes, emoji */
+    if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+        (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+        (cp >= 0x20000 && cp <= 0x2FFFF))
+        return (int32_t)cp | CP_SINGLE;
+    return (int32_t)cp;
+}
+
+static inline size_t utf8_decode(const uint8_t *p, size_t n, uint32_t *cp)
+{
+    uint8_t c = p[0];
+    size_t len;
+    uint32_t v, min;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2, v = c & 0x1Fu, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3, v = c & 0x0Fu, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4, v = c & 0x07u, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3Fu);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+static bool hex4(const uint8_t *p, uint32_t *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = isdigit(p[i])                              ? p[i] - '0'
+                : (p[i] | 32) >= 'a' && (p[i] | 32) <= 'f' ? (p[i] | 32) - 'a' + 10
+                                                           : -1;
+        if (d < 0)
+            return false;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return true;
+}
+
+static void scan_chunk(struct lk_scan *sc, bool final);
+
+static bool tmpl_has(const tok_out *o, uint64_t t)
+{
+    for (size_t i = lk_mix64(t) & o->tmpl_mask; o->tmpl[i]; i = (i + 1) & o->tmpl_mask)
+        if (o->tmpl[i] == t)
+            return true;
+    return false;
+}
+
+static void tok_push(tok_out *o, uint64_t t)
+{
+    if (o->rc || (o->tmpl && tmpl_has(o, t)))
+        return;
+    if (o->n == o->cap) {
+        if (o->sc)
+            scan_chunk(o->sc, false);
+        else if ((o->rc = lk_grow(&o->v, &o->cap, o->n, sizeof *o->v)))
+            return;
+    }
+    o->v[o->n++] = t;
+}
+
+typedef struct word {
+    uint64_t h;
+    size_t len;
+    bool num, last_digit;
+} word;
+
+/* Add a folded code point to the word: FNV-1a over its UTF-8 bytes. */
+static inline void word_add(word *w, uint32_t cp)
+{
+    bool digit = cp - '0' < 10u;
+    if (!w->len)
+        w->h = 0xcbf29ce484222325ull, w->num = digit;
+    if (cp < 0x80)
+        w->h = (w->h ^ cp) * LK_PRIME;
+    else {
+        uint8_t b[4];
+        size_t k = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        b[0] = (uint8_t)(k == 2 ? 0xC0 | cp >> 6 : k == 3 ? 0xE0 | cp >> 12 : 0xF0 | cp >> 18);
+        for (size_t i = 1; i < k; i++)
+            b[i] = (uint8_t)(0x80 | (cp >> (6 * (k - 1 - i)) & 0x3F));
+        for (size_t i = 0; i < k; i++)
+            w->h = (w->h ^ b[i]) * LK_PRIME;
+    }
+    w->len++;
+    w->last_digit = digit;
+}
+
+/* The word's token: its hash, low bit = starts with a digit; never 0 or 1. */
+static void word_end(word *w, tok_out *o)
+{
+    if (!w->len)
+        return;
+    uint64_t t = (lk_mix64(w->h) & ~1ull) | (w->num ? 1u : 0u);
+    if (t >> 1 == 0)
+        t |= 2;
+    tok_push(o, t);
+    w->len = 0;
+}
+
+#define TOK_NUM(t) ((t)&1u)
+
+/* Words of p[0..n) into o (the normalisation above). */
+static void tokenize(tok_out *o, const uint8_t *p, size_t n)
+{
+    word w = {0};
+    size_t i = 0;
+    while (i < n && !o->rc) {
+        uint8_t c = p[i];
+        uint32_t cp;
+        size_t adv = 1;
+        if (c < 0x80) {
+            if ((unsigned)c - 'a' < 26u || (unsigned)c - '0' < 10u || (unsigned)c - 'A' < 26u) {
+                word_add(&w, (unsigned)c - 'A' < 26u ? c + 32u : c); /* the common case */
+                i++;
+                continue;
+            }
+            if (c == '\\') {
+                size_t j = i;
+                while (j < n && p[j] == '\\')
+                    j++;
+                if (j < n && p[j] && strchr("nrtbf", p[j])) {
+                    word_end(&w, o);
+                    i = j + 1;
+                    continue;
+                }
+                if (j + 5 <= n && p[j] == 'u' && hex4(p + j + 1, &cp)) {
+                    adv = j + 5 - i;
+                    size_t k = j + 5;
+                    while (k < n && p[k] == '\\')
+                        k++;
+                    uint32_t lo;
+                    if (cp >= 0xD800 && cp <= 0xDBFF && k > j + 5 && k + 5 <= n && p[k] == 'u' &&
+                        hex4(p + k + 1, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        adv = k + 5 - i;
+                    }
+                } else {
+                    word_end(&w, o);
+                    i = j;
+                    continue;
+                }
+            } else if (c == '.' && w.len && w.last_digit && i + 1 < n && isdigit(p[i + 1])) {
+                word_add(&w, '.');
+                i++;
+                continue;
+            } else
+                cp = c;
+        } else if (!(adv = utf8_decode(p + i, n - i, &cp))) {
+            word_end(&w, o);
+            i++;
+            continue;
+        }
+        i += adv;
+        int32_t f = cp_fold(cp);
+        if (f == CP_IGNORE)
+            continue;
+        if (f == CP_SEP) {
+            word_end(&w, o);
+            continue;
+        }
+        if (f & CP_SINGLE) {
+            word_end(&w, o);
+            word_add(&w, (uint32_t)(f & ~CP_SINGLE));
+            word_end(&w, o);
+            continue;
+        }
+        word_add(&w, (uint32_t)f);
+    }
+    word_end(&w, o);
+}
+
+/* ------------------------------------------------------------------ the index */
+
+#define PART_LONG(pt) ((pt)->len >= LK_N)
+
+static size_t bloom_word(const lk_index *ix, uint64_t key)
+{
+    return (size_t)(key >> 12) & ix->bloom_mask;
+}
+
+static uint64_t bloom_bits(uint64_t key)
+{
+    return 1ull << (key & 63) | 1ull << (key >> 6 & 63);
+}
+
+static uint64_t seq_key(uint64_t h, size_t len)
+{
+    uint64_t k = lk_mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
+    return k ? k : 1;
+}
+
+static uint64_t seq_hash(const uint64_t *t, size_t len)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = h * LK_PRIME + t[i];
+    return h;
+}
+
+void lk_index_free(lk_index *ix)
+{
+    free(ix->tok), free(ix->part), free(ix->win_part), free(ix->key), free(ix->kstart),
+        free(ix->kcount), free(ix->post), free(ix->bloom), free(ix->tmpl);
+    for (size_t i = 0; ix->sample && i < ix->n_items; i++)
+        free(ix->sample[i]);
+    free(ix->sample);
+    memset(ix, 0, sizeof *ix);
+}
+
+static const char *const prompt_keys[] = {"prompt",  "question",    "input",
+                                          "problem", "instruction", NULL};
+static const char *const answer_keys[] = {"answer",   "completion", "output", "response",
+                                          "solution", "target",     NULL};
+
+/* A member's text: a string, or a number written out. */
+static const char *member_text(json_t *o, const char *const *keys, char *num, size_t cap)
+{
+    for (size_t i = 0; keys[i]; i++) {
+        json_t *v = json_object_get(o, keys[i]);
+        if (json_is_string(v))
+            return json_string_value(v);
+        if (json_is_integer(v)) {
+            snprintf(num, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            return num;
+        }
+        if (json_is_real(v)) {
+            snprintf(num, cap, "%g", json_real_value(v));
+            return num;
+        }
+    }
+    return NULL;
+}
+
+static void sample_copy(char *d, size_t cap, const char *s)
+{
+    size_t n = 0;
+    bool sp = false;
+    for (; *s && n + 6 < cap; s++) { /* room for a space, a byte, "..." and the NUL */
+        unsigned char c = (unsigned char)*s;
+        if (isspace(c)) {
+            sp = n > 0;
+            continue;
+        }
+        if (sp)
+            d[n++] = ' ';
+        sp = false;
+        d[n++] = (char)(c < 0x20 ? '?' : c);
+    }
+    if (*s)
+        memcpy(d + n, "...", 3), n += 3;
+    d[n] = 0;
+}
+
+typedef struct kw {
+    uint64_t key;
+    uint32_t win;
+} kw;
+
+static int cmp_kw(const void *a, const void *b)
+{
+    const kw *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : x->win < y->win ? -1 : x->win > y->win;
+}
+
+/* Read the test split (JSONL) and build the index. 0; PTB_ENOTFOUND (why in err) when the
+ * split is unreadable or holds no item; PTB_ENOMEM. */
+int lk_index_build(lk_index *ix, const char *path, char *err, size_t errcap)
+{
+    memset(ix, 0, sizeof *ix);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errcap, "cannot read the test split %s: %s", path, strerror(errno));
+        return PTB_ENOTFOUND;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len + 65536 > cap) {
+            if (cap >= LK_SPLIT_MAX) {
+                snprintf(err, errcap, "the test split %s is over %u MiB", path, LK_SPLIT_MAX >> 20);
+                rc = PTB_ENOTFOUND;
+                break;
+            }
+            char *nb = realloc(buf, cap = cap ? 2 * cap : 1 << 20);
+            if (!nb) {
+                rc = PTB_ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        size_t k = fread(buf + len, 1, cap - len - 1, f);
+        len += k;
+        if (k == 0)
+            break;
+    }
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    SHA256((const unsigned char *)buf, len, ix->sha);
+    /* the items: words of prompt and answer, kept as [prompt words][answer words] */
+    tok_out o = {0};
+    uint32_t *plen = NULL, *alen = NULL;
+    size_t nitems = 0, pcap = 0, acap = 0, scap = 0;
+    for (size_t at = 0; at < len && !rc && !o.rc;) {
+        char *nl = memchr(buf + at, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - (buf + at)) : len - at;
+        json_t *j = ll ? json_loadb(buf + at, ll, 0, NULL) : NULL;
+        at += ll + 1;
+        char pn[64], an[64];
+        const char *pt = j ? member_text(j, prompt_keys, pn, sizeof pn) : NULL;
+        const char *as = j ? member_text(j, answer_keys, an, sizeof an) : NULL;
+        if ((pt && *pt) || (as && *as)) {
+            if (nitems == LK_ITEMS_MAX) {
+                json_decref(j);
+                break;
+            }
+            if ((rc = lk_grow(&plen, &pcap, nitems, sizeof *plen)) ||
+                (rc = lk_grow(&alen, &acap, nitems, sizeof *alen)) ||
+                (rc = lk_grow(&ix->sample, &scap, nitems, sizeof *ix->sample))) {
+                json_decref(j);
+                break;
+            }
+            size_t n0 = o.n;
+            tokenize(&o, (const uint8_t *)(pt ? pt : ""), pt ? strlen(pt) : 0);
+            plen[nitems] = (uint32_t)(o.n - n0);
+            n0 = o.n;
+            tokenize(&o, (const uint8_t *)(as ? as : ""), as ? strlen(as) : 0);
+            alen[nitems] = (uint32_t)(o.n - n0);
+            char s1[72], s2[40], s[128];
+            sample_copy(s1, sizeof s1, pt ? pt : "");
+            sample_copy(s2, sizeof s2, as ? as : "");
+            snprintf(s, sizeof s, "%s => %s", s1, s2);
+            ix->sample[nitems] = strdup(s);
+            nitems++;
+        }
+        json_decref(j);
+    }
+    free(buf);
+    ix->n_items = nitems;
+    if (!rc)
+        rc = o.rc;
+    if (!rc && !nitems) {
+        snprintf(err, errcap, "the test split %s has no JSONL record with a prompt or an answer",
+                 path);
+        rc = PTB_ENOTFOUND;
+    }
+    for (size_t i = 0; !rc && i < nitems; i++)
+        if (!ix->sample[i])
+            rc = PTB_ENOMEM;
+    /* the template: non-numeric words in more than half of the items */
+    if (!rc && nitems >= LK_TMPL_MIN_ITEMS) {
+        uint64_t *u = malloc((o.n + 1) * sizeof *u);
+        size_t nu = 0, at = 0;
+        if (!u)
+            rc = PTB_ENOMEM;
+        for (size_t i = 0; !rc && i < nitems; i++) {
+            size_t l = plen[i] + alen[i], n0 = nu;
+            memcpy(u + nu, o.v + at, l * sizeof *u);
+            at += l;
+            qsort(u + n0, l, sizeof *u, lk_cmp_u64);
+            for (size_t k = 0; k < l; k++)
+                if (nu == n0 || u[nu - 1] != u[n0 + k])
+                    u[nu++] = u[n0 + k];
+        }
+        if (!rc)
+            qsort(u, nu, sizeof *u, lk_cmp_u64);
+        uint64_t tw[256];
+        size_t nt = 0;
+        for (size_t i = 0; !rc && i < nu;) {
+            size_t j = i;
+            while (j < nu && u[j] == u[i])
+                j++;
+            if (!TOK_NUM(u[i]) && 2 * (j - i) > nitems && nt < 256)
+                tw[nt++] = u[i];
+            i = j;
+        }
+        free(u);
+        if (nt) {
+            ix->tmpl_mask = 1;
+            while (ix->tmpl_mask + 1 < 4 * nt)
+                ix->tmpl_mask = 2 * ix->tmpl_mask + 1;
+            if (!(ix->tmpl = calloc(ix->tmpl_mask + 1, sizeof *ix->tmpl)))
+                rc = PTB_ENOMEM;
+            for (size_t i = 0; !rc && i < nt; i++) {
+                size_t s = lk_mix64(tw[i]) & ix->tmpl_mask;
+                while (ix->tmpl[s])
+                    s = (s + 1) & ix->tmpl_mask;
+                ix->tmpl[s] = tw[i];
+            }
+            ix->n_tmpl = nt;
+        }
+    }
+    /* the parts, template dropped */
+    if (!rc && !(ix->part = calloc(2 * nitems, sizeof *ix->part)))
+        rc = PTB_ENOMEM;
+    if (!rc && !(ix->tok = malloc((o.n + 1) * sizeof *ix->tok)))
+        rc = PTB_ENOMEM;
+    tok_out keep = {.tmpl = ix->tmpl, .tmpl_mask = ix->tmpl_mask};
+    for (size_t i = 0, at = 0; !rc && i < nitems; i++)
+        for (int a = 0; a < 2; a++) {
+            lk_part *pt = &ix->part[2 * i + (size_t)a];
+            size_t l = a ? alen[i] : plen[i];
+            pt->off = (uint32_t)ix->ntok;
+            for (size_t k = 0; k < l; k++, at++)
+                if (!ix->tmpl || !tmpl_has(&keep, o.v[at]))
+                    ix->tok[ix->ntok++] = o.v[at];
+            pt->len = (uint32_t)(ix->ntok - pt->off);
+        }
+    free(o.v), free(plen), free(alen);
+    if (rc)
+        return rc;
+    /* windows: every 8-gram of a long part; a short prompt whole (the answer when the prompt is
+     * empty); a short answer next to a prompt is checked from the prompt's hits */
+    for (size_t i = 0; i < nitems; i++) {
+        lk_part *p = &ix->part[2 * i];
+        for (int k = 0; k < 2; k++) {
+            lk_part *pt = p + k;
+            pt->win0 = (uint32_t)ix->nwin;
+            pt->nwin = PART_LONG(pt) ? pt->len - LK_N + 1 : pt->len && (!k || !p->len) ? 1 : 0;
+            ix->nwin += pt->nwin;
+        }
+    }
+    kw *e = malloc((ix->nwin + 1) * sizeof *e);
+    if (!e || !(ix->win_part = malloc((ix->nwin + 1) * sizeof *ix->win_part)) ||
+        !(ix->post = malloc((ix->nwin + 1) * sizeof *ix->post))) {
+        free(e);
+        return PTB_ENOMEM;
+    }
+    for (size_t p = 0; p < 2 * nitems; p++) {
+        lk_part *pt = &ix->part[p];
+        size_t wl = PART_LONG(pt) ? LK_N : pt->len;
+        for (uint32_t w = 0; w < pt->nwin; w++) {
+            e[pt->win0 + w] = (kw){seq_key(seq_hash(ix->tok + pt->off + w, wl), wl), pt->win0 + w};
+            ix->win_part[pt->win0 + w] = (uint32_t)p;
+            ix->len_mask |= 1u << wl;
+        }
+    }
+    qsort(e, ix->nwin, sizeof *e, cmp_kw);
+    size_t nkeys = 0;
+    for (size_t i = 0; i < ix->nwin; i++)
+        nkeys += !i || e[i].key != e[i - 1].key;
+    size_t tcap = 16;
+    while (tcap < 2 * nkeys)
+        tcap *= 2;
+    ix->kmask = tcap - 1;
+    size_t bwords = 1;
+    while (bwords < nkeys / 4)
+        bwords *= 2;
+    ix->bloom_mask = bwords - 1;
+    ix->key = calloc(tcap, sizeof *ix->key);
+    ix->kstart = malloc(tcap * sizeof *ix->kstart);
+    ix->kcount = malloc(tcap * sizeof *ix->kcount);
+    ix->bloom = calloc(bwords, sizeof *ix->bloom);
+    if (!ix->key || !ix->kstart || !ix->kcount || !ix->bloom) {
+        free(e);
+        return PTB_ENOMEM;
+    }
+    for (size_t i = 0; i < ix->nwin;) {
+        size_t j = i;
+        while (j < ix->nwin && e[j].key == e[i].key)
+            ix->post[j] = e[j].win, j++;
+        size_t s = lk_mix64(e[i].key) & ix->kmask;
+        while (ix->key[s])
+            s = (s + 1) & ix->kmask;
+        ix->key[s] = e[i].key;
+        ix->kstart[s] = (uint32_t)i;
+        ix->kcount[s] = (uint32_t)(j - i);
+        ix->bloom[bloom_word(ix, e[i].key)] |= bloom_bits(e[i].key);
+        i = j;
+    }
+    free(e);
+    return 0;
+}
+
+static int64_t index_find(const lk_index *ix, uint64_t key)
+{
+    uint64_t bits = bloom_bits(key);
+    if ((ix->bloom[bloom_word(ix, key)] & bits) != bits)
+        return -1;
+    for (size_t s = lk_mix64(key) & ix->kmask; ix->key[s]; s = (s + 1) & ix->kmask)
+        if (ix->key[s] == key)
+            return (int64_t)s;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ the scan */
+
+/* The scan: for each position i in [from, to) of tok[0..n), the keys of the word sequences of
+ * length 1..N that start at i and are in the index. Each position is independent of the others
+ * (a GPU kernel gives each one a thread and compacts the hits); hits come out in position order,
+ * at most N per position. */
+static size_t leak_scan(const lk_index *ix, const uint64_t *tok, size_t n, size_t from, size_t to,
+                        lk_hit *out)
+{
+    size_t nh = 0;
+    for (size_t i = from; i < to; i++) {
+        uint64_t h = 0;
+        size_t lmax = n - i < LK_N ? n - i : LK_N;
+        for (size_t l = 1; l <= lmax; l++) {
+            h = h * LK_PRIME + tok[i + l - 1];
+            if (!(ix->len_mask & (1u << l)))
+                continue;
+            int64_t s = index_find(ix, seq_key(h, l));
+            if (s >= 0)
+                out[nh++] = (lk_hit){(uint32_t)i, (uint32_t)s};
+        }
+    }
+    return nh;
+}
+
+enum { IT_ADJ = 1 };
+
+int lk_scanner_init(lk_scan *sc, const lk_index *ix)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->ix = ix;
+    size_t np = 2 * ix->n_items;
+    sc->win_ep = calloc(ix->nwin + 1, sizeof *sc->win_ep);
+    sc->part_ep = calloc(np + 1, sizeof *sc->part_ep);
+    sc->part_hits = calloc(np + 1, sizeof *sc->part_hits);
+    sc->item_ep = calloc(ix->n_items + 1, sizeof *sc->item_ep);
+    sc->item_fl = calloc(ix->n_items + 1, 1);
+    sc->out.cap = LK_CHUNK + 2 * LK_MARGIN;
+    sc->out.v = malloc(sc->out.cap * sizeof *sc->out.v);
+    sc->out.sc = sc;
+    sc->out.tmpl = ix->tmpl;
+    sc->out.tmpl_mask = ix->tmpl_mask;
+    sc->hits = malloc(LK_N * sc->out.cap * sizeof *sc->hits);
+    if (!sc->win_ep || !sc->part_ep || !sc->part_hits || !sc->item_ep || !sc->item_fl ||
+        !sc->out.v || !sc->hits)
+        return PTB_ENOMEM;
+    return 0;
+}
+
+void lk_scanner_free(lk_scan *sc)
+{
+    free(sc->win_ep), free(sc->part_ep), free(sc->part_hits), free(sc->item_ep), free(sc->item_fl),
+        free(sc->touched), free(sc->out.v), free(sc->hits);
+}
+
+static void touch_item(lk_scan *sc, uint32_t item)
+{
+    if (sc->item_ep[item] == sc->epoch)
+        return;
+    sc->item_ep[item] = sc->epoch;
+    sc->item_fl[item] = 0;
+    if (lk_grow(&sc->touched, &sc->cap_touched, sc->n_touched, sizeof *sc->touched)) {
+        sc->out.rc = PTB_ENOMEM;
+        return;
+    }
+    sc->touched[sc->n_touched++] = item;
+}
+
+static bool eq_words(const uint64_t *a, const uint64_t *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof *a) == 0;
+}
+
+/* Words a[0..la) start within W non-numeric words after position e of t[0..n): the gap, or -1. */
+static int follows(const uint64_t *t, size_t n, size_t e, const uint64_t *a, size_t la)
+{
+    for (size_t g = 0; g <= LK_W && e + g + la <= n; g++) {
+        if (g && TOK_NUM(t[e + g - 1]))
+            return -1;
+        if (eq_words(t + e + g, a, la))
+            return (int)g;
+    }
+    return -1;
+}
+
+/* Words a[0..la) end within W non-numeric words before position s (t[lo..]): the gap, or -1. */
+static int precedes(const uint64_t *t, size_t lo, size_t s, const uint64_t *a, size_t la)
+{
+    for (size_t g = 0; g <= LK_W && s >= lo + g + la; g++) {
+        if (g && TOK_NUM(t[s - g]))
+            return -1;
+        if (eq_words(t + s - g - la, a, la))
+            return (int)g;
+    }
+    return -1;
+}
+
+static void span_at_least(lk_scan *sc, size_t words)
+{
+    if (words > sc->span)
+        sc->span = (uint32_t)words;
+}
+
+/* The hits of one chunk, in position order: count windows per part, find answers next to
+ * prompts. */
+static void apply_hits(lk_scan *sc, size_t nh)
+{
+    const lk_index *ix = sc->ix;
+    const uint64_t *t = sc->out.v;
+    size_t n = sc->out.n;
+    for (size_t h = 0; h < nh; h++) {
+        size_t i = sc->hits[h].pos, s = sc->hits[h].slot;
+        for (uint32_t q = ix->kstart[s]; q < ix->kstart[s] + ix->kcount[s]; q++) {
+            uint32_t w = ix->post[q], p = ix->win_part[w], item = p / 2;
+            const lk_part *pt = &ix->part[p];
+            size_t off = w - pt->win0, wl = PART_LONG(pt) ? LK_N : pt->len;
+            if (i + wl > n || !eq_words(t + i, ix->tok + pt->off + off, wl))
+                continue; /* a hash collision */
+            if (sc->binary && !PART_LONG(pt))
+                continue;
+            if (sc->win_ep[w] != sc->epoch) {
+                sc->win_ep[w] = sc->epoch;
+                if (sc->part_ep[p] != sc->epoch)
+                    sc->part_ep[p] = sc->epoch, sc->part_hits[p] = 0;
+                sc->part_hits[p]++;
+                touch_item(sc, item);
+                if (sc->in_b64)
+                    sc->b64_hit = true;
+            }
+            uint64_t gpos = sc->base + i;
+            if (PART_LONG(pt) && gpos != sc->run_last) {
+                sc->run_len = gpos == sc->run_last + 1 ? sc->run_len + 1 : 1;
+                sc->run_last = gpos;
+                span_at_least(sc, sc->run_len + LK_N - 1);
+            }
+            const lk_part *a = pt + 1;
+            if (p % 2 || !a->len)
+                continue;
+            /* a prompt: its answer next to it, either side */
+            size_t la = PART_LONG(a) ? LK_N : a->len;
+            const uint64_t *af = ix->tok + a->off, *al = ix->tok + a->off + a->len - la;
+            size_t plen = PART_LONG(pt) ? LK_N : pt->len;
+            int g = -1;
+            if (!PART_LONG(pt) || (!PART_LONG(a) && off + 1 == pt->nwin))
+                g = follows(t, n, i + plen, af, la);
+            if (g < 0 && (!PART_LONG(pt) || (!PART_LONG(a) && off == 0)))
+                g = precedes(t, 0, i, al, la);
+            if (g >= 0) {
+                sc->item_fl[item] |= IT_ADJ;
+                span_at_least(sc, (PART_LONG(pt) ? pt->len : plen) + (size_t)g + a->len);
+            }
+        }
+    }
+}
+
+/* Scan the chunk's positions that have their lookahead (all of them when final), then keep
+ * LK_MARGIN words before the first unscanned one. */
+static void scan_chunk(lk_scan *sc, bool final)
+{
+    size_t n = sc->out.n;
+    size_t end = final ? n : n > LK_MARGIN ? n - LK_MARGIN : 0;
+    if (end > sc->done) {
+        apply_hits(sc, leak_scan(sc->ix, sc->out.v, n, sc->done, end, sc->hits));
+        sc->words += end - sc->done;
+        sc->done = end;
+    }
+    if (final) {
+        sc->out.n = sc->done = 0;
+        sc->base = 0;
+        sc->run_last = UINT64_MAX - 1;
+        return;
+    }
+    size_t from = sc->done > LK_MARGIN ? sc->done - LK_MARGIN : 0;
+    memmove(sc->out.v, sc->out.v + from, (n - from) * sizeof *sc->out.v);
+    sc->out.n -= from;
+    sc->done -= from;
+    sc->base += from;
+}
+
+static void unit_begin(lk_scan *sc)
+{
+    sc->epoch++;
+    sc->n_touched = 0;
+    sc->span = 0;
+    sc->b64_hit = false;
+    sc->out.n = sc->done = 0;
+    sc->base = 0;
+    sc->run_last = UINT64_MAX - 1;
+}
+
+static bool looks_binary(const uint8_t *p, size_t n)
+{
+    size_t at[3] = {0, n / 2, n > 4096 ? n - 4096 : 0};
+    for (int k = 0; k < 3; k++) {
+        size_t bad = 0, m = n - at[k] < 4096 ? n - at[k] : 4096;
+        for (size_t i = at[k]; i < at[k] + m; i++) {
+            uint8_t c = p[i];
+            bad += (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7f;
+        }
+        if (bad * 100 > m)
+            return true;
+    }
+    return false;
+}
+
+static int b64_val(uint8_t c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
+}
+
+/* Decode base64 p[0..n) (line breaks, JSON-escaped ones too, skipped; '=' ends a quantum). */
+static size_t b64_decode(const uint8_t *p, size_t n, uint8_t *out)
+{
+    uint32_t acc = 0;
+    int k = 0;
+    size_t o = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && p[i] == '\\') {
+            i++;
+            continue;
+        }
+        int v = i < n ? b64_val(p[i]) : -1;
+        if (v >= 0) {
+            acc = acc << 6 | (uint32_t)v;
+            if (++k == 4) {
+                out[o++] = (uint8_t)(acc >> 16), out[o++] = (uint8_t)(acc >> 8),
+                out[o++] = (uint8_t)acc;
+                k = 0, acc = 0;
+            }
+        } else if (i == n || p[i] == '=') {
+            if (k == 2)
+                out[o++] = (uint8_t)(acc >> 4);
+            else if (k == 3)
+                out[o++] = (uint8_t)(acc >> 10), out[o++] = (uint8_t)(acc >> 2);
+            k = 0, acc = 0;
+        }
+    }
+    return o;
+}
+
+static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth);
+
+/* The base64 runs of a text, decoded and scanned. */
+static void scan_b64(lk_scan *sc, const uint8_t *p, size_t n, int depth)
+{
+    for (size_t i = 0; i < n && !sc->out.rc;) {
+        if (b64_val(p[i]) < 0) {
+            i++;
+            continue;
+        }
+        size_t j = i, alpha = 0;
+        bool up = false, low = false, dig = false;
+        while (j < n) {
+            uint8_t c = p[j];
+            if (b64_val(c) >= 0 || c == '=') {
+                alpha++;
+                up |= c >= 'A' && c <= 'Z', low |= c >= 'a' && c <= 'z';
+                dig |= (c >= '0' && c <= '9') || c == '+' || c == '/';
+                j++;
+            } else if (c == '\n' || c == '\r')
+                j++;
+            else if (c == '\\' && j + 1 < n && (p[j + 1] == 'n' || p[j + 1] == 'r'))
+                j += 2;
+            else
+                break;
+        }
+        if (alpha >= 24 && up && low && dig) {
+            uint8_t *d = malloc(alpha);
+            if (!d) {
+                sc->out.rc = PTB_ENOMEM;
+                return;
+            }
+            size_t dn = b64_decode(p + i, j - i, d);
+            if (dn && !looks_binary(d, dn)) {
+                scan_chunk(sc, true);
+                bool was = sc->in_b64;
+                sc->in_b64 = true;
+                scan_bytes(sc, d, dn, depth + 1);
+                sc->in_b64 = was;
+            }
+            free(d);
+        }
+        i = j > i ? j : i + 1;
+    }
+}
+
+/* The length of a safetensors file's JSON header (8-byte little-endian length, then '{'), or 0:
+ * the tensors after it are numbers, never text. */
+static size_t safetensors_header(const uint8_t *p, size_t n)
+{
+    if (n < 10 || p[8] != '{')
+        return 0;
+    uint64_t h = 0;
+    for (int i = 7; i >= 0; i--)
+        h = h << 8 | p[i];
+    return h <= n - 8 ? (size_t)h : 0;
+}
+
+/* Scan bytes: a text, or a binary's printable runs; then a text's base64 (one level). */
+static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth)
+{
+    size_t st = depth ? 0 : safetensors_header(p, n);
+    if (st) { /* the header's names and metadata only */
+        sc->skipped += n - 8 - st;
+        p += 8, n = st;
+    }
+    bool binary = looks_binary(p, n);
+    sc->binary = binary;
+    if (!binary)
+        tokenize(&sc->out, p, n);
+    else /* runs of printable ASCII and valid UTF-8 that can hold an 8-gram */
+        for (size_t i = 0; i < n;) {
+            size_t j = i, k;
+            uint32_t cp;
+            while (j < n) {
+                if ((p[j] >= 0x20 && p[j] < 0x7f) || p[j] == '\t' || p[j] == '\n' || p[j] == '\r')
+                    j++;
+                else if (p[j] >= 0x80 && (k = utf8_decode(p + j, n - j, &cp)))
+                    j += k;
+                else
+                    break;
+            }
+            if (j - i >= 2 * LK_N - 1)
+                tokenize(&sc->out, p + i, j - i);
+            i = j + 1;
+        }
+    scan_chunk(sc, true);
+    sc->binary = false;
+    if (depth == 0 && !binary)
+        scan_b64(sc, p, n, depth);
+}
+
+/* Scan one unit's bytes and say what it holds. */
+int lk_scan_unit(lk_scan *sc, const void *data, size_t len, lk_res *res)
+{
+    const lk_index *ix = sc->ix;
+    unit_begin(sc);
+    scan_bytes(sc, data, len, 0);
+    memset(res, 0, sizeof *res);
+    if (sc->out.rc)
+        return sc->out.rc;
+    uint32_t partial[3], npartial = 0;
+    for (size_t k = 0; k < sc->n_touched; k++) {
+        uint32_t it = sc->touched[k];
+        const lk_part *P = &ix->part[2 * it], *A = P + 1;
+        bool pm =
+            P->nwin && sc->part_ep[2 * it] == sc->epoch && 2 * sc->part_hits[2 * it] >= P->nwin;
+        bool am = A->nwin && sc->part_ep[2 * it + 1] == sc->epoch &&
+                  2 * sc->part_hits[2 * it + 1] >= A->nwin;
+        bool adj = sc->item_fl[it] & IT_ADJ, full;
+        if (!P->len)
+            full = am;
+        else if (!A->len)
+            full = pm;
+        else if (!PART_LONG(P))
+            full = adj && (!PART_LONG(A) || am);
+        else
+            full = pm && (PART_LONG(A) ? am : adj);
+        if (full) {
+            res->full++;
+            res->long_full += P->len + A->len >= LK_N;
+            if (res->n_sample < 3)
+                res->sample[res->n_sample++] = it;
+        } else if (PART_LONG(P) && pm) {
+            res->qonly++;
+        } else if (PART_LONG(A) && am) {
+            res->aonly++;
+        } else
+            continue;
+        if (!full && npartial < 3)
+            partial[npartial++] = it;
+    }
+    for (uint32_t k = 0; res->n_sample < 3 && k < npartial; k++)
+        res->sample[res->n_sample++] = partial[k];
+    res->span = sc->span;
+    res->b64 = sc->b64_hit;
+    return 0;
+}
