@@ -37,7 +37,7 @@
 #include "redact.h"
 #include "run_workspace.h"
 #include "store.h"
-#include "run_sandbox.h"
+#include "run_agent_sandbox.h"
 #include "task_spec.h"
 #include "tool_procs.h"
 
@@ -71,11 +71,7 @@ typedef struct run_ctx {
     uint64_t canaries, agent_events, eval_events;
     uint64_t tool_calls, stream_gaps; /* of the parsed agent stream */
     char eval_status[32];
-    /* the agent's sandbox */
-    run_sandbox_caps caps;
-    bool sandboxed;            /* the agent phase runs in namespaces (run_sandbox.h) */
-    char sbdir[PATH_MAX + 16]; /* RUN/sandbox: hosts, ca-bundle.crt, empty */
-    run_sandbox *sb;
+    run_agent_sandbox asb; /* the agent's sandbox */
 } run_ctx;
 
 static double now_s(void)
@@ -235,195 +231,11 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
 
 /* ------------------------------------------------------------------ sandbox */
 
-static bool path_under(const char *path, const char *dir)
-{
-    size_t n = strlen(dir);
-    return n == 1 || (strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0));
-}
-
-static int write_text(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -errno;
-    size_t w = fwrite(text, 1, len, f);
-    int rc = fclose(f);
-    return w != len || rc ? -EIO : 0;
-}
-
-/* What setup decides about the sandbox: namespaces or not (a gap says why not), RUN/sandbox
- * with an empty file and, with a ca_file, the system bundle plus that CA; the variables that
- * name the bundle. */
-static int sandbox_setup(run_ctx *c, envv *env, ptb_errbuf *eb)
-{
-    int rc;
-    if (c->t.isolate)
-        run_sandbox_probe(&c->caps);
-    c->sandboxed = c->t.isolate && c->caps.ok;
-    char why[512];
-    if (!c->t.isolate)
-        snprintf(why, sizeof why,
-                 "the task asks for no isolation (sandbox.isolation none): the "
-                 "agent sees the machine's files (the test split, the store, "
-                 "other runs) and processes, protected only by their location");
-    else if (!c->sandboxed)
-        snprintf(why, sizeof why,
-                 "no mount and PID namespaces here (%s): the agent sees the "
-                 "machine's files (the test split, the store, other runs) and "
-                 "processes, protected only by their location",
-                 c->caps.why);
-    if (!c->sandboxed && (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox",
-                                          c->t.isolate ? "no_namespaces" : "disabled", why)))
-        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
-    if (c->sandboxed &&
-        (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "host_writable",
-                         geteuid() == 0
-                             ? "the agent runs as root (without the capabilities to mount, "
-                               "trace, load modules or open files by handle): it can write the "
-                               "machine's files outside its workspace"
-                             : "the agent can write what this user can outside its workspace")))
-        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
-    if (c->t.hosts && !c->sandboxed &&
-        (rc = record_gap(c->s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "hosts_not_applied",
-                         "the task's sandbox.hosts need the sandbox's own /etc/hosts: the "
-                         "agent resolves names as the machine does")))
-        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
-    snprintf(c->sbdir, sizeof c->sbdir, "%s/sandbox", c->d.root);
-    char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/empty", c->sbdir);
-    if (mkdir(c->sbdir, 0755) || (rc = write_text(p, "", 0)))
-        return ptb_errf(eb, -errno, "%s: %s", c->sbdir, strerror(errno));
-    if (!c->t.ca_file)
-        return 0;
-    /* the system's bundle and the task's CA, one file */
-    const char *sys = "/etc/ssl/certs/ca-certificates.crt";
-    snprintf(p, sizeof p, "%s/ca-bundle.crt", c->sbdir);
-    FILE *out = fopen(p, "w");
-    if (!out)
-        return ptb_errf(eb, -errno, "%s: %s", p, strerror(errno));
-    const char *parts[2] = {sys, c->t.ca_file};
-    rc = 0;
-    for (int i = 0; i < 2 && !rc; i++) {
-        FILE *in = fopen(parts[i], "r");
-        if (!in) {
-            if (i == 1)
-                rc = ptb_errf(eb, -errno, "$.sandbox.ca_file %s: %s", parts[i], strerror(errno));
-            continue;
-        }
-        char buf[65536];
-        for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
-            fwrite(buf, 1, n, out);
-        fputc('\n', out);
-        fclose(in);
-    }
-    if (fclose(out) && !rc)
-        rc = ptb_errf(eb, PTB_EIO, "%s: cannot write", p);
-    struct stat st;
-    const char *named = c->sandboxed && stat(sys, &st) == 0 ? sys : p;
-    const char *vars[] = {"SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
-                          "NODE_EXTRA_CA_CERTS", NULL};
-    for (size_t i = 0; vars[i] && !rc; i++)
-        rc = env_add(env, vars[i], named);
-    return rc;
-}
-
-/* record_session's prepare for the agent phase: the hosts file (the network's host end is known
- * now) and the plan that the command's process carries out (run_sandbox_child). */
+/* record_session's prepare for the agent phase (run_agent_sandbox.h) */
 static int sandbox_prepare(void *arg, const char *host_addr, tracer_options *to)
 {
     run_ctx *c = arg;
-    char hosts[PATH_MAX + 32], empty[PATH_MAX + 32], bundle[PATH_MAX + 32], host[256] = "";
-    snprintf(hosts, sizeof hosts, "%s/hosts", c->sbdir);
-    snprintf(empty, sizeof empty, "%s/empty", c->sbdir);
-    snprintf(bundle, sizeof bundle, "%s/ca-bundle.crt", c->sbdir);
-    gethostname(host, sizeof host - 1);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return PTB_ENOMEM;
-    fprintf(f, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-    if (*host)
-        fprintf(f, "127.0.1.1\t%s\n", host);
-    fprintf(f, "# the task's test hosts (ptb run, sandbox.hosts)\n");
-    for (size_t i = 0; c->t.hosts && c->t.hosts[i]; i++) {
-        const char *sp = strchr(c->t.hosts[i], ' ');
-        const char *addr = strcmp(sp + 1, "host") ? sp + 1 : host_addr ? host_addr : "127.0.0.1";
-        fprintf(f, "%s\t%.*s\n", addr, (int)(sp - c->t.hosts[i]), c->t.hosts[i]);
-    }
-    fclose(f);
-    int rc = write_text(hosts, text, len);
-    free(text);
-    if (rc)
-        return rc;
-    /* hidden besides the run folder: the test split (and its folder when nothing the agent
-     * needs is in it), other runs next to this one */
-    char **hide = calloc(1024, sizeof *hide);
-    size_t nh = 0;
-    if (!hide)
-        return PTB_ENOMEM;
-    hide[nh++] = strdup(c->t.test_split);
-    char dir[PATH_MAX], self[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", c->t.test_split);
-    *strrchr(dir, '/') = 0;
-    ssize_t sn = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[sn > 0 ? sn : 0] = 0;
-    bool needed =
-        strchr(dir + 1, '/') == NULL || path_under(c->d.root, dir) || path_under(self, dir);
-    for (size_t i = 0; c->t.agent_argv[i] && !needed; i++)
-        needed = c->t.agent_argv[i][0] == '/' && path_under(c->t.agent_argv[i], dir);
-    if (!needed)
-        hide[nh++] = strdup(dir);
-    hide[nh++] = strdup(c->d.store);       /* when --store put it outside the run folder */
-    for (int pass = 0; pass < 2; pass++) { /* next to the run folder, next to the store */
-        snprintf(dir, sizeof dir, "%s", pass ? c->d.store : c->d.root);
-        *strrchr(dir, '/') = 0;
-        DIR *d = opendir(*dir ? dir : "/");
-        for (struct dirent *e; d && (e = readdir(d)) && nh < 1023;) {
-            char other[PATH_MAX], mark[PATH_MAX + 32];
-            struct stat st;
-            if (e->d_name[0] == '.' ||
-                snprintf(other, sizeof other, "%s/%s", dir, e->d_name) >= (int)sizeof other ||
-                !strcmp(other, c->d.root))
-                continue;
-            snprintf(mark, sizeof mark, "%s/run.ptb", other);
-            bool is_run = stat(mark, &st) == 0;
-            snprintf(mark, sizeof mark, "%s/data.mdb", other);
-            if (is_run || stat(mark, &st) == 0)
-                hide[nh++] = strdup(other);
-        }
-        if (d)
-            closedir(d);
-    }
-    char ro[PATH_MAX + 16];
-    snprintf(ro, sizeof ro, "%s/base_model", c->d.ws);
-    struct stat st;
-    run_sandbox_spec spec = {
-        .run_root = c->d.root,
-        .ws = c->d.ws,
-        .home = c->d.home,
-        .tmp = c->d.tmp,
-        .read_only = ro,
-        .hide = (const char *const *)hide,
-        .expose = (const char *const *)c->t.agent_argv,
-        .hosts_file = stat("/etc/hosts", &st) == 0 ? hosts : NULL,
-        .ca_bundle =
-            c->t.ca_file && stat("/etc/ssl/certs/ca-certificates.crt", &st) == 0 ? bundle : NULL,
-        .gpu_socket = getenv("PTB_GPU_SOCKET"),
-        .empty_file = empty,
-    };
-    ptb_errbuf eb = {{0}};
-    rc = run_sandbox_plan(&spec, &c->caps, &c->sb, &eb);
-    for (size_t i = 0; i < nh; i++)
-        free(hide[i]);
-    free(hide);
-    if (rc) {
-        fprintf(stderr, "ptb run: %s\n", eb.msg);
-        return rc;
-    }
-    to->child_setup = run_sandbox_child;
-    to->child_setup_arg = c->sb;
-    return 0;
+    return run_agent_sandbox_prepare(&c->asb, &c->t, &c->d, host_addr, to);
 }
 
 static int phase_setup(run_ctx *c, envv *agent_env)
@@ -436,7 +248,9 @@ static int phase_setup(run_ctx *c, envv *agent_env)
     if (!rc && (rc = env_base(c, agent_env)))
         snprintf(eb.msg, sizeof eb.msg, "out of memory");
     if (!rc)
-        rc = sandbox_setup(c, agent_env, &eb);
+        rc = run_agent_sandbox_setup(&c->asb, c->s, &c->t, &c->d, &agent_env->v, &eb);
+    while (agent_env->v && agent_env->v[agent_env->n])
+        agent_env->n++;
     for (size_t i = 0; !rc && c->t.env && c->t.env[i]; i++) {
         char *eq = strchr(c->t.env[i], '=');
         *eq = 0;
@@ -592,9 +406,8 @@ static int phase_agent(run_ctx *c, envv *env)
     memset(&res, 0, sizeof res);
     if (!rc)
         rc = run_recorded(c, av, env->v, c->d.ws, c->t.wall_s, c->t.kill_after_s, c->t.net_mode,
-                          pfd[1], c->sandboxed, tp, &res);
-    run_sandbox_free(c->sb);
-    c->sb = NULL;
+                          pfd[1], c->asb.on, tp, &res);
+    run_agent_sandbox_release(&c->asb);
     if (pfd[1] >= 0) /* the tree is gone: the reader sees the end */
         close(pfd[1]);
     if (reading)
@@ -843,10 +656,10 @@ static int write_manifest(run_ctx *c, uint64_t events, uint64_t gaps)
                         json_pack("{s:s,s:I,s:I}", "format", c->t.stream, "tool_calls",
                                   (json_int_t)c->tool_calls, "gaps", (json_int_t)c->stream_gaps));
     json_object_set_new(m, "sandbox",
-                        json_pack("{s:b,s:s}", "namespaces", c->sandboxed, "why_not",
-                                  c->sandboxed    ? ""
+                        json_pack("{s:b,s:s}", "namespaces", c->asb.on, "why_not",
+                                  c->asb.on       ? ""
                                   : !c->t.isolate ? "the task asks for none"
-                                                  : c->caps.why));
+                                                  : c->asb.caps.why));
     char p[PATH_MAX + 16], tmp[PATH_MAX + 32];
     snprintf(p, sizeof p, "%s/manifest.json", c->d.root);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
@@ -884,12 +697,12 @@ static void summary(run_ctx *c, uint64_t events, uint64_t gaps)
            (unsigned long long)events, (unsigned long long)c->agent_events,
            (unsigned long long)c->eval_events, (unsigned long long)c->canaries,
            (unsigned long long)gaps, c->d.store);
-    if (c->sandboxed)
+    if (c->asb.on)
         printf("  sandbox: mount and PID namespaces (the agent could still write outside its "
                "workspace: a gap)\n");
     else
         printf("  sandbox: NONE (%s): the agent could see the machine (a gap)\n",
-               c->t.isolate ? c->caps.why : "isolation none");
+               c->t.isolate ? c->asb.caps.why : "isolation none");
     if (strcmp(c->t.stream, "none"))
         printf("  agent stream (%s): %llu tool calls, %llu gaps\n", c->t.stream,
                (unsigned long long)c->tool_calls, (unsigned long long)c->stream_gaps);
