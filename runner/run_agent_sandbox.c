@@ -77,6 +77,11 @@ int run_agent_sandbox_setup(run_agent_sandbox *a, store *s, const task_spec *t, 
                                "machine's files outside its workspace"
                              : "the agent can write what this user can outside its workspace")))
         return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
+    /* no cgroups: nothing bounds what the agent takes of the machine */
+    if ((rc = record_gap(s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "no_resource_limits",
+                         "no memory or CPU limits (no cgroups), and CUDA_VISIBLE_DEVICES only "
+                         "asks: the agent can take all of the machine's memory, cores and GPUs")))
+        return ptb_errf(eb, rc, "store: %s", ptb_strerror(rc));
     if (t->hosts && !a->on &&
         (rc = record_gap(s, PTB__V1__SOURCE__SOURCE_RUNNER, "sandbox", "hosts_not_applied",
                          "the task's sandbox.hosts need the sandbox's own /etc/hosts: the "
