@@ -67,7 +67,8 @@ typedef struct keys_ctx {
     char *keyed_calls[KEYS_MAX_CALLS]; /* ids of tool calls whose input held a key */
     size_t n_keyed_calls;
     char home[512], ws[512]; /* the harness's HOME and cwd: where canary files were planted */
-    key_hits read;           /* processes that read a canary file */
+    uint64_t over_secrets, over_calls; /* past the bounds above: not searched, said */
+    key_hits read;                     /* processes that read a canary file */
 } keys_ctx;
 
 /* Providers' API hosts: kept equal to docs/provider-hosts.md (test_audit_keys checks). */
@@ -196,8 +197,12 @@ static int load_secrets(keys_ctx *k)
     if (rc)
         return rc;
     const ptb_event *ev;
-    while (store_cursor_next(cur, &ev) == 0 && k->n_sec < KEYS_MAX_SECRETS) {
+    while (store_cursor_next(cur, &ev) == 0) {
         const Ptb__V1__Canary *c = ev->canary;
+        if (k->n_sec == KEYS_MAX_SECRETS) {
+            k->over_secrets++; /* said in the findings' unavailable */
+            continue;
+        }
         if (!c->fingerprint || c->fingerprint->sha256.len != 32)
             continue;
         key_secret *s = &k->sec[k->n_sec];
@@ -273,8 +278,10 @@ static int scan_type(keys_ctx *k, uint32_t body_case)
             char *t = tool_text(k, ev->tool_call->input, &ev->tool_call->input_blob);
             if ((si = find_secret(k, t)) >= 0) {
                 rc = found(k, si, ev->seq, 0, "a tool call's input");
-                if (!rc && ev->tool_call->call_id && k->n_keyed_calls < KEYS_MAX_CALLS &&
-                    !(k->keyed_calls[k->n_keyed_calls++] = strdup(ev->tool_call->call_id)))
+                if (!rc && ev->tool_call->call_id && k->n_keyed_calls == KEYS_MAX_CALLS)
+                    k->over_calls++;
+                else if (!rc && ev->tool_call->call_id &&
+                         !(k->keyed_calls[k->n_keyed_calls++] = strdup(ev->tool_call->call_id)))
                     rc = PTB_ENOMEM;
             }
             free(t);
@@ -507,6 +514,12 @@ int audit_keys(audit_run *r, audit_report *rep)
     if (!k->n_sec)
         snprintf(unavailable + strlen(unavailable), sizeof unavailable - strlen(unavailable),
                  "%scanaries (none planted: not a ptb run)", unavailable[0] ? "; " : "");
+    if (k->over_secrets || k->over_calls)
+        snprintf(unavailable + strlen(unavailable), sizeof unavailable - strlen(unavailable),
+                 "%s%llu canaries past the first %d and %llu keyed tool calls past the first %d "
+                 "(not followed)",
+                 unavailable[0] ? "; " : "", (unsigned long long)k->over_secrets, KEYS_MAX_SECRETS,
+                 (unsigned long long)k->over_calls, KEYS_MAX_CALLS);
     const char *un = unavailable[0] ? unavailable : NULL;
     bool any = false;
     char sum[1024], q[PTB_AUDIT_QUERY_MAX];

@@ -4,8 +4,9 @@
 # (tracer, store writer, stream reader: the ptb process, not its children) while the agent
 # idles, as a share of one core.
 #   tests/bench/bench_run_overhead.sh PTB [REPEATS]
-# Both network modes: off, and ns (the agent in its own network namespace, every packet
-# captured: needs root; skipped without it).
+# Network modes off, and ns (the agent in its own network namespace, every packet captured:
+# needs root; skipped without it); the sandbox (sandbox.isolation auto: mount and PID
+# namespaces) on, and off (none) beside it.
 set -u
 ptb=${1:?usage: bench_run_overhead.sh PTB [REPEATS]}
 reps=${2:-5}
@@ -15,13 +16,15 @@ hz=$(getconf CLK_TCK)
 printf '{"prompt": "1+1=", "completion": "2"}\n' >"$tmp/d.jsonl"
 "$ptb" train --init --layers 1 --heads 2 --channels 16 --max-seq 16 --steps 2 --data "$tmp/d.jsonl" \
   --out "$tmp/base" -q || exit 1
-modes=off
-[ "$(id -u)" = 0 ] && modes="off ns"
-for net in $modes; do
+# network mode / sandbox isolation: the sandbox (mount and PID namespaces) on and off
+modes="off/none off/auto"
+[ "$(id -u)" = 0 ] && modes="$modes ns/auto"
+for mode in $modes; do
+net=${mode%/*} iso=${mode#*/}
 cat >"$tmp/task.json" <<JSON
 {"name": "overhead", "agent": {"command": ["sh", "-c", "date +%s.%N > first; sleep 8"]},
  "base_model": "base", "benchmark": {"name": "b", "test_split": "d.jsonl", "max_tokens": 2},
- "budget": {"wall_s": 60}, "network": {"mode": "$net"}}
+ "budget": {"wall_s": 60}, "network": {"mode": "$net"}, "sandbox": {"isolation": "$iso"}}
 JSON
 for i in $(seq "$reps"); do
   t0=$(date +%s.%N)
@@ -38,7 +41,7 @@ for i in $(seq "$reps"); do
   wait $pid
   start=$(echo "$(cat "$tmp/r$i/workspace/first") - $t0" | bc)
   cpu=$(echo "scale=3; ($c2 - $c1) * 100 / $hz / 5" | bc)
-  printf '{"net": "%s", "rep": %d, "start_s": %.3f, "direct_start_s": %.4f, "idle_cpu_percent": %s}\n' \
-    "$net" "$i" "$start" "$direct" "$cpu"
+  printf '{"net": "%s", "sandbox": "%s", "rep": %d, "start_s": %.3f, "direct_start_s": %.4f, "idle_cpu_percent": %s}\n' \
+    "$net" "$iso" "$i" "$start" "$direct" "$cpu"
 done
 done
