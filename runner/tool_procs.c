@@ -43,9 +43,10 @@ struct tool_procs {
 
 #define TP_CMDLINE_MAX 8192
 #define TP_SLACK_NS 2000000000LL /* a process may start before the reader sees its call */
-#define TP_HARNESS_NS                                                                              \
-    100000000LL /* ... by this much at the first call, not as much as the
-                                   * harness's own start is before it */
+/* the harness's children started this long before the first call are its own (a wrapper's
+ * CLI, its helpers), unless they run a call's command (the reader saw the call late: a loaded
+ * machine delays it by more than this) */
+#define TP_HARNESS_NS 1000000000LL
 
 static int64_t wall_ns(void)
 {
@@ -128,6 +129,40 @@ void tool_procs_on_exec(void *arg, int pid, uint64_t exec_id, uint64_t parent_ex
     pthread_mutex_unlock(&tp->mu);
 }
 
+/* Whether the arguments hold the command (its first 200 bytes: shells quote, CLIs wrap). */
+static bool holds(const char *cmdline, const char *command)
+{
+    if (!cmdline || !command)
+        return false;
+    size_t n = strlen(command);
+    if (n > 200)
+        n = 200;
+    for (const char *s = cmdline; (s = strchr(s, command[0])); s++)
+        if (strncmp(s, command, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether cmdline holds the command of a call seen so far. */
+static bool holds_a_command(const tool_procs *tp, const char *cmdline)
+{
+    for (size_t i = 0; cmdline && i < tp->n_calls; i++)
+        if (holds(cmdline, tp->calls[i].command))
+            return true;
+    return false;
+}
+
+/* The arguments e runs: its own, or, for a fork, those of its first exec (a later entry of the
+ * same pid whose parent it is). */
+static const char *first_cmdline(const tool_procs *tp, uint64_t e)
+{
+    const tp_proc *p = &tp->p[e];
+    for (uint64_t j = e + 1; !p->cmdline && !p->execve && j < tp->end && j < e + 256; j++)
+        if (tp->p[j].known && tp->p[j].execve && tp->p[j].pid == p->pid && tp->p[j].parent == e)
+            return tp->p[j].cmdline;
+    return p->cmdline;
+}
+
 /* Harness or tool's process, for the processes not yet classified (in exec_id order: a parent
  * has a smaller id than its children). Needs the first call's time. */
 static void classify(tool_procs *tp)
@@ -143,9 +178,14 @@ static void classify(tool_procs *tp)
              * init) and the agent CLI itself */
             p->harness = true;
             tp->command_seen = p->execve;
-        } else if (!par || (par->harness && p->ts < tp->first_call_ts - TP_HARNESS_NS))
-            p->harness = true; /* a root, or started by the harness before the first call */
-        else if (par->harness && p->execve && par->pid == p->pid)
+        } else if (!par)
+            p->harness = true; /* a root */
+        else if (par->harness && p->ts < tp->first_call_ts - TP_HARNESS_NS) {
+            if (holds_a_command(tp, first_cmdline(tp, e)))
+                p->top = e; /* a call's process, its call read late */
+            else
+                p->harness = true; /* started by the harness before the first call */
+        } else if (par->harness && p->execve && par->pid == p->pid)
             p->harness = true; /* the harness re-execs */
         else if (par->harness)
             p->top = e; /* a tool's process */
@@ -204,20 +244,6 @@ void tool_procs_on_call(void *arg, const char *call_id, const char *name, const 
     tp->n_calls++;
     tp->open_calls++;
     pthread_mutex_unlock(&tp->mu);
-}
-
-/* Whether the arguments hold the command (its first 200 bytes: shells quote, CLIs wrap). */
-static bool holds(const char *cmdline, const char *command)
-{
-    if (!cmdline || !command)
-        return false;
-    size_t n = strlen(command);
-    if (n > 200)
-        n = 200;
-    for (const char *s = cmdline; (s = strchr(s, command[0])); s++)
-        if (strncmp(s, command, n) == 0)
-            return true;
-    return false;
 }
 
 size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_t *ids, size_t cap)

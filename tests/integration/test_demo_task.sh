@@ -45,6 +45,10 @@ PY
 check "cached" 0 "$ptb" demo-task --out "$d" --measure
 grep -q 'up to date' "$tmp/out" && ok || bad "second run did not reuse the folder"
 grep -q '\$ ptb train' "$tmp/out" && bad "second run trained again" || ok
+# test_demo reuses this task (it is deterministic; ptb demo checks its manifest)
+if [ -n "${PTB_DEMO_TASK_CACHE:-}" ]; then
+  rm -rf "$PTB_DEMO_TASK_CACHE" && cp -a "$d" "$PTB_DEMO_TASK_CACHE" || bad "cannot keep the task"
+fi
 # a changed file: rebuilt (stopped after it says so: the rebuild itself is tested above)
 echo '{"prompt":"Q: 1+1=?\nA: ","completion":"2"}' >>"$d/benchmark/test.jsonl"
 timeout 3 "$ptb" demo-task --out "$d" >"$tmp/out" 2>&1

@@ -103,8 +103,30 @@ static void test_calls(void **state)
     tool_procs_free(tp);
 }
 
+/* The reader sees the first call late (a loaded machine): its process started more than a
+ * second before (1.5 s), beside a helper the agent CLI started at its own start. The call's process is
+ * the call's (its command), the helper the harness's. */
+static void test_first_call_read_late(void **state)
+{
+    (void)state;
+    tool_procs *tp = tool_procs_new();
+    assert_non_null(tp);
+    uint64_t ids[64];
+    tool_procs_on_exec(tp, getpid(), 1, 0, true); /* the agent CLI */
+    pid_t helper = start("node --helper"), late = start("./timer.sh");
+    tool_procs_on_exec(tp, helper, 2, 1, true);
+    tool_procs_on_exec(tp, late, 3, 1, true);
+    int64_t t = now_ns() + 1500000000LL; /* past TP_HARNESS_NS, within TP_SLACK_NS */
+    tool_procs_on_call(tp, "c1", "Bash", "{\"command\":\"./timer.sh\"}", t);
+    assert_int_equal(tool_procs_for_result(tp, "c1", t + 1000, ids, 64), 1);
+    assert_int_equal(ids[0], 3);
+    stop(helper), stop(late);
+    tool_procs_free(tp);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_calls)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_calls),
+                                       cmocka_unit_test(test_first_call_read_late)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
