@@ -12,12 +12,12 @@
 
 /* Exit codes of every ptb command (docs/exit-codes.md). Stable. */
 enum {
-    PTB_EXIT_OK = 0,      /* success (verify: the store verifies) */
-    PTB_EXIT_FAIL = 1,    /* the check ran and failed (verify: problems found) */
-    PTB_EXIT_USAGE = 2,   /* bad command line or bad filter */
-    PTB_EXIT_NOSTORE = 3, /* store missing or not a ptb store */
-    PTB_EXIT_CORRUPT = 4, /* store corrupt (readers), input file corrupt (import) */
-    PTB_EXIT_ERROR = 5,   /* any other runtime error (I/O, memory, disk full) */
+    PTB_EXIT_OK = 0,         /* success (verify: the store verifies) */
+    PTB_EXIT_FAIL = 1,       /* the check ran and failed (verify: problems found) */
+    PTB_EXIT_USAGE = 2,      /* bad command line or bad filter */
+    PTB_EXIT_NOSTORE = 3,    /* store missing or not a ptb store */
+    PTB_EXIT_CORRUPT = 4,    /* store corrupt (readers), input file corrupt (import) */
+    PTB_EXIT_ERROR = 5,      /* any other runtime error (I/O, memory, disk full) */
     PTB_EXIT_SUSPICIOUS = 6, /* ptb audit: a suspicious finding, no violation */
 };
 
