@@ -148,11 +148,59 @@ static int ts_path(ts_ctx *c, char **p, const char *path, bool dir)
     return 0;
 }
 
+/* An object of strings (key: value) at parent.key into "KEY<sep>VALUE" strings, NULL-terminated
+ * (*out stays NULL when the member is absent). bad() says what is wrong with an entry, or
+ * NULL: the error names the entry's JSON path. */
+static int ts_string_map(ts_ctx *c, json_t *parent, const char *key, const char *path, char sep,
+                         const char *(*bad)(const char *k, json_t *v), char ***out)
+{
+    json_t *o = json_object_get(parent, key);
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return ts_err(c, PTB_EPARSE, path, "must be an object of strings");
+    if (!(*out = calloc(json_object_size(o) + 1, sizeof **out)))
+        return PTB_ENOMEM;
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(o, k, v)
+    {
+        const char *why = json_is_string(v) ? bad(k, v) : "must be a string";
+        if (why) {
+            char p[320];
+            snprintf(p, sizeof p, "%s.%.256s", path, k);
+            return ts_err(c, PTB_EPARSE, p, "%s", why);
+        }
+        if (asprintf(&(*out)[i++], "%s%c%s", k, sep, json_string_value(v)) < 0)
+            return PTB_ENOMEM;
+    }
+    return 0;
+}
+
+static const char *env_entry_bad(const char *k, json_t *v)
+{
+    (void)v;
+    return !*k || strchr(k, '=') ? "a name without '=' and a string value" : NULL;
+}
+
+static const char *host_entry_bad(const char *k, json_t *v)
+{
+    const char *a = json_string_value(v);
+    unsigned char bin[16];
+    if (!*k || strlen(k) > 253 ||
+        strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != strlen(k))
+        return "not a host name";
+    if (strcmp(a, "host") && inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1)
+        return "an IPv4 or IPv6 address, or \"host\"";
+    return NULL;
+}
+
 /* $.sandbox: isolation, hosts, ca_file */
 static int ts_sandbox(ts_ctx *c, json_t *root, task_spec *t)
 {
     static const char *const keys[] = {"isolation", "hosts", "ca_file", NULL};
-    json_t *sb, *hosts;
+    json_t *sb;
     char *iso = NULL;
     int rc;
     t->isolate = true;
@@ -171,32 +219,7 @@ static int ts_sandbox(ts_ctx *c, json_t *root, task_spec *t)
     if ((rc = ts_string(c, sb, "ca_file", "$.sandbox.ca_file", false, &t->ca_file)) ||
         (rc = ts_path(c, &t->ca_file, "$.sandbox.ca_file", false)))
         return rc;
-    if ((hosts = json_object_get(sb, "hosts"))) {
-        if (!json_is_object(hosts))
-            return ts_err(c, PTB_EPARSE, "$.sandbox.hosts", "must be an object of name: address");
-        if (!(t->hosts = calloc(json_object_size(hosts) + 1, sizeof *t->hosts)))
-            return PTB_ENOMEM;
-        const char *k;
-        json_t *v;
-        size_t i = 0;
-        json_object_foreach(hosts, k, v)
-        {
-            char p[320];
-            snprintf(p, sizeof p, "$.sandbox.hosts.%.256s", k);
-            const char *a = json_string_value(v);
-            unsigned char bin[16];
-            if (!*k || strlen(k) > 253 ||
-                strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-                    strlen(k))
-                return ts_err(c, PTB_EPARSE, p, "not a host name");
-            if (!a || (strcmp(a, "host") && inet_pton(AF_INET, a, bin) != 1 &&
-                       inet_pton(AF_INET6, a, bin) != 1))
-                return ts_err(c, PTB_EPARSE, p, "an IPv4 or IPv6 address, or \"host\"");
-            if (asprintf(&t->hosts[i++], "%s %s", k, a) < 0)
-                return PTB_ENOMEM;
-        }
-    }
-    return 0;
+    return ts_string_map(c, sb, "hosts", "$.sandbox.hosts", ' ', host_entry_bad, &t->hosts);
 }
 
 static int ts_parse(ts_ctx *c, json_t *root, task_spec *t)
@@ -242,25 +265,8 @@ static int ts_parse(ts_ctx *c, json_t *root, task_spec *t)
     if (!known)
         return ts_err(c, PTB_EPARSE, "$.agent.stream",
                       "'%s': claude, codex, gemini, opencode or none", t->stream);
-    json_t *env = json_object_get(agent, "env");
-    if (env) {
-        if (!json_is_object(env))
-            return ts_err(c, PTB_EPARSE, "$.agent.env", "must be an object of strings");
-        if (!(t->env = calloc(json_object_size(env) + 1, sizeof *t->env)))
-            return PTB_ENOMEM;
-        const char *k;
-        json_t *v;
-        size_t i = 0;
-        json_object_foreach(env, k, v)
-        {
-            char p[256];
-            snprintf(p, sizeof p, "$.agent.env.%s", k);
-            if (!*k || strchr(k, '=') || !json_is_string(v))
-                return ts_err(c, PTB_EPARSE, p, "a name without '=' and a string value");
-            if (asprintf(&t->env[i++], "%s=%s", k, json_string_value(v)) < 0)
-                return PTB_ENOMEM;
-        }
-    }
+    if ((rc = ts_string_map(c, agent, "env", "$.agent.env", '=', env_entry_bad, &t->env)))
+        return rc;
     /* base model, benchmark */
     if ((rc = ts_string(c, root, "base_model", "$.base_model", true, &t->base_model)) ||
         (rc = ts_path(c, &t->base_model, "$.base_model", true)))

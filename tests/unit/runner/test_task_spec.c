@@ -161,6 +161,17 @@ static void test_bad(void **state)
          "$.network.mode: 'host'", PTB_EPARSE},
         {"{\"name\": \"x\", " GOOD_AGENT ", " GOOD_REST ", \"canaries\": \"yes\"}",
          "$.canaries: must be true or false", PTB_EPARSE},
+        {"{\"name\": \"x\", " GOOD_AGENT ", " GOOD_REST
+         ", \"sandbox\": {\"hosts\": {\"a b\": \"host\"}}}",
+         "$.sandbox.hosts.a b: not a host name", PTB_EPARSE},
+        {"{\"name\": \"x\", " GOOD_AGENT ", " GOOD_REST
+         ", \"sandbox\": {\"hosts\": {\"huggingface.co\": \"10.0.0.300\"}}}",
+         "$.sandbox.hosts.huggingface.co: an IPv4 or IPv6 address", PTB_EPARSE},
+        {"{\"name\": \"x\", " GOOD_AGENT ", " GOOD_REST
+         ", \"sandbox\": {\"hosts\": {\"huggingface.co\": 3}}}",
+         "$.sandbox.hosts.huggingface.co: must be a string", PTB_EPARSE},
+        {"{\"name\": \"x\", " GOOD_AGENT ", " GOOD_REST ", \"sandbox\": {\"isolation\": \"x\"}}",
+         "$.sandbox.isolation: 'x': auto or none", PTB_EPARSE},
         {"{\"name\": \"x\", \"name\": \"y\", " GOOD_AGENT ", " GOOD_REST "}", "duplicate",
          PTB_EPARSE},
     };
