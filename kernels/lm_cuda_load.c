@@ -7,10 +7,8 @@
  * The library: $PTB_LM_CUDA_LIB, else next to the ptb binary in the build tree
  * (runner/../kernels/), a packed tree (lib/) or an installed one (bin/../lib/ptb/). Programs that
  * link libptblmcuda.so directly (its tests, its benchmark) do not use this file. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "lm_cuda.h"
@@ -36,27 +34,7 @@ static void lcl_load(void)
 {
     static const char *const rel[] = {"../kernels/libptblmcuda.so", "lib/libptblmcuda.so",
                                       "../lib/ptb/libptblmcuda.so", NULL};
-    char path[4096];
-    if (!ptb_find_lib("PTB_LM_CUDA_LIB", rel, path, sizeof path)) {
-        lcl.rc = -ENOTSUP;
-        const char *env = getenv("PTB_LM_CUDA_LIB");
-        if (env && *env) {
-            snprintf(lcl.msg, sizeof lcl.msg, "PTB_LM_CUDA_LIB=%s: cannot read it", env);
-            return;
-        }
-        snprintf(lcl.msg, sizeof lcl.msg, "this ptb has no CUDA backend: %s", PTB_LM_CUDA_WHY);
-        return;
-    }
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        lcl.rc = -ENOTSUP;
-        snprintf(lcl.msg, sizeof lcl.msg, "cannot load the CUDA backend: %s", dlerror());
-        return;
-    }
-    struct {
-        void **fn;
-        const char *name;
-    } syms[] = {
+    const ptb_sym syms[] = {
         {(void **)&lcl.available, "lm_cuda_available"},
         {(void **)&lcl.new_, "lm_cuda_new"},
         {(void **)&lcl.free_, "lm_cuda_free"},
@@ -68,14 +46,9 @@ static void lcl_load(void)
         {(void **)&lcl.logits_row, "lm_cuda_logits_row"},
         {(void **)&lcl.generate, "lm_cuda_generate"},
     };
-    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++)
-        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
-            lcl.rc = -ENOTSUP;
-            snprintf(lcl.msg, sizeof lcl.msg, "%s: no %s (a library of another version?)", path,
-                     syms[i].name);
-            dlclose(h);
-            return;
-        }
+    lcl.rc =
+        ptb_load_lib("PTB_LM_CUDA_LIB", rel, syms, sizeof syms / sizeof syms[0],
+                     "this ptb has no CUDA backend: " PTB_LM_CUDA_WHY, lcl.msg, sizeof lcl.msg);
 }
 
 static int lcl_ready(ptb_errbuf *eb)

@@ -1,6 +1,7 @@
 /* Shared command-line machinery of ptb commands. See ptb_cli.h. */
 #include "ptb_cli.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -195,4 +196,30 @@ bool ptb_find_lib(const char *env, const char *const rel[], char *out, size_t ca
             return true;
     }
     return false;
+}
+
+int ptb_load_lib(const char *env, const char *const rel[], const ptb_sym *syms, size_t n,
+                 const char *what, char *msg, size_t cap)
+{
+    char path[PATH_MAX];
+    if (!ptb_find_lib(env, rel, path, sizeof path)) {
+        const char *e = getenv(env);
+        if (e && *e)
+            snprintf(msg, cap, "%s=%s: cannot read it", env, e);
+        else
+            snprintf(msg, cap, "%s", what);
+        return -ENOTSUP;
+    }
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(msg, cap, "cannot load %s: %s", path, dlerror());
+        return -ENOTSUP;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
+            snprintf(msg, cap, "%s: no %s (a library of another version?)", path, syms[i].name);
+            dlclose(h);
+            return -ENOTSUP;
+        }
+    return 0;
 }

@@ -73,6 +73,20 @@ void cli_progress(const char *cmd, bool tty, uint64_t done, uint64_t total, cons
  * False when there is none. */
 bool ptb_find_lib(const char *env, const char *const rel[], char *out, size_t cap);
 
+/* A symbol ptb_load_lib looks up: its name and where its address goes. */
+typedef struct ptb_sym {
+    void **fn;
+    const char *name;
+} ptb_sym;
+
+/* Load the library ptb_find_lib(env, rel) finds (dlopen, RTLD_NOW | RTLD_LOCAL) and look up its
+ * n symbols: 0; -ENOTSUP with msg saying why (none found, what = the build's reason, e.g. "this
+ * ptb has no CUDA backend: nvcc was not found"; not loadable; a symbol missing). The library is
+ * never closed once loaded. For the CUDA libraries that only some commands need (lm_cuda_load.c,
+ * forensics/audit_cuda_load.c): ptb itself does not link CUDA. */
+int ptb_load_lib(const char *env, const char *const rel[], const ptb_sym *syms, size_t n,
+                 const char *what, char *msg, size_t cap);
+
 /* Parse an unsigned integer option strictly (all digits, no overflow); false on bad input. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
 
