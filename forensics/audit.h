@@ -59,6 +59,10 @@ int audit_add_blob(audit_report *rep, const uint8_t sha256[32]);
 void audit_report_free(audit_report *rep);
 /* The worst verdict of the report (clean when empty). */
 audit_verdict audit_report_verdict(const audit_report *rep);
+/* The worst verdict of one detector's findings ("leak", "keys", "ckpt"); *ran: whether it gave
+ * any (clean and false when none). */
+audit_verdict audit_report_detector_verdict(const audit_report *rep, const char *detector,
+                                            bool *ran);
 
 typedef struct audit_options {
     const char *test_set;          /* --test-set FILE (JSONL prompt/answer|completion), or NULL */

@@ -105,6 +105,20 @@ audit_verdict audit_report_verdict(const audit_report *rep)
     return v;
 }
 
+audit_verdict audit_report_detector_verdict(const audit_report *rep, const char *detector,
+                                            bool *ran)
+{
+    audit_verdict v = AUDIT_CLEAN;
+    *ran = false;
+    for (size_t i = 0; i < rep->n; i++)
+        if (!strcmp(rep->f[i].detector, detector)) {
+            *ran = true;
+            if (rep->f[i].verdict > v)
+                v = rep->f[i].verdict;
+        }
+    return v;
+}
+
 /* ------------------------------------------------------------------ the run's context */
 
 static uint64_t type_count(store_txn *t, uint32_t body_case)

@@ -1,7 +1,8 @@
-/* `ptb audit STORE... [--format text|json] [--out FILE]`: the detectors of forensics/audit.h on
- * each store (in parallel, one thread per store up to the cores), then one report: a verdict
+/* `ptb audit STORE... [--format text|json|html] [--out FILE]`: the detectors of forensics/audit.h
+ * on each store (in parallel, one thread per store up to the cores), then one report: a verdict
  * table and every finding with its evidence and the `ptb query` command that shows it
- * (schemas/audit-report.schema.json for the JSON form). */
+ * (schemas/audit-report.schema.json for the JSON form; forensics/audit_html.h for the HTML one,
+ * whose timeline each job reads while its store is open). */
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_html.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 
@@ -33,7 +35,8 @@ typedef struct audit_job {
     audit_report rep;
     audit_run info; /* kept open only while the detectors run; what the report needs is copied */
     char *task;
-    bool have[6]; /* processes, files, network, tool calls, GPU, checkpoint */
+    bool have[6];     /* processes, files, network, tool calls, GPU, checkpoint */
+    json_t *timeline; /* --format html: audit_timeline_read's */
     int rc;
     char err[512];
 } audit_job;
@@ -43,9 +46,10 @@ typedef struct audit_pool {
     size_t n;
     atomic_size_t next;
     const audit_options *o;
+    bool timeline; /* read each run's timeline (--format html) */
 } audit_pool;
 
-static void audit_one(audit_job *j, const audit_options *o)
+static void audit_one(audit_job *j, const audit_options *o, bool timeline)
 {
     ptb_errbuf eb = {{0}};
     audit_run r;
@@ -63,6 +67,8 @@ static void audit_one(audit_job *j, const audit_options *o)
         if ((j->rc = detectors[i](&r, &j->rep)))
             snprintf(j->err, sizeof j->err, "%s: detector %s: %s", j->store, names[i],
                      ptb_strerror(j->rc));
+    if (timeline && !j->rc && (j->rc = audit_timeline_read(&r, &j->rep, &j->timeline)))
+        snprintf(j->err, sizeof j->err, "%s: timeline: %s", j->store, ptb_strerror(j->rc));
     audit_run_close(&r);
 }
 
@@ -70,22 +76,8 @@ static void *audit_worker(void *arg)
 {
     audit_pool *p = arg;
     for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
-        audit_one(&p->jobs[i], p->o);
+        audit_one(&p->jobs[i], p->o, p->timeline);
     return NULL;
-}
-
-/* The worst verdict a detector gave in a job (clean when it gave none). */
-static audit_verdict detector_verdict(const audit_job *j, const char *det, bool *ran)
-{
-    audit_verdict v = AUDIT_CLEAN;
-    *ran = false;
-    for (size_t i = 0; i < j->rep.n; i++)
-        if (!strcmp(j->rep.f[i].detector, det)) {
-            *ran = true;
-            if (j->rep.f[i].verdict > v)
-                v = j->rep.f[i].verdict;
-        }
-    return v;
 }
 
 static void print_text(FILE *out, audit_job *jobs, size_t n)
@@ -102,7 +94,7 @@ static void print_text(FILE *out, audit_job *jobs, size_t n)
         const char *dets[] = {"leak", "keys", "ckpt"};
         for (int d = 0; d < 3; d++) {
             bool ran;
-            audit_verdict v = detector_verdict(j, dets[d], &ran);
+            audit_verdict v = audit_report_detector_verdict(&j->rep, dets[d], &ran);
             fprintf(out, " %-11s", ran ? audit_verdict_name(v) : "-");
         }
         fprintf(out, "\n");
@@ -190,6 +182,21 @@ static json_t *report_json(audit_job *jobs, size_t n)
     return json_pack("{s:i,s:s,s:o}", "version", 1, "ptb_version", PTB_VERSION, "runs", runs);
 }
 
+static int write_html(FILE *out, const audit_job *jobs, size_t n)
+{
+    audit_html_run *runs = calloc(n, sizeof *runs);
+    if (!runs)
+        return PTB_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        runs[i] = (audit_html_run){.store = jobs[i].store,
+                                   .error = jobs[i].rc ? jobs[i].err : NULL,
+                                   .rep = jobs[i].rc ? NULL : &jobs[i].rep,
+                                   .timeline = jobs[i].timeline};
+    int rc = audit_html_write(out, runs, n);
+    free(runs);
+    return rc;
+}
+
 int audit_main(int argc, char **argv)
 {
     cli c;
@@ -233,9 +240,9 @@ int audit_main(int argc, char **argv)
             break;
         }
     }
-    if (strcmp(format, "text") && strcmp(format, "json")) {
+    if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "html")) {
         free(stores);
-        return cli_usage_error("audit", "--format %s: text or json", format);
+        return cli_usage_error("audit", "--format %s: text, json or html", format);
     }
     if (!n) {
         free(stores);
@@ -249,7 +256,7 @@ int audit_main(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++)
         jobs[i].store = stores[i];
-    audit_pool pool = {.jobs = jobs, .n = n, .o = &o};
+    audit_pool pool = {.jobs = jobs, .n = n, .o = &o, .timeline = !strcmp(format, "html")};
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = jobs_max ? (size_t)jobs_max : cores > 0 ? (size_t)cores : 1;
     if (nt > n)
@@ -276,6 +283,12 @@ int audit_main(int argc, char **argv)
         }
         fputc('\n', out);
         json_decref(j);
+    } else if (!strcmp(format, "html")) {
+        int hrc = write_html(out, jobs, n);
+        if (hrc) {
+            fprintf(stderr, "ptb audit: cannot write the report: %s\n", ptb_strerror(hrc));
+            rc = PTB_EXIT_ERROR;
+        }
     } else
         print_text(out, jobs, n);
     if (out && out != stdout && fclose(out) && rc == PTB_EXIT_OK) {
@@ -293,6 +306,7 @@ int audit_main(int argc, char **argv)
         } else if (audit_report_verdict(&jobs[i].rep) > worst)
             worst = audit_report_verdict(&jobs[i].rep);
         audit_report_free(&jobs[i].rep);
+        json_decref(jobs[i].timeline);
         free(jobs[i].task);
     }
     free(jobs);

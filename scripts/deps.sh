@@ -17,6 +17,7 @@ pkgs=(
   openssl curl                          # the TLS tests: a real ClientHello, a real server
   nftables iproute2                     # ptb record's network namespace: NAT, links (tests)
   tcpdump tshark iperf3                 # network tests and benchmark: peers to compare with
+  chromium                              # ptb audit --format html's test: the report as a browser shows it
 )
 missing=()
 for p in "${pkgs[@]}"; do
