@@ -150,9 +150,10 @@ static void html_summary(FILE *f, const audit_html_run *r)
         fputs("none in the store", f);
     fputs("</dd>\n", f);
     if (tl) {
-        fprintf(f, "<dt>events</dt><dd>%" JSON_INTEGER_FORMAT " over %.1f s</dd>\n",
-                json_integer_value(json_object_get(tl, "events")),
-                (double)json_integer_value(json_object_get(tl, "span_us")) / 1e6);
+        double s = (double)json_integer_value(json_object_get(tl, "span_us")) / 1e6;
+        fprintf(f, "<dt>events</dt><dd>%" JSON_INTEGER_FORMAT " over %.*f %s</dd>\n",
+                json_integer_value(json_object_get(tl, "events")), s < 10 ? 1 : 0,
+                s < 10 ? s * 1e3 : s, s < 10 ? "ms" : "s");
         fputs("<dt>evidence kinds</dt><dd>", f);
         const char *key;
         json_t *v;

@@ -86,7 +86,8 @@
         [1, 2, 5, 10].some(function (m) { if (span / (step * m) <= 10) { step *= m; return true; } });
         for (var tk = 0; tk <= span; tk += step) {
             svg('line', {x1: x(tk), x2: x(tk), y1: 14, y2: 10000, 'class': 'tl-grid'}, s);
-            svg('text', {x: x(tk), y: 10, 'class': 'tl-tick', 'text-anchor': 'middle'}, s).textContent = dur(tk);
+            svg('text', {x: x(tk), y: 10, 'class': 'tl-tick',
+                         'text-anchor': x(tk) > W - 40 ? 'end' : 'middle'}, s).textContent = dur(tk);
         }
         /* phases */
         if ((d.phases || []).length) {

@@ -348,7 +348,7 @@ static int exit_one(tl *t, const ptb_event *ev, void *arg)
     if (!p || p->exited)
         return 0;
     p->exited = true;
-    p->end = ev->ts_ns;
+    p->end = ev->ts_ns > p->ts ? ev->ts_ns : p->ts; /* clocks of two sources can disagree */
     p->exit_seq = ev->seq;
     p->code = ev->proc_exit->exit_code;
     p->sig = ev->proc_exit->signal;

@@ -11,7 +11,6 @@ Chromium, and what the page SHOWS once its script ran (the DOM Chromium dumps):
   run      a real `ptb run` store (phases, the harness and its children, the score)
   multi    two stores and a missing one in one report: the table has all three, the error shown
 Skipped (77) without chromium. Usage: test_audit_html.py PTB SOURCE_DIR"""
-import hashlib
 import html.parser
 import json
 import os
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 
+from jsonlstore import CANARY, Checks, Events, fp, ph
+
 ptb, src = sys.argv[1], sys.argv[2]
 chromium = next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome")
                  if shutil.which(c)), None)
@@ -28,52 +29,15 @@ if not chromium:
     print("chromium not installed: skipped")
     sys.exit(77)
 tmp = tempfile.mkdtemp(prefix="ptb-audit-html-")
-fails = 0
-checks = 0
-
-
-def check(cond, what):
-    global fails, checks
-    checks += 1
-    if not cond:
-        fails += 1
-        print("FAIL:", what)
-    return cond
-
-
-CANARY = "sk-proj-" + "Q" * 20 + "canaryvalue0123456789abcd"
-def fp(value, provider):
-    return {"provider": provider, "prefix": value[:4],
-            "sha256": hashlib.sha256(value.encode()).hexdigest(), "length": len(value)}
-def ph(value, provider):
-    return "<secret:%s:%s:%s>" % (provider, value[:4], hashlib.sha256(value.encode()).hexdigest())
-
-
-class Run:
-    def __init__(self):
-        self.ev = []
-
-    def add(self, type, source="tracer", dt=1000000, **kw):
-        ts = 1700000000000000000 + sum(1 for _ in self.ev) * dt
-        e = {"seq": len(self.ev) + 1, "ts_ns": ts, "source": source, "type": type}
-        e.update(kw)
-        self.ev.append(e)
-        return e["seq"]
-
-    def store(self, name):
-        j = os.path.join(tmp, "events-%d.jsonl" % len(os.listdir(tmp)))
-        with open(j, "w") as f:
-            for e in self.ev:
-                f.write(json.dumps(e) + "\n")
-        s = os.path.join(tmp, name)
-        subprocess.run([ptb, "import", "--jsonl", j, s], check=True, capture_output=True)
-        return s
+check = Checks()
 
 
 def report(stores, name):
     out = os.path.join(tmp, name + ".html")
     p = subprocess.run([ptb, "audit", "--format", "html", "--out", out] + stores,
                        capture_output=True, text=True)
+    if os.environ.get("PTB_TEST_KEEP") and os.path.exists(out):  # to look at the reports
+        shutil.copy(out, os.environ["PTB_TEST_KEEP"])
     return p, out
 
 
@@ -105,7 +69,7 @@ def count(d, lane):
 # ---------------------------------------------------------------- inject
 XSS = "<script>document.title='pwned-' + 1</script>"
 IMG = "<img src=x onerror=\"document.title='pwned-img'\">"
-r = Run()
+r = Events(ptb, tmp, dt=1000000)
 r.add("run.start", source="runner", run_id="run-" + XSS, task="task\"'&" + XSS, agent="claude")
 r.add("canary", source="runner", name="OPENAI_API_KEY", fingerprint=fp(CANARY, "openai"), where="env")
 r.add("run.phase", source="runner", phase="agent", state="begin")
@@ -164,19 +128,19 @@ check(re.search(r'<rect[^>]*class="tl-tool hit"[^>]*data-seq="%d"' % tool_seq, d
 check('class="tl-error"' not in d, "inject: the timeline drew without an error")
 
 # ---------------------------------------------------------------- big
-r = Run()
-r.add("run.phase", source="runner", phase="agent", state="begin", dt=1000)
+r = Events(ptb, tmp)
+r.add("run.phase", source="runner", phase="agent", state="begin")
 for i in range(3000):
-    r.add("tool.call", source="agent", call_id="c%d" % i, name="Bash", input='{"command": "ls %d"}' % i, dt=1000)
-    r.add("tool.result", source="agent", call_id="c%d" % i, output="x", dt=1000)
+    r.add("tool.call", source="agent", call_id="c%d" % i, name="Bash", input='{"command": "ls %d"}' % i)
+    r.add("tool.result", source="agent", call_id="c%d" % i, output="x")
 for i in range(2000):
-    r.add("proc.exec", exec_id=10 + i, pid=1000 + i, exe="/bin/true", argv=["true", str(i)], dt=1000)
-    r.add("proc.exit", exec_id=10 + i, pid=1000 + i, exit_code=0, dt=1000)
+    r.add("proc.exec", exec_id=10 + i, pid=1000 + i, exe="/bin/true", argv=["true", str(i)])
+    r.add("proc.exit", exec_id=10 + i, pid=1000 + i, exit_code=0)
 for i in range(20000):
     t = 1700000000000000000 + len(r.ev) * 1000
     r.add("gpu.kernel", source="gpu", exec_id=10, name="k%d" % (i % 7), start_ns=t, end_ns=t + 500,
-          device=0, stream=7, dt=1000)
-r.add("run.phase", source="runner", phase="agent", state="end", dt=1000)
+          device=0, stream=7)
+r.add("run.phase", source="runner", phase="agent", state="end")
 big = r.store("big.ptb")
 p, out = report([big], "big")
 check(p.returncode in (0, 6), "big: exit %d %s" % (p.returncode, p.stderr))
@@ -229,6 +193,5 @@ check(d.count('data-lane="tl-tool"') == 2, "multi: two timelines")
 p = subprocess.run([ptb, "audit", "--help"], capture_output=True, text=True)
 check("html" in p.stdout, "--help names html")
 
-print("%d checks, %d failed" % (checks, fails))
 shutil.rmtree(tmp, ignore_errors=True)
-sys.exit(1 if fails else 0)
+sys.exit(check.done())

@@ -15,7 +15,6 @@
   imported      tool calls only: the finding says what evidence was unavailable
 Also: the provider list in the code equals docs/provider-hosts.md; a missing store is an error.
 Usage: test_audit_keys.py PTB SOURCE_DIR"""
-import hashlib
 import json
 import os
 import re
@@ -23,32 +22,18 @@ import subprocess
 import sys
 import tempfile
 
+from jsonlstore import CANARY, Checks, Events, fp, ph
+
 ptb, src = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="ptb-audit-keys-")
-fails = 0
-checks = 0
+check = Checks()
 
-
-def check(cond, what):
-    global fails, checks
-    checks += 1
-    if not cond:
-        fails += 1
-        print("FAIL:", what)
-
-
-CANARY = "sk-proj-" + "Q" * 20 + "canaryvalue0123456789abcd"
 CRED = "sk-ant-api03-" + "H" * 40
-def fp(value, provider):
-    return {"provider": provider, "prefix": value[:4],
-            "sha256": hashlib.sha256(value.encode()).hexdigest(), "length": len(value)}
-def ph(value, provider):
-    return "<secret:%s:%s:%s>" % (provider, value[:4], hashlib.sha256(value.encode()).hexdigest())
 
 
-class Run:
+class Run(Events):
     def __init__(self):
-        self.ev = []
+        super().__init__(ptb, tmp)
         self.add("canary", source="runner", name="OPENAI_API_KEY", fingerprint=fp(CANARY, "openai"), where="env")
         self.add("canary", source="runner", name="ANTHROPIC_API_KEY", fingerprint=fp(CRED, "anthropic"),
                  where="authorized:agent", authorized=True)
@@ -59,13 +44,6 @@ class Run:
                       {"name": "ANTHROPIC_API_KEY", "redacted": fp(CRED, "anthropic")}])
         self.add("net.tls", source="pcap", exec_id=1, flow_id=1, host="api.anthropic.com")
 
-    def add(self, type, source="tracer", **kw):
-        e = {"seq": len(self.ev) + 1, "ts_ns": 1700000000000000000 + len(self.ev) * 1000,
-             "source": source, "type": type}
-        e.update(kw)
-        self.ev.append(e)
-        return e["seq"]
-
     def child(self, exec_id, argv, **kw):
         return self.add("proc.exec", exec_id=exec_id, pid=100 + exec_id, parent_exec_id=kw.pop("parent", 1),
                         exe="/usr/bin/" + argv[0], argv=argv, **kw)
@@ -73,13 +51,7 @@ class Run:
     def store(self, name, phase_end=True):
         if phase_end:
             self.add("run.phase", source="runner", phase="agent", state="end")
-        j = os.path.join(tmp, name + ".jsonl")
-        with open(j, "w") as f:
-            for e in self.ev:
-                f.write(json.dumps(e) + "\n")
-        s = os.path.join(tmp, name + ".ptb")
-        subprocess.run([ptb, "import", "--jsonl", j, s], check=True, capture_output=True)
-        return s
+        return super().store(name + ".ptb")
 
 
 def audit(store):
@@ -225,5 +197,4 @@ code_hosts = set(re.findall(r'"([a-z0-9.-]+)"', block))
 check(doc_hosts == code_hosts and len(code_hosts) > 10,
       "provider hosts differ: doc only %s, code only %s" % (doc_hosts - code_hosts, code_hosts - doc_hosts))
 
-print("%d checks, %d failed" % (checks, fails))
-sys.exit(1 if fails else 0)
+sys.exit(check.done())
