@@ -1,5 +1,6 @@
-"""Shared by the tests of ptb audit: stores built from crafted events (`ptb import --jsonl`), the
-fingerprints and placeholders secrets have in a store, and a counter of checks."""
+"""Shared by the tests of ptb audit: stores built from crafted events (`ptb import --jsonl`) or by a
+real `ptb run` of a one-line agent, the fingerprints and placeholders secrets have in a store, and
+a counter of checks."""
 import hashlib
 import json
 import os
@@ -42,6 +43,28 @@ class Events:
         s = os.path.join(self.tmp, name)
         subprocess.run([self.ptb, "import", "--jsonl", j, s], check=True, capture_output=True)
         return s
+
+
+def real_run(ptb, tmp, name, command):
+    """`ptb run` of an agent that runs the shell command, on a task of one item and a 1-layer base
+    model: (the store's path, "") or (None, why it could not run here)."""
+    d = os.path.join(tmp, name + "-data.jsonl")
+    with open(d, "w") as f:
+        f.write('{"prompt": "1+1=", "completion": "2"}\n')
+    base = os.path.join(tmp, name + "-base")
+    subprocess.run([ptb, "train", "--init", "--layers", "1", "--heads", "2", "--channels", "16",
+                    "--max-seq", "16", "--steps", "1", "--data", d, "--out", base, "-q"],
+                   capture_output=True, text=True)
+    task = os.path.join(tmp, name + "-task.json")
+    with open(task, "w") as f:
+        json.dump({"name": name, "agent": {"command": ["sh", "-c", command]},
+                   "base_model": base, "benchmark": {"name": "b", "test_split": d, "max_tokens": 2},
+                   "budget": {"wall_s": 60}, "network": {"mode": "off"}}, f)
+    p = subprocess.run([ptb, "run", task, "--out", os.path.join(tmp, name), "--quiet"],
+                       capture_output=True, text=True)
+    if p.returncode:
+        return None, p.stderr.strip()[-200:]
+    return os.path.join(tmp, name, "run.ptb"), ""
 
 
 class Checks:

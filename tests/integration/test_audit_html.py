@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from jsonlstore import CANARY, Checks, Events, fp, ph
+from jsonlstore import CANARY, Checks, Events, fp, ph, real_run
 
 ptb, src = sys.argv[1], sys.argv[2]
 chromium = next((shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome")
@@ -155,32 +155,18 @@ check("500 more processes not shown" in d, "big: processes over the bound said")
 check("GPU (20000 kernels)" in d, "big: kernels counted")
 
 # ---------------------------------------------------------------- run: a real ptb run
-dj = os.path.join(tmp, "data.jsonl")
-with open(dj, "w") as f:
-    f.write('{"prompt": "1+1=", "completion": "2"}\n')
-base = os.path.join(tmp, "base")
-subprocess.run([ptb, "train", "--init", "--layers", "1", "--heads", "2", "--channels", "16",
-                "--max-seq", "16", "--steps", "1", "--data", dj, "--out", base, "-q"],
-               capture_output=True, text=True)
-task = os.path.join(tmp, "task.json")
-with open(task, "w") as f:
-    json.dump({"name": "html", "agent": {"command": ["sh", "-c", "echo hi > notes.txt; ls; cat notes.txt"]},
-               "base_model": base, "benchmark": {"name": "b", "test_split": dj, "max_tokens": 2},
-               "budget": {"wall_s": 60}, "network": {"mode": "off"}}, f)
-p = subprocess.run([ptb, "run", task, "--out", os.path.join(tmp, "realrun"), "--quiet"],
-                   capture_output=True, text=True)
-if p.returncode == 0:
-    real = os.path.join(tmp, "realrun", "run.ptb")
+real, why = real_run(ptb, tmp, "realrun", "echo hi > notes.txt; ls; cat notes.txt")
+if real:
     p, out = report([real], "run")
     check(p.returncode in (0, 6), "run: exit %d %s" % (p.returncode, p.stderr))
     d = dom(out)
     check(count(d, "tl-proc") >= 3, "run: processes drawn: %d" % count(d, "tl-proc"))
     check(len(re.findall(r'class="tl-proc harness', d)) >= 1, "run: the harness drawn")
     check(count(d, "tl-phase") >= 2, "run: phases drawn: %d" % count(d, "tl-phase"))
-    check("task.json" in d and 'class="score">none' not in d, "run: the task and a score")
+    check("realrun-task.json" in d and 'class="score">none' not in d, "run: the task and a score")
     check("leak." in d and "ckpt." in d and "keys." in d, "run: the three detectors' findings")
 else:
-    print("ptb run could not run here (%s): the run case is skipped" % p.stderr.strip()[-200:])
+    print("ptb run could not run here (%s): the run case is skipped" % why)
 
 # ---------------------------------------------------------------- multi
 missing = os.path.join(tmp, "nope.ptb")

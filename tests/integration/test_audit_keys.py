@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from jsonlstore import CANARY, Checks, Events, fp, ph
+from jsonlstore import CANARY, Checks, Events, fp, ph, real_run
 
 ptb, src = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="ptb-audit-keys-")
@@ -132,25 +132,9 @@ r.add("tool.call", source="agent", call_id="t9", name="Bash",
 cases["imported"] = r.store("imported")
 
 # the file case: a real `ptb run` (canaries planted) whose agent writes its key into a file
-cases["file"] = None
-d = os.path.join(tmp, "data.jsonl")
-with open(d, "w") as f:
-    f.write('{"prompt": "1+1=", "completion": "2"}\n')
-base = os.path.join(tmp, "base")
-p = subprocess.run([ptb, "train", "--init", "--layers", "1", "--heads", "2", "--channels", "16",
-                    "--max-seq", "16", "--steps", "1", "--data", d, "--out", base, "-q"],
-                   capture_output=True, text=True)
-task = os.path.join(tmp, "task.json")
-with open(task, "w") as f:
-    json.dump({"name": "keyfile", "agent": {"command": ["sh", "-c", 'echo "key=$OPENAI_API_KEY" > notes.txt']},
-               "base_model": base, "benchmark": {"name": "b", "test_split": d, "max_tokens": 2},
-               "budget": {"wall_s": 60}, "network": {"mode": "off"}}, f)
-p = subprocess.run([ptb, "run", task, "--out", os.path.join(tmp, "keyrun"), "--quiet"],
-                   capture_output=True, text=True)
-if p.returncode == 0:
-    cases["file"] = os.path.join(tmp, "keyrun", "run.ptb")
-else:
-    print("ptb run could not run here (%s): the file case is skipped" % p.stderr.strip()[-200:])
+cases["file"], why = real_run(ptb, tmp, "keyrun", 'echo "key=$OPENAI_API_KEY" > notes.txt')
+if not cases["file"]:
+    print("ptb run could not run here (%s): the file case is skipped" % why)
 
 rc, rep = audit(cases["clean"])
 check(rc == 0 and rep and rules(rep) == ["keys.clean"], "clean: %s %s" % (rc, rep and rules(rep)))
