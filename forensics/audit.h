@@ -69,6 +69,9 @@ typedef struct audit_options {
     const char *const *references; /* --reference DIR..., NULL-terminated, or NULL */
     const char *base;              /* --base DIR, or NULL */
     const char *refs_dir; /* ptb refs' folder (references kept by `ptb refs add`), or NULL */
+    const char *const *ref_names; /* --ref NAME...: those of refs_dir (NULL-terminated); NULL:
+                                   * every one kept there */
+    const char *device; /* --device cpu|cuda|auto: where the GPU-capable parts run; NULL: auto */
 } audit_options;
 
 /* What the detectors need to know about one run, read from its store once. */

@@ -80,10 +80,11 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_ckpt_num.h"
+#include "audit_refs.h"
 #include "safetensors.h"
 
 #define C(x) PTB__V1__EVENT__BODY_##x
-#define CKPT_CHUNK (1u << 20) /* elements converted to float at a time, per checkpoint */
 #define CKPT_REFS_MAX 64      /* references compared */
 #define CKPT_TOP 5            /* tensors listed in `matched` */
 #define CKPT_SCAN_MAX 1000000 /* events of the writer process looked at */
@@ -96,75 +97,8 @@
 #define CKPT_SPREAD_MAX 0.12
 #define CKPT_NEFF_MIN 2.0
 
-/* Σ Δc·Δi, Σ Δc², Σ Δi² over some elements */
-typedef struct ckpt_dots {
-    double dot, cc, ii;
-} ckpt_dots;
-
-/* The per-tensor math: n elements of the final f, the base b and the reference x, accumulated
- * into d in double. A GPU version computes the same three sums (one reduction each). */
-static void ckpt_dots_add(const float *f, const float *b, const float *x, size_t n, ckpt_dots *d)
-{
-    double dot = 0, cc = 0, ii = 0;
-    for (size_t j = 0; j < n; j++) {
-        double dc = (double)f[j] - b[j], di = (double)x[j] - b[j];
-        dot += dc * di;
-        cc += dc * dc;
-        ii += di * di;
-    }
-    d->dot += dot, d->cc += cc, d->ii += ii;
-}
-
-static float ckpt_half(uint16_t h)
-{
-    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023u, u;
-    if (e == 31)
-        u = s | 0x7f800000u | (m << 13);
-    else if (e)
-        u = s | ((e + 112) << 23) | (m << 13);
-    else if (!m)
-        u = s;
-    else { /* subnormal: normalise */
-        e = 113;
-        while (!(m & 1024u))
-            m <<= 1, e--;
-        u = s | (e << 23) | ((m & 1023u) << 13);
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static bool ckpt_is_float(safetensors_dtype dt)
-{
-    return dt == SAFETENSORS_F32 || dt == SAFETENSORS_F16 || dt == SAFETENSORS_BF16 ||
-           dt == SAFETENSORS_F64;
-}
-
-/* Elements [off, off+n) of t as float into out (the data may be unaligned: memcpy loads). */
-static void ckpt_to_float(const safetensors_tensor *t, size_t off, size_t n, float *out)
-{
-    const unsigned char *p =
-        (const unsigned char *)t->data + off * safetensors_dtype_size(t->dtype);
-    for (size_t j = 0; j < n; j++) {
-        if (t->dtype == SAFETENSORS_F32) {
-            memcpy(&out[j], p + 4 * j, 4);
-        } else if (t->dtype == SAFETENSORS_F64) {
-            double v;
-            memcpy(&v, p + 8 * j, 8);
-            out[j] = (float)v;
-        } else {
-            uint16_t h;
-            memcpy(&h, p + 2 * j, 2);
-            if (t->dtype == SAFETENSORS_F16) {
-                out[j] = ckpt_half(h);
-            } else {
-                uint32_t u = (uint32_t)h << 16;
-                memcpy(&out[j], &u, 4);
-            }
-        }
-    }
-}
+typedef audit_ckpt_dots ckpt_dots;
+#define ckpt_is_float audit_ckpt_dtype_ok
 
 static bool ckpt_same_shape(const safetensors_tensor *a, const safetensors_tensor *b)
 {
@@ -188,10 +122,7 @@ typedef struct ckpt_hash {
     uint8_t sha[32];
 } ckpt_hash;
 
-typedef struct ckpt_file {
-    char name[256]; /* file name relative to the folder */
-    uint8_t sha[32];
-} ckpt_file;
+typedef audit_ref_file ckpt_file; /* a weight file and its SHA-256 */
 
 /* One checkpoint folder (the final, the base or a reference). */
 typedef struct ckpt_model {
@@ -208,6 +139,12 @@ typedef struct ckpt_model {
     ckpt_dots all;
     size_t compared, skipped;
     char skipped_what[400];
+    /* a reference kept by ptb refs: set is its folder when still there with the same tensors,
+     * else NULL and h/files are the stored ones, the numbers the sketch's */
+    audit_ref *stored;
+    char label[PATH_MAX + 80]; /* dir for a stored one: "NAME (PATH)" */
+    size_t sketched;           /* tensors compared through the sketch */
+    double sk_var;             /* the variance of the sketch's estimate of the overall dot */
 } ckpt_model;
 
 typedef struct ckpt_writer {
@@ -232,7 +169,7 @@ typedef struct ckpt {
     ckpt_model fin, base, refs[CKPT_REFS_MAX];
     size_t nrefs;
     size_t folder_differs; /* tensors of the folder whose hash differs from the event's */
-    float *buf[3];         /* CKPT_CHUNK elements of the final, the base, a reference */
+    const char *device;    /* where the numbers ran: "cpu" or "cuda" */
 } ckpt;
 
 static int ckpt_hash_cmp(const void *a, const void *b)
@@ -244,26 +181,6 @@ static const ckpt_hash *ckpt_hash_find(const ckpt_hash *h, size_t n, const char 
 {
     ckpt_hash key = {.name = name};
     return n ? bsearch(&key, h, n, sizeof *h, ckpt_hash_cmp) : NULL;
-}
-
-static void ckpt_sha_file(const char *path, uint8_t out[32], bool *ok)
-{
-    *ok = false;
-    enum { BUF = 1 << 20 };
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    EVP_MD_CTX *m = fd >= 0 ? EVP_MD_CTX_new() : NULL;
-    unsigned char *b = m ? malloc(BUF) : NULL;
-    if (b && EVP_DigestInit_ex(m, EVP_sha256(), NULL)) {
-        ssize_t got;
-        while ((got = read(fd, b, BUF)) > 0)
-            EVP_DigestUpdate(m, b, (size_t)got);
-        unsigned l;
-        *ok = got == 0 && EVP_DigestFinal_ex(m, out, &l);
-    }
-    free(b);
-    EVP_MD_CTX_free(m);
-    if (fd >= 0)
-        close(fd);
 }
 
 /* Open dir as a checkpoint and hash its tensors, and with files its weight files. Only memory
@@ -287,27 +204,7 @@ static int ckpt_model_open(ckpt_model *m, const char *dir, bool files)
         m->h[i].name = t->name;
         EVP_Digest(t->data, t->nbytes, m->h[i].sha, &l, EVP_sha256(), NULL);
     }
-    DIR *d = files ? opendir(dir) : NULL;
-    for (struct dirent *e; d && (e = readdir(d)) && m->nfiles < CKPT_SHARDS_MAX;) {
-        size_t l = strlen(e->d_name);
-        if (l < 12 || l >= sizeof m->files->name || strcmp(e->d_name + l - 12, ".safetensors"))
-            continue;
-        ckpt_file *nf = realloc(m->files, (m->nfiles + 1) * sizeof *nf);
-        if (!nf) {
-            closedir(d);
-            return PTB_ENOMEM;
-        }
-        m->files = nf;
-        char p[PATH_MAX];
-        bool ok;
-        snprintf(nf[m->nfiles].name, sizeof nf->name, "%s", e->d_name);
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p &&
-            (ckpt_sha_file(p, nf[m->nfiles].sha, &ok), ok))
-            m->nfiles++;
-    }
-    if (d)
-        closedir(d);
-    return 0;
+    return files ? audit_refs_hash_files(dir, &m->files, &m->nfiles) : 0;
 }
 
 static void ckpt_model_close(ckpt_model *m)
@@ -316,6 +213,7 @@ static void ckpt_model_close(ckpt_model *m)
     free(m->h);
     free(m->files);
     free(m->td);
+    audit_ref_close(m->stored);
 }
 
 /* The event's tensors and files (copied: the event dies with the next store call). */
@@ -414,30 +312,56 @@ static bool ckpt_comparable(const safetensors_tensor *f, const safetensors_tenso
     return true;
 }
 
-/* Stream the final's tensors once: per tensor, the base's and each reference's, CKPT_CHUNK
- * elements at a time, into each reference's per-tensor and overall sums. */
+/* Whether a reference can give numbers: its folder, or what ptb refs kept of it. */
+static bool ckpt_ref_open(const ckpt_model *m)
+{
+    return m->set || m->stored;
+}
+
+/* Whether the stored tensor st (a sketch of Δi) can be compared with the final's f and the
+ * base's; why not in why. */
+static bool ckpt_stored_ok(const ckpt *k, const safetensors_tensor *f, const audit_ref_tensor *st,
+                           char *why, size_t cap)
+{
+    const ckpt_hash *bh = ckpt_hash_find(k->base.h, k->base.n, f->name);
+    char a[96];
+    if (!st || !st->has_delta) {
+        snprintf(why, cap, "%s", st ? "not sketched by ptb refs add" : "not in the reference");
+        return false;
+    }
+    if (st->rank != f->rank || memcmp(st->shape, f->shape, f->rank * sizeof *f->shape)) {
+        ckpt_shape_str(f, a, sizeof a);
+        snprintf(why, cap, "shape %s, the reference's differs", a);
+        return false;
+    }
+    if (!bh || memcmp(bh->sha, st->base_sha, 32)) {
+        snprintf(why, cap, "the base's tensor is not the one the reference was kept against");
+        return false;
+    }
+    return true;
+}
+
+/* Every (final tensor, reference) pair as one job, run at once (audit_ckpt_num.h: on the CPU or
+ * the GPU, streamed from the mappings): the exact sums against a reference's folder, the
+ * sketch's estimate against a stored one. */
 static int ckpt_numbers(ckpt *k)
 {
     ckpt_model *f = &k->fin;
-    size_t maxn = 1;
-    for (size_t i = 0; i < f->n; i++) {
-        const safetensors_tensor *t = safetensors_set_at(f->set, i);
-        size_t es = safetensors_dtype_size(t->dtype);
-        if (es && t->nbytes / es > maxn)
-            maxn = (size_t)(t->nbytes / es);
-    }
-    if (maxn > CKPT_CHUNK)
-        maxn = CKPT_CHUNK;
-    for (int b = 0; b < 3; b++)
-        if (!(k->buf[b] = malloc(maxn * sizeof(float))))
-            return PTB_ENOMEM;
     for (size_t r = 0; r < k->nrefs; r++)
-        if (k->refs[r].set && !(k->refs[r].td = calloc(f->n ? f->n : 1, sizeof(ckpt_dots))))
+        if (ckpt_ref_open(&k->refs[r]) &&
+            !(k->refs[r].td = calloc(f->n ? f->n : 1, sizeof(ckpt_dots))))
             return PTB_ENOMEM;
-    bool *use = calloc(k->nrefs ? k->nrefs : 1, sizeof *use);
-    if (!use)
+    size_t cap = f->n * (k->nrefs ? k->nrefs : 1), nj = 0;
+    audit_ckpt_job *jobs = calloc(cap ? cap : 1, sizeof *jobs);
+    struct {
+        const audit_ref_tensor *st; /* a sketch job's stored tensor */
+        ckpt_model *m;
+    } *jst = calloc(cap ? cap : 1, sizeof *jst);
+    if (!jobs || !jst) {
+        free(jobs), free(jst);
         return PTB_ENOMEM;
-    char why[256];
+    }
+    char why[256], w2[256];
     for (size_t i = 0; i < f->n; i++) {
         const safetensors_tensor *ft = safetensors_set_at(f->set, i);
         const safetensors_tensor *bt = safetensors_set_find(k->base.set, ft->name);
@@ -446,45 +370,58 @@ static int ckpt_numbers(ckpt *k)
             snprintf(why, sizeof why, "dtype %s", safetensors_dtype_name(ft->dtype));
         else
             base_ok = ckpt_comparable(ft, bt, "base", why, sizeof why);
-        size_t nuse = 0;
         for (size_t r = 0; r < k->nrefs; r++) {
             ckpt_model *m = &k->refs[r];
-            use[r] = false;
-            if (!m->set || m->same_as_base) {
+            if (!ckpt_ref_open(m) || m->same_as_base)
                 continue;
-            } else if (!base_ok) {
+            if (!base_ok) {
                 ckpt_skip(m, ft->name, why);
-            } else {
-                char w2[256];
+                continue;
+            }
+            audit_ckpt_job *j = &jobs[nj];
+            *j = (audit_ckpt_job){.f = ft->data,
+                                  .b = bt->data,
+                                  .fdt = ft->dtype,
+                                  .bdt = bt->dtype,
+                                  .n = ft->nbytes / safetensors_dtype_size(ft->dtype),
+                                  .out = &m->td[i]};
+            if (m->set) {
                 const safetensors_tensor *xt = safetensors_set_find(m->set, ft->name);
-                if (!ckpt_comparable(ft, xt, "reference", w2, sizeof w2))
+                if (!ckpt_comparable(ft, xt, "reference", w2, sizeof w2)) {
                     ckpt_skip(m, ft->name, w2);
-                else
-                    use[r] = true, nuse++, m->compared++;
-            }
-        }
-        if (!nuse)
-            continue;
-        size_t n = (size_t)(ft->nbytes / safetensors_dtype_size(ft->dtype));
-        for (size_t off = 0; off < n; off += CKPT_CHUNK) {
-            size_t c = n - off < CKPT_CHUNK ? n - off : CKPT_CHUNK;
-            ckpt_to_float(ft, off, c, k->buf[0]);
-            ckpt_to_float(bt, off, c, k->buf[1]);
-            for (size_t r = 0; r < k->nrefs; r++) {
-                if (!use[r])
                     continue;
-                ckpt_to_float(safetensors_set_find(k->refs[r].set, ft->name), off, c, k->buf[2]);
-                ckpt_dots_add(k->buf[0], k->buf[1], k->buf[2], c, &k->refs[r].td[i]);
+                }
+                j->x = xt->data, j->xdt = xt->dtype;
+            } else {
+                const audit_ref_tensor *st = audit_ref_find(m->stored, ft->name);
+                if (!ckpt_stored_ok(k, ft, st, w2, sizeof w2)) {
+                    ckpt_skip(m, ft->name, w2);
+                    continue;
+                }
+                j->sk = st->sk, j->k = st->k;
+                j->key = audit_ckpt_sketch_key(m->stored->seed, ft->name);
+                jst[nj].st = st, jst[nj].m = m;
+                m->sketched++;
             }
+            m->compared++, nj++;
         }
-        for (size_t r = 0; r < k->nrefs; r++)
-            if (use[r]) {
-                ckpt_dots *d = &k->refs[r].td[i], *a = &k->refs[r].all;
-                a->dot += d->dot, a->cc += d->cc, a->ii += d->ii;
-            }
     }
-    free(use);
-    return 0;
+    ptb_errbuf eb = {{0}};
+    int rc = audit_ckpt_dots_run(jobs, nj, k->r->o ? k->r->o->device : NULL, &k->device, &eb);
+    for (size_t j = 0; !rc && j < nj; j++)
+        if (jst[j].st) { /* ‖Δi‖² as stored; the variance of the sketch's dot (audit_ckpt_num.h) */
+            ckpt_dots *d = jobs[j].out;
+            d->ii = jst[j].st->ii;
+            if (jst[j].st->k < jobs[j].n)
+                jst[j].m->sk_var += (d->cc * d->ii + d->dot * d->dot) / jst[j].st->k;
+        }
+    for (size_t r = 0; !rc && r < k->nrefs; r++)
+        for (size_t i = 0; k->refs[r].td && i < f->n; i++) {
+            ckpt_dots *d = &k->refs[r].td[i], *a = &k->refs[r].all;
+            a->dot += d->dot, a->cc += d->cc, a->ii += d->ii;
+        }
+    free(jobs), free(jst);
+    return rc;
 }
 
 /* What the sums say about one reference. */
@@ -813,6 +750,68 @@ static void ckpt_hex8(const uint8_t *sha, char out[17])
         snprintf(out + 2 * i, 3, "%02x", sha[i]);
 }
 
+/* A reference kept by ptb refs (audit_refs.h): its folder when it is still at the stored path
+ * with the same tensors (exact numbers, as --reference), else the stored hashes and sketch. */
+static int ckpt_stored_open(ckpt_model *m, const char *refs_dir, const char *name)
+{
+    ptb_errbuf eb = {{0}};
+    int rc = audit_ref_open(refs_dir, name, &m->stored, &eb);
+    snprintf(m->label, sizeof m->label, "%s (ptb refs)", name);
+    m->dir = m->label;
+    if (rc) {
+        snprintf(m->err, sizeof m->err, "%.290s", eb.msg);
+        m->stored = NULL;
+        return rc == PTB_ENOMEM ? rc : 0;
+    }
+    const audit_ref *s = m->stored;
+    struct stat st;
+    if (stat(s->path, &st) == 0 && (rc = ckpt_model_open(m, s->path, true)))
+        return rc;
+    bool same = m->set && m->n == s->n;
+    for (size_t i = 0; same && i < s->n; i++)
+        same = !strcmp(m->h[i].name, s->t[i].name) && !memcmp(m->h[i].sha, s->t[i].sha, 32);
+    snprintf(m->label, sizeof m->label, "%s (%s%s)", name, s->path,
+             same     ? ""
+             : m->set ? ", changed since ptb refs add: kept hashes and sketch"
+                      : ", gone: kept hashes and sketch");
+    m->dir = m->label;
+    if (same)
+        return 0;
+    safetensors_set_close(m->set), free(m->h), free(m->files);
+    m->set = NULL, m->err[0] = 0;
+    m->h = calloc(s->n ? s->n : 1, sizeof *m->h);
+    m->files = calloc(s->nfiles ? s->nfiles : 1, sizeof *m->files);
+    if (!m->h || !m->files)
+        return PTB_ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        m->h[i].name = s->t[i].name;
+        memcpy(m->h[i].sha, s->t[i].sha, 32);
+    }
+    m->n = s->n, m->nfiles = s->nfiles;
+    memcpy(m->files, s->files, s->nfiles * sizeof *m->files);
+    return 0;
+}
+
+/* The references of the options' refs_dir: those named by ref_names, else every one. */
+static int ckpt_stored_refs(ckpt *k)
+{
+    const audit_options *o = k->r->o;
+    if (!o || !o->refs_dir)
+        return 0;
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    ptb_errbuf eb = {{0}};
+    if (!o->ref_names && (rc = audit_refs_names(o->refs_dir, &names, &n, &eb)))
+        return rc == PTB_ENOMEM ? rc : 0;
+    const char *const *list = o->ref_names ? o->ref_names : (const char *const *)names;
+    for (size_t i = 0; !rc && (o->ref_names ? list[i] != NULL : i < n) && k->nrefs < CKPT_REFS_MAX;
+         i++)
+        rc = ckpt_stored_open(&k->refs[k->nrefs++], o->refs_dir, list[i]);
+    audit_refs_names_free(names, n);
+    return rc;
+}
+
 /* 1. identity of the final's tensors with a reference's (and of its weight files) */
 static int ckpt_identity(ckpt *k, ckpt_model *m, bool *from_ref)
 {
@@ -1026,7 +1025,9 @@ static int ckpt_weights(ckpt *k, const char *lineage, bool *from_ref)
     size_t compared = 0;
     int rc = 0;
     if (!k->nrefs)
-        ckpt_unavail(un, sizeof un, "no reference checkpoint (give --reference DIR)");
+        ckpt_unavail(
+            un, sizeof un,
+            "no reference checkpoint (give --reference DIR, or keep one with ptb refs add)");
     if (k->nrefs && !k->r->base_model)
         ckpt_unavail(un, sizeof un, "the base model (give --base DIR)");
     else if (k->nrefs && !k->base.set)
@@ -1040,7 +1041,7 @@ static int ckpt_weights(ckpt *k, const char *lineage, bool *from_ref)
         ckpt_unavail(un, sizeof un, "GPU events");
     for (size_t i = 0; i < k->nrefs; i++) { /* the references that give no numbers */
         ckpt_model *m = &k->refs[i];
-        if (!m->set)
+        if (!ckpt_ref_open(m))
             ckpt_unavail(un, sizeof un, "reference %s (%s)", m->dir, m->err);
         else if (m->same_as_base)
             ckpt_unavail(un, sizeof un, "reference %s (the same tensors as the base)", m->dir);
@@ -1052,15 +1053,23 @@ static int ckpt_weights(ckpt *k, const char *lineage, bool *from_ref)
     uint64_t s = k->r->checkpoint_seq;
     for (size_t i = 0; i < k->nrefs && !rc; i++) {
         ckpt_model *m = &k->refs[i];
-        if (!m->set || m->same_as_base || !m->td || !m->compared || m->all.ii <= 0)
+        if (!ckpt_ref_open(m) || m->same_as_base || !m->td || !m->compared || m->all.ii <= 0)
             continue;
         ckpt_verdict v = ckpt_judge(m, k->fin.n);
         compared++;
         char mt[1200];
         snprintf(mt, sizeof mt,
-                 "%s: alpha %.3f cos %.3f spread %.3f n_eff %.1f over %zu tensors; "
-                 "top: ",
-                 m->dir, v.alpha, v.cos, v.spread, v.neff, m->compared);
+                 "%s: alpha %.3f cos %.3f spread %.3f n_eff %.1f over %zu tensors (%s); %s", m->dir,
+                 v.alpha, v.cos, v.spread, v.neff, m->compared, k->device,
+                 m->sketched ? "" : "top: ");
+        if (m->sketched) { /* one standard error of the sketch's estimate */
+            double sd = sqrt(m->sk_var), l = strlen(mt);
+            snprintf(mt + (size_t)l, sizeof mt - (size_t)l,
+                     "sketch of %u per tensor (%zu tensors estimated): alpha +-%.3f cos +-%.3f; "
+                     "top: ",
+                     m->stored->sketch, m->sketched, sd / m->all.ii,
+                     m->all.cc > 0 ? sd / sqrt(m->all.cc * m->all.ii) : 0.0);
+        }
         ckpt_top(k, m, mt, sizeof mt);
         if (m->skipped) {
             size_t l = strlen(mt);
@@ -1147,10 +1156,12 @@ int audit_ckpt(audit_run *r, audit_report *rep)
     for (size_t i = 0;
          !rc && r->o && r->o->references && r->o->references[i] && k->nrefs < CKPT_REFS_MAX; i++)
         rc = ckpt_model_open(&k->refs[k->nrefs++], r->o->references[i], true);
+    if (!rc)
+        rc = ckpt_stored_refs(k);
     /* 1. identity */
     bool from_ref = false;
     for (size_t i = 0; i < k->nrefs && !rc; i++)
-        if (k->refs[i].set)
+        if (ckpt_ref_open(&k->refs[i]))
             rc = ckpt_identity(k, &k->refs[i], &from_ref);
     size_t same = 0;
     for (size_t i = 0; i < k->neh && k->base.set; i++) {
@@ -1224,8 +1235,6 @@ done:
     free(k->eh);
     free(k->ef);
     free(k->ev_path);
-    for (int b = 0; b < 3; b++)
-        free(k->buf[b]);
     free(k);
     return rc;
 }

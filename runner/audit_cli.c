@@ -13,11 +13,12 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_refs.h"
 #include "audit_html.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 
-enum { OPT_FORMAT = 1, OPT_OUT, OPT_TEST_SET, OPT_REFERENCE, OPT_BASE, OPT_JOBS };
+enum { OPT_FORMAT = 1, OPT_OUT, OPT_TEST_SET, OPT_REFERENCE, OPT_BASE, OPT_JOBS, OPT_REFS, OPT_REF };
 static const cli_option audit_opts[] = {
     {"format", 'f', "FORMAT", OPT_FORMAT},
     {"out", 'o', "FILE", OPT_OUT},
@@ -25,6 +26,8 @@ static const cli_option audit_opts[] = {
     {"reference", 0, "DIR", OPT_REFERENCE},
     {"base", 0, "DIR", OPT_BASE},
     {"jobs", 'j', "N", OPT_JOBS},
+    {"refs", 0, "DIR", OPT_REFS},
+    {"ref", 0, "NAME", OPT_REF},
     {NULL, 0, NULL, 0},
 };
 
@@ -202,7 +205,9 @@ int audit_main(int argc, char **argv)
     cli c;
     cli_init(&c, "audit", audit_opts, argc, argv);
     const char *format = "text", *outp = NULL, *refs[AUDIT_MAX_REFS + 1] = {0};
-    size_t nrefs = 0;
+    size_t nrefs = 0, nnames = 0;
+    const char *refs_opt = NULL, *names[AUDIT_MAX_REFS + 1] = {0}; /* --refs, --ref */
+    char refs_dir[4096];
     audit_options o = {0};
     unsigned long long jobs_max = 0;
     const char **stores = calloc((size_t)argc + 1, sizeof *stores);
@@ -232,6 +237,14 @@ int audit_main(int argc, char **argv)
             }
             refs[nrefs++] = c.optarg;
             break;
+        case OPT_REFS: refs_opt = c.optarg; break;
+        case OPT_REF:
+            if (nnames == AUDIT_MAX_REFS) {
+                free(stores);
+                return cli_usage_error("audit", "at most %d --ref", AUDIT_MAX_REFS);
+            }
+            names[nnames++] = c.optarg;
+            break;
         case OPT_JOBS:
             if (!cli_parse_u64(c.optarg, &jobs_max) || jobs_max < 1 || jobs_max > 1024) {
                 free(stores);
@@ -249,6 +262,24 @@ int audit_main(int argc, char **argv)
         return cli_usage_error("audit", "no store to audit (ptb audit STORE...)");
     }
     o.references = nrefs ? refs : NULL;
+    /* the references kept by ptb refs: every one in the folder, or those --ref names */
+    ptb_errbuf reb = {{0}};
+    if (!audit_refs_dir(refs_opt, refs_dir, sizeof refs_dir, &reb))
+        o.refs_dir = refs_dir;
+    else if (refs_opt || nnames) {
+        free(stores);
+        return cli_usage_error("audit", "%s", reb.msg);
+    }
+    for (size_t i = 0; i < nnames; i++) {
+        audit_ref *kr;
+        int rc = audit_ref_open(refs_dir, names[i], &kr, &reb);
+        if (rc) {
+            free(stores);
+            return cli_usage_error("audit", "--ref %s: %s", names[i], reb.msg);
+        }
+        audit_ref_close(kr);
+    }
+    o.ref_names = nnames ? names : NULL;
     audit_job *jobs = calloc(n, sizeof *jobs);
     if (!jobs) {
         free(stores);

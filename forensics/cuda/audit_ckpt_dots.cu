@@ -1,2 +1,282 @@
-/* placeholder: filled in by the detector that owns it (see forensics/CMakeLists.txt). */
-extern "C" int audit_ckpt_dots_cuda_placeholder(void) { return 0; }
+/* The checkpoint detector's tensor comparison on the GPU (audit_ckpt_cuda.h): the three sums of
+ * audit_ckpt_dots_add (audit_ckpt_num.c, the CPU reference) and the count sketch's update, per
+ * job, with double accumulation.
+ *
+ * Streaming: each job is cut into chunks of CH elements. A chunk's raw bytes (f, b, and x or
+ * the stored sketch) are copied from the mapping into one of two pinned host slots, uploaded on
+ * that slot's stream and reduced there; before a slot is refilled its event says the upload and
+ * kernel of its previous chunk are done, so the host's copy of chunk i+1 overlaps the GPU's work
+ * on chunk i. Kernels convert the dtypes themselves (bf16, f16 and f64 to float, as the CPU
+ * does), so the bus carries the checkpoint's own bytes.
+ *
+ * Reduction: per thread in double over a grid-stride loop, then the warp (shuffles), the block
+ * (shared memory), and one atomicAdd per block and sum into the job's three doubles on the
+ * device. Sketch jobs with k < n add ±Δc_j into k double buckets with atomicAdd, then one kernel
+ * gives ⟨buckets, sketch⟩. */
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_ckpt_cuda.h"
+#include "safetensors.h"
+
+#define CH (8u << 20) /* elements per chunk */
+#define THREADS 256
+
+/* ptb_errf's contract without linking it: the message into eb, the code back */
+static int errf(ptb_errbuf *eb, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int errf(ptb_errbuf *eb, int code, const char *fmt, ...)
+{
+    if (eb) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(eb->msg, sizeof eb->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static size_t dt_size(int dt)
+{
+    return dt == SAFETENSORS_F64 ? 8 : dt == SAFETENSORS_F32 ? 4 : 2;
+}
+
+__device__ __forceinline__ float ld(const void *p, int dt, size_t j)
+{
+    switch (dt) {
+    case SAFETENSORS_F32: return ((const float *)p)[j];
+    case SAFETENSORS_F64: return (float)((const double *)p)[j];
+    case SAFETENSORS_BF16: return __uint_as_float((unsigned)((const unsigned short *)p)[j] << 16);
+    default: return __half2float(((const __half *)p)[j]);
+    }
+}
+
+__device__ __forceinline__ double warp_sum(double v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Block-reduce up to three values and add them to out[0..nv). */
+__device__ void block_add(double a, double b, double c, double *out, int nv)
+{
+    __shared__ double sh[3][THREADS / 32];
+    a = warp_sum(a), b = warp_sum(b), c = warp_sum(c);
+    int w = threadIdx.x / 32, l = threadIdx.x % 32;
+    if (!l)
+        sh[0][w] = a, sh[1][w] = b, sh[2][w] = c;
+    __syncthreads();
+    if (w == 0) {
+        a = l < THREADS / 32 ? sh[0][l] : 0;
+        b = l < THREADS / 32 ? sh[1][l] : 0;
+        c = l < THREADS / 32 ? sh[2][l] : 0;
+        a = warp_sum(a), b = warp_sum(b), c = warp_sum(c);
+        if (!l) {
+            atomicAdd(&out[0], a);
+            atomicAdd(&out[1], b);
+            if (nv > 2)
+                atomicAdd(&out[2], c);
+        }
+    }
+}
+
+/* Exact jobs (delta 0): dot, cc, ii of Δc = f − b and Δi = x − b. Sketch jobs with k == n
+ * (delta 1): x is Δi itself (F32): dot and cc. out: the job's three doubles. */
+__global__ void k_dots(const void *f, int fdt, const void *b, int bdt, const void *x, int xdt,
+                       size_t n, int delta, double *out)
+{
+    double dot = 0, cc = 0, ii = 0;
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < n;
+         j += (size_t)gridDim.x * blockDim.x) {
+        float fv = ld(f, fdt, j), bv = ld(b, bdt, j), xv = ld(x, xdt, j);
+        double dc = (double)fv - bv, di = delta ? (double)xv : (double)xv - bv;
+        dot += dc * di;
+        cc += dc * dc;
+        ii += di * di;
+    }
+    block_add(dot, cc, ii, out, delta ? 2 : 3);
+}
+
+__device__ __forceinline__ unsigned long long mix(unsigned long long z)
+{
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Sketch jobs with k < n: acc[h(j)] += s(j)·Δc_j for the chunk's elements j = off + i, and cc. */
+__global__ void k_sketch(const void *f, int fdt, const void *b, int bdt, size_t n,
+                         unsigned long long off, unsigned long long key, unsigned k, double *acc,
+                         double *out)
+{
+    double cc = 0;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        double dc = (double)ld(f, fdt, i) - ld(b, bdt, i);
+        cc += dc * dc;
+        unsigned long long h = mix(key + off + i);
+        unsigned bkt = (unsigned)(((h >> 32) * (unsigned long long)k) >> 32);
+        atomicAdd(&acc[bkt], h & 1 ? -dc : dc);
+    }
+    block_add(0, cc, 0, out, 2);
+}
+
+/* out[0] += Σ acc[i]·sk[i] */
+__global__ void k_finish(const double *acc, const float *sk, unsigned k, double *out)
+{
+    double dot = 0;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < k; i += gridDim.x * blockDim.x)
+        dot += acc[i] * (double)sk[i];
+    block_add(dot, 0, 0, out, 1);
+}
+
+typedef struct slot {
+    cudaStream_t st;
+    cudaEvent_t done;
+    unsigned char *h[3], *d[3]; /* pinned host and device buffers: f, b, x */
+    bool used;
+} slot;
+
+typedef struct gpu {
+    slot s[2];
+    int blocks;
+    size_t cap; /* bytes of each buffer */
+    double *dout, *acc;
+    float *dsk;
+    size_t acccap;
+} gpu;
+
+#define CK(call)                                                                                   \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            rc = errf(eb, PTB_EIO, "CUDA: %s: %s", #call, cudaGetErrorString(e_));             \
+            goto done;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+extern "C" int audit_ckpt_cuda_available(ptb_errbuf *eb)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n < 1)
+        return errf(eb, -ENOTSUP, "no CUDA device: %s",
+                        e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    return 0;
+}
+
+/* Copy the chunk's bytes into slot s (after its previous work is done) and upload them. */
+static cudaError_t put(slot *s, int i, const void *src, size_t bytes)
+{
+    memcpy(s->h[i], src, bytes);
+    return cudaMemcpyAsync(s->d[i], s->h[i], bytes, cudaMemcpyHostToDevice, s->st);
+}
+
+extern "C" int audit_ckpt_cuda_dots(const audit_ckpt_job *jobs, size_t n, ptb_errbuf *eb)
+{
+    int rc = 0, sms = 0, dev = 0;
+    gpu g;
+    memset(&g, 0, sizeof g);
+    double *hout = (double *)calloc(n ? 3 * n : 1, sizeof *hout);
+    size_t maxk = 0, next = 0;
+    if (!hout)
+        return errf(eb, PTB_ENOMEM, "out of memory");
+    g.cap = CH * 4;
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i].x && jobs[i].k < jobs[i].n && jobs[i].k > maxk)
+            maxk = jobs[i].k;
+        size_t es[3] = {dt_size(jobs[i].fdt), dt_size(jobs[i].bdt),
+                        jobs[i].x ? dt_size(jobs[i].xdt) : 4};
+        for (int e = 0; e < 3; e++)
+            g.cap = CH * es[e] > g.cap ? CH * es[e] : g.cap;
+    }
+    CK(cudaGetDevice(&dev));
+    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    g.blocks = sms * 8;
+    for (int s = 0; s < 2; s++) {
+        CK(cudaStreamCreateWithFlags(&g.s[s].st, cudaStreamNonBlocking));
+        CK(cudaEventCreateWithFlags(&g.s[s].done, cudaEventDisableTiming));
+        for (int i = 0; i < 3; i++) {
+            CK(cudaMallocHost((void **)&g.s[s].h[i], g.cap));
+            CK(cudaMalloc((void **)&g.s[s].d[i], g.cap));
+        }
+    }
+    CK(cudaMalloc((void **)&g.dout, (n ? 3 * n : 1) * sizeof(double)));
+    CK(cudaMemset(g.dout, 0, (n ? 3 * n : 1) * sizeof(double)));
+    if (maxk) {
+        CK(cudaMalloc((void **)&g.acc, maxk * sizeof(double)));
+        CK(cudaMalloc((void **)&g.dsk, maxk * sizeof(float)));
+    }
+    for (size_t i = 0; i < n; i++) {
+        const audit_ckpt_job *jb = &jobs[i];
+        bool sk = !jb->x, bucket = sk && jb->k < jb->n;
+        double *o = g.dout + 3 * i;
+        if (bucket) { /* the buckets are shared by the job's chunks: both streams wait */
+            for (int s = 0; s < 2; s++)
+                CK(cudaStreamSynchronize(g.s[s].st));
+            CK(cudaMemset(g.acc, 0, jb->k * sizeof(double)));
+        }
+        for (uint64_t off = 0; off < jb->n; off += CH) {
+            slot *s = &g.s[next++ % 2];
+            size_t c = jb->n - off < CH ? (size_t)(jb->n - off) : CH;
+            CK(cudaEventSynchronize(s->done));
+            CK(put(s, 0, (const unsigned char *)jb->f + off * dt_size(jb->fdt),
+                   c * dt_size(jb->fdt)));
+            CK(put(s, 1, (const unsigned char *)jb->b + off * dt_size(jb->bdt),
+                   c * dt_size(jb->bdt)));
+            if (!sk)
+                CK(put(s, 2, (const unsigned char *)jb->x + off * dt_size(jb->xdt),
+                       c * dt_size(jb->xdt)));
+            else if (!bucket)
+                CK(put(s, 2, jb->sk + off, c * sizeof(float)));
+            if (bucket)
+                k_sketch<<<g.blocks, THREADS, 0, s->st>>>(s->d[0], jb->fdt, s->d[1], jb->bdt, c,
+                                                          off, jb->key, jb->k, g.acc, o);
+            else
+                k_dots<<<g.blocks, THREADS, 0, s->st>>>(s->d[0], jb->fdt, s->d[1], jb->bdt,
+                                                        s->d[2], sk ? SAFETENSORS_F32 : jb->xdt,
+                                                        c, sk ? 1 : 0, o);
+            CK(cudaGetLastError());
+            CK(cudaEventRecord(s->done, s->st));
+        }
+        if (bucket) {
+            for (int s = 0; s < 2; s++)
+                CK(cudaStreamSynchronize(g.s[s].st));
+            CK(cudaMemcpy(g.dsk, jb->sk, jb->k * sizeof(float), cudaMemcpyHostToDevice));
+            k_finish<<<(jb->k + THREADS - 1) / THREADS < 1024 ? (jb->k + THREADS - 1) / THREADS
+                                                              : 1024,
+                       THREADS>>>(g.acc, g.dsk, jb->k, o);
+            CK(cudaGetLastError());
+            CK(cudaDeviceSynchronize());
+        }
+    }
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(hout, g.dout, (n ? 3 * n : 1) * sizeof(double), cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].out->dot += hout[3 * i];
+        jobs[i].out->cc += hout[3 * i + 1];
+        if (jobs[i].x)
+            jobs[i].out->ii += hout[3 * i + 2];
+    }
+done:
+    for (int s = 0; s < 2; s++) {
+        if (g.s[s].st)
+            cudaStreamSynchronize(g.s[s].st), cudaStreamDestroy(g.s[s].st);
+        if (g.s[s].done)
+            cudaEventDestroy(g.s[s].done);
+        for (int i = 0; i < 3; i++) {
+            cudaFreeHost(g.s[s].h[i]);
+            cudaFree(g.s[s].d[i]);
+        }
+    }
+    cudaFree(g.dout), cudaFree(g.acc), cudaFree(g.dsk);
+    free(hout);
+    return rc;
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "audit_ckpt_num.h"
+#include "audit_refs.h"
 #include "safetensors.h"
 
 #define NT 48      /* tensors */
@@ -371,7 +374,12 @@ static const audit_finding *find_rule(const audit_report *rep, const char *rule)
     return NULL;
 }
 
-static void run_case(const ckcase *c, int idx)
+static void check_stored(const ckcase *c, const char *dir, const char *base, const char *ref,
+                         const char *st, const audit_report *exact);
+
+/* stored: also keep the reference with ptb refs (a sketch of SKETCH_K per tensor), move its
+ * folder away and audit again from what was kept (check_stored) */
+static void run_case(const ckcase *c, int idx, bool stored)
 {
     char dir[256], ws[300], base[300], ref[300], fin[300], st[300];
     snprintf(dir, sizeof dir, "%s/case%02d", tmp, idx);
@@ -468,7 +476,8 @@ static void run_case(const ckcase *c, int idx)
         assert_non_null(strstr(w->summary, "some not compared"));
     }
     if (c->no_ref)
-        assert_non_null(strstr(w->unavailable, "no reference checkpoint (give --reference DIR)"));
+        assert_non_null(strstr(w->unavailable, "no reference checkpoint (give --reference DIR, "
+                                               "or keep one with ptb refs add)"));
     if (c->no_folder)
         assert_non_null(strstr(w->unavailable, "the frozen checkpoint's weights"));
     if (c->no_checkpoint)
@@ -504,6 +513,8 @@ static void run_case(const ckcase *c, int idx)
         assert_non_null(strstr(id->matched, "file model.safetensors sha256 "));
         assert_int_equal(id->n_seqs, 1);
     }
+    if (stored)
+        check_stored(c, dir, base, ref, st, &rep);
     audit_report_free(&rep);
 }
 
@@ -511,7 +522,210 @@ static void test_cases(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        run_case(&cases[i], (int)i);
+        run_case(&cases[i], (int)i, false);
+}
+
+/* ------------------------------------------------------------------ stored references */
+
+#define SKETCH_K                                                                                   \
+    2048 /* floats per tensor: tensor 0 (2048 elements) kept exactly, the others
+                         (2560..5632) sketched */
+
+/* "alpha A cos C" of the weights finding (after "): alpha "), and the sketch's errors */
+static void weights_numbers(const audit_report *rep, double *a, double *cs, double *sa, double *sc)
+{
+    const audit_finding *w = find_rule(rep, "ckpt.derived_from_reference");
+    if (!w)
+        w = find_rule(rep, "ckpt.weights");
+    assert_non_null(w);
+    assert_non_null(w->matched);
+    const char *p = strstr(w->matched, "): alpha ");
+    if (!p)
+        p = strstr(w->matched, ": alpha ");
+    assert_non_null(p);
+    assert_int_equal(sscanf(strstr(p, "alpha "), "alpha %lf cos %lf", a, cs), 2);
+    *sa = *sc = 0;
+    const char *e = strstr(w->matched, "alpha +-");
+    if (e)
+        assert_int_equal(sscanf(e, "alpha +-%lf cos +-%lf", sa, sc), 2);
+}
+
+static audit_report audit_with(const char *st, const audit_options *o)
+{
+    audit_run run;
+    ptb_errbuf eb = {{0}};
+    assert_int_equal(audit_run_open(&run, st, o, &eb), 0);
+    audit_report rep = {0};
+    assert_int_equal(audit_ckpt(&run, &rep), 0);
+    audit_run_close(&run);
+    return rep;
+}
+
+/* The same rules and verdicts from the stored reference as from its folder; α and cos within
+ * 4 standard errors of the sketch (as the finding states them) of the exact ones. */
+static void check_stored(const ckcase *c, const char *dir, const char *base, const char *ref,
+                         const char *st, const audit_report *exact)
+{
+    char refs[300], gone[320];
+    snprintf(refs, sizeof refs, "%s/refs", dir);
+    audit_refs_added ad;
+    ptb_errbuf eb = {{0}};
+    assert_int_equal(audit_refs_add(refs, "instruct", ref, base, SKETCH_K, 42, &ad, &eb), 0);
+    assert_int_equal(ad.tensors, NT);
+    assert_int_equal(ad.compared, NT);
+    /* the folder still there: exact, the very numbers of --reference */
+    audit_options o = {.base = base, .refs_dir = refs};
+    audit_report rep = audit_with(st, &o);
+    double a0, c0, sa, sc, a1, c1;
+    weights_numbers(exact, &a0, &c0, &sa, &sc);
+    weights_numbers(&rep, &a1, &c1, &sa, &sc);
+    assert_true(a1 == a0 && c1 == c0 && sa == 0);
+    audit_report_free(&rep);
+    /* gone: the hashes and the sketch */
+    snprintf(gone, sizeof gone, "%s.gone", ref);
+    assert_int_equal(rename(ref, gone), 0);
+    rep = audit_with(st, &o);
+    for (size_t i = 0; i < exact->n; i++) {
+        const audit_finding *f = find_rule(&rep, exact->f[i].rule);
+        if (!f)
+            fail_msg("%s, stored: no finding %s", c->name, exact->f[i].rule);
+        assert_int_equal(f->verdict, exact->f[i].verdict);
+    }
+    assert_int_equal(rep.n, exact->n);
+    weights_numbers(&rep, &a1, &c1, &sa, &sc);
+    printf("   stored (sketch %d): alpha %.4f (exact %.4f, +-%.4f) cos %.4f (exact %.4f, +-%.4f)\n",
+           SKETCH_K, a1, a0, sa, c1, c0, sc);
+    assert_true(sa > 0 && sc > 0);
+    assert_true(fabs(a1 - a0) <= 4 * sa + 1e-6);
+    assert_true(fabs(c1 - c0) <= 4 * sc + 1e-6);
+    const audit_finding *w = find_rule(&rep, "ckpt.derived_from_reference");
+    assert_non_null(strstr((w ? w : find_rule(&rep, "ckpt.weights"))->summary, "instruct ("));
+    audit_report_free(&rep);
+    /* the same base only: another base's tensors are not compared with the sketch */
+    assert_int_equal(rename(gone, ref), 0);
+}
+
+static void test_stored(void **state)
+{
+    (void)state;
+    static const size_t which[] = {0, 2, 3, 4, 5, 6, 7, 8, 11, 13};
+    for (size_t i = 0; i < sizeof which / sizeof *which; i++)
+        run_case(&cases[which[i]], 100 + (int)which[i], true);
+}
+
+/* ptb refs add, list (names), open, rm, and their errors */
+static void test_refs(void **state)
+{
+    (void)state;
+    char d[200], refs[300], base[300], ref[300], notst[300];
+    snprintf(d, sizeof d, "%s/refs-cli", tmp);
+    snprintf(refs, sizeof refs, "%s/kept/a/b", d);
+    snprintf(base, sizeof base, "%s/base", d);
+    snprintf(ref, sizeof ref, "%s/ref", d);
+    snprintf(notst, sizeof notst, "%s/empty", d);
+    assert_int_equal(mkdir(d, 0755), 0);
+    assert_int_equal(mkdir(notst, 0755), 0);
+    model b, r;
+    model_alloc(&b), model_alloc(&r);
+    model_noise(&b, NULL, SIG_W, 1);
+    model_noise(&r, &b, SIG_D, 2);
+    model_write(base, &b, SAFETENSORS_BF16, false, NULL);
+    model_write(ref, &r, SAFETENSORS_BF16, false, NULL);
+    model_free(&b), model_free(&r);
+    ptb_errbuf eb = {{0}};
+    audit_refs_added ad;
+    char **names;
+    size_t n;
+    assert_int_equal(audit_refs_names(refs, &names, &n, &eb), 0); /* no folder yet: empty */
+    assert_int_equal(n, 0);
+    assert_int_equal(audit_refs_add(refs, "a", ref, base, 0, 7, &ad, &eb), 0);
+    assert_int_equal(ad.compared, NT);
+    assert_int_equal(audit_refs_add(refs, "b-1.x", ref, NULL, 0, 0, &ad, &eb), 0);
+    assert_int_equal(ad.compared, 0);
+    assert_int_equal(audit_refs_add(refs, "a", ref, base, 0, 0, &ad, &eb), PTB_EEXIST);
+    assert_non_null(strstr(eb.msg, "already stored"));
+    assert_int_equal(audit_refs_add(refs, ".x", ref, base, 0, 0, &ad, &eb), PTB_EINVAL);
+    assert_int_equal(audit_refs_add(refs, "a/b", ref, base, 0, 0, &ad, &eb), PTB_EINVAL);
+    assert_int_equal(audit_refs_add(refs, "c", notst, base, 0, 0, &ad, &eb), PTB_ENOTFOUND);
+    assert_non_null(strstr(eb.msg, "not a safetensors checkpoint folder"));
+    assert_int_equal(audit_refs_add(refs, "c", ref, notst, 0, 0, &ad, &eb), PTB_ENOTFOUND);
+    assert_non_null(strstr(eb.msg, "--base"));
+    assert_int_equal(audit_refs_add(refs, "c", "/nonexistent/x", base, 0, 0, &ad, &eb), -ENOENT);
+    assert_int_equal(audit_refs_names(refs, &names, &n, &eb), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "a");
+    assert_string_equal(names[1], "b-1.x");
+    audit_refs_names_free(names, n);
+    audit_ref *kr;
+    assert_int_equal(audit_ref_open(refs, "a", &kr, &eb), 0);
+    assert_int_equal(kr->n, NT);
+    assert_int_equal(kr->seed, 7);
+    assert_non_null(kr->base);
+    const audit_ref_tensor *t = audit_ref_find(kr, "layer.07.w");
+    assert_non_null(t);
+    assert_true(t->has_delta && t->k == AUDIT_REFS_SKETCH_DEFAULT - 16384 + rows(7) * COLS);
+    assert_true(t->ii > 0);
+    audit_ref_close(kr);
+    assert_int_equal(audit_ref_open(refs, "b-1.x", &kr, &eb), 0);
+    assert_null(kr->base);
+    assert_false(kr->t[0].has_delta);
+    audit_ref_close(kr);
+    /* a damaged ref.json is corrupt, not trusted */
+    char p[400];
+    snprintf(p, sizeof p, "%s/a/ref.json", refs);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("{\"version\": 1, \"name\": \"a\", \"tensors\": 3}", f);
+    fclose(f);
+    assert_int_equal(audit_ref_open(refs, "a", &kr, &eb), PTB_ECORRUPT);
+    assert_int_equal(audit_refs_rm(refs, "a", &eb), 0);
+    assert_int_equal(audit_refs_rm(refs, "a", &eb), PTB_ENOTFOUND);
+    assert_int_equal(audit_ref_open(refs, "a", &kr, &eb), PTB_ENOTFOUND);
+    assert_int_equal(audit_refs_names(refs, &names, &n, &eb), 0);
+    assert_int_equal(n, 1);
+    audit_refs_names_free(names, n);
+    /* the folder: --refs, else PTB_REFS_DIR, else XDG_DATA_HOME, else HOME */
+    char out[512];
+    assert_int_equal(audit_refs_dir("/x", out, sizeof out, &eb), 0);
+    assert_string_equal(out, "/x");
+    setenv("PTB_REFS_DIR", "/y", 1);
+    assert_int_equal(audit_refs_dir(NULL, out, sizeof out, &eb), 0);
+    assert_string_equal(out, "/y");
+    unsetenv("PTB_REFS_DIR");
+    setenv("XDG_DATA_HOME", "/z", 1);
+    assert_int_equal(audit_refs_dir(NULL, out, sizeof out, &eb), 0);
+    assert_string_equal(out, "/z/ptb/refs");
+    unsetenv("XDG_DATA_HOME");
+    setenv("HOME", "/h", 1);
+    assert_int_equal(audit_refs_dir(NULL, out, sizeof out, &eb), 0);
+    assert_string_equal(out, "/h/.local/share/ptb/refs");
+}
+
+/* The CPU's sums do not depend on the number of threads (blocks added in order). */
+static void test_threads(void **state)
+{
+    (void)state;
+    size_t n = 3 * AUDIT_CKPT_CHUNK + 12345;
+    float *f = malloc(n * 4), *b = malloc(n * 4), *x = malloc(n * 4);
+    assert_true(f && b && x);
+    rng = 5;
+    for (size_t j = 0; j < n; j++)
+        b[j] = (float)gauss(), x[j] = b[j] + (float)(0.01 * gauss()),
+        f[j] = b[j] + (float)(0.01 * gauss());
+    audit_ckpt_dots d1 = {0}, d2 = {0};
+    audit_ckpt_job j = {.f = f,
+                        .b = b,
+                        .x = x,
+                        .fdt = SAFETENSORS_F32,
+                        .bdt = SAFETENSORS_F32,
+                        .xdt = SAFETENSORS_F32,
+                        .n = n,
+                        .out = &d1};
+    assert_int_equal(audit_ckpt_dots_cpu(&j, 1, 1), 0);
+    j.out = &d2;
+    assert_int_equal(audit_ckpt_dots_cpu(&j, 1, 2), 0);
+    assert_memory_equal(&d1, &d2, sizeof d1);
+    free(f), free(b), free(x);
 }
 
 /* A finding that is not added leaves the report as it was: the detector's findings are appended
@@ -555,8 +769,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_appends),
+        cmocka_unit_test(test_cases), cmocka_unit_test(test_appends), cmocka_unit_test(test_stored),
+        cmocka_unit_test(test_refs),  cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
