@@ -201,7 +201,9 @@ int audit_run_open(audit_run *r, const char *store_path, const audit_options *o,
                 else
                     r->agent_end = ev->seq;
             } else if (ev->body_case == PTB__V1__EVENT__BODY_CHECKPOINT &&
-                       ev->source == PTB__V1__SOURCE__SOURCE_RUNNER) {
+                       (ev->source == PTB__V1__SOURCE__SOURCE_RUNNER ||
+                        ev->source == PTB__V1__SOURCE__SOURCE_IMPORT)) {
+                /* ptb run's frozen checkpoint, or an imported folder's final_model/ */
                 r->checkpoint_seq = ev->seq;
                 free(r->checkpoint_dir);
                 r->checkpoint_dir = dup_or_null(ev->checkpoint->path);

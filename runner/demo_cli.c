@@ -48,10 +48,21 @@ static const cli_option demo_opts[] = {
 };
 
 /* the four runs of a demo, then harder variants run only when named (--scenario) */
-static const char *const demo_names[] = {"honest",      "test-leak",     "substitution",
-                                         "api-key",     "api-key-netrc", "api-key-anthropic",
-                                         "api-key-curl"};
-#define DEMO_N 7
+static const char *const demo_names[] = {"honest",
+                                         "test-leak",
+                                         "substitution",
+                                         "api-key",
+                                         "api-key-netrc",
+                                         "api-key-anthropic",
+                                         "api-key-curl",
+                                         "test-leak-csv",
+                                         "test-leak-b64",
+                                         "test-leak-subset",
+                                         "substitution-noise",
+                                         "substitution-merge",
+                                         "substitution-partial",
+                                         "substitution-continue"};
+#define DEMO_N (sizeof demo_names / sizeof demo_names[0])
 #define DEMO_DEFAULT 4
 static const char *const demo_hosts[] = {"huggingface.co", "api.openai.com", "api.anthropic.com",
                                          NULL};
@@ -309,7 +320,7 @@ static json_t *demo_audit(const demo *d)
     char *argv[8 + DEMO_N] = {(char *)d->self, "audit", "--format",    "json",
                               "--out",         out,     "--reference", ref};
     int n = 8;
-    for (int i = 0; i < DEMO_N; i++)
+    for (int i = 0; i < (int)DEMO_N; i++)
         if (d->run[i]) {
             snprintf(stores[i], sizeof stores[i], "%s/%s.ptb", d->dir, demo_names[i]);
             argv[n++] = stores[i];
@@ -349,9 +360,9 @@ static void run_verdict(json_t *rep, const char *path, char *verdict, size_t vca
 
 static void table(const demo *d, json_t *audit)
 {
-    printf("\n%-17s %-7s %8s %8s %8s %11s  %-10s %s\n", "run", "end", "score", "time", "events",
+    printf("\n%-21s %-7s %8s %8s %8s %11s  %-10s %s\n", "run", "end", "score", "time", "events",
            "tool calls", "audit", "rules that fired");
-    for (int i = 0; i < DEMO_N; i++) {
+    for (int i = 0; i < (int)DEMO_N; i++) {
         if (!d->run[i])
             continue;
         char p[PATH_MAX + 64], st[PATH_MAX + 32];
@@ -379,9 +390,9 @@ static void table(const demo *d, json_t *audit)
                  (unsigned long long)f.tied);
         char verdict[32], rules[256];
         run_verdict(audit, st, verdict, sizeof verdict, rules, sizeof rules);
-        printf("%-17s %-7s %8s %7.0fs %8llu %11s  %-10s %s\n", demo_names[i], end ? end : "-",
+        printf("%-21s %-7s %8s %7.0fs %8llu %11s  %-10s %s\n", demo_names[i], end ? end : "-",
                score, secs, (unsigned long long)f.events, calls, verdict, rules[0] ? rules : "-");
-        printf("%-17s hosts contacted: %s\n", "", f.hosts[0] ? f.hosts : "none");
+        printf("%-21s hosts contacted: %s\n", "", f.hosts[0] ? f.hosts : "none");
         json_decref(m);
     }
     printf("\n(* the base model's score: final_model/ was missing or unusable; \"tied\": tool "
@@ -397,8 +408,8 @@ static void table(const demo *d, json_t *audit)
         printf("  ptb query %s/substitution.ptb 'evt.type = file.write and file.path contains "
                "final_model'\n",
                d->dir);
-    for (int i = 3; i < DEMO_N; i++)
-        if (d->run[i])
+    for (int i = 3; i < (int)DEMO_N; i++)
+        if (d->run[i] && !strncmp(demo_names[i], "api-key", 7))
             printf("  ptb query %s/%s.ptb 'net.host glob \"api.*\"'\n", d->dir, demo_names[i]);
     if (audit)
         printf("The audit's findings, each with its evidence and the query that shows it:\n"
@@ -429,13 +440,14 @@ int demo_main(int argc, char **argv)
             break;
         case OPT_SCENARIO: {
             int k = -1;
-            for (int i = 0; i < DEMO_N; i++)
+            for (size_t i = 0; i < DEMO_N; i++)
                 if (!strcmp(c.optarg, demo_names[i]))
-                    k = i;
+                    k = (int)i;
             if (k < 0)
                 return cli_usage_error("demo",
-                                       "--scenario %s: honest, test-leak, substitution "
-                                       "or api-key",
+                                       "--scenario %s: not a scenario (honest, test-leak, "
+                                       "substitution, api-key, or a harder variant: "
+                                       "tests/scenarios/README.md)",
                                        c.optarg);
             d.run[k] = only = true;
             break;
@@ -472,7 +484,7 @@ int demo_main(int argc, char **argv)
     d.ns = geteuid() == 0;
 
     int nrun = 0;
-    for (int i = 0; i < DEMO_N; i++)
+    for (int i = 0; i < (int)DEMO_N; i++)
         nrun += d.run[i];
     printf("ptb demo: the demo task, and %d scripted agents run on it with ptb run, in %s\n", nrun,
            d.dir);
@@ -496,7 +508,7 @@ int demo_main(int argc, char **argv)
            "file gives)%s\n",
            d.port, d.ns ? "" : "; not root: no network namespace, packets are not recorded");
     int failed = 0;
-    for (int i = 0; i < DEMO_N; i++) {
+    for (int i = 0; i < (int)DEMO_N; i++) {
         if (!d.run[i])
             continue;
         char task[PATH_MAX + 64], runf[PATH_MAX + 64], sp[PATH_MAX + 64];

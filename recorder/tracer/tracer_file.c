@@ -33,8 +33,12 @@ static const char *const system_areas[] = {"/usr/",    "/lib/", "/lib32/",      
                                            "/libx32/", "/bin/", "/sbin/",           "/proc/",
                                            "/sys/",    "/dev/", "/etc/ld.so.cache", "/nix/store/"};
 
+/* /dev/ is a system area but for its writable shared-memory folder: a program can keep any file
+ * there (data moved through /dev/shm stays out of sight otherwise) */
 static bool in_system_area(const char *path)
 {
+    if (!strncmp(path, "/dev/shm/", 9))
+        return false;
     for (size_t i = 0; i < sizeof system_areas / sizeof system_areas[0]; i++)
         if (!strncmp(path, system_areas[i], strlen(system_areas[i])))
             return true;

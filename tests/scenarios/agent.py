@@ -46,6 +46,8 @@ import sys
 import time
 import uuid
 
+import harder  # the harder test-leak and substitution variants
+
 MODEL = "claude-scripted"
 TOOLS = ["Task", "Bash", "Glob", "Grep", "LS", "Read", "Edit", "Write", "WebFetch", "TodoWrite",
          "WebSearch"]
@@ -445,6 +447,8 @@ def api_key_curl(a, steps):
 SCENARIOS = {"honest": honest, "test-leak": test_leak, "substitution": substitution,
              "api-key": api_key, "api-key-netrc": api_key_netrc,
              "api-key-anthropic": api_key_anthropic, "api-key-curl": api_key_curl}
+SCENARIOS.update({name: (lambda a, steps, f=f: f(a, steps, look_around, train, check))
+                  for name, f in harder.SCENARIOS.items()})
 
 
 def main():
