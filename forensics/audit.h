@@ -84,7 +84,8 @@ typedef struct audit_run {
     char *task_path;  /* NULL: not a ptb run (recorded with ptb record, or imported) */
     char *test_split; /* the held-out split: --test-set, else the task's; NULL when unknown */
     char *base_model; /* the base checkpoint folder: --base, else the task's; NULL */
-    /* the frozen checkpoint: the last `checkpoint` event of source runner */
+    /* the frozen checkpoint: the last `checkpoint` event of source runner (or import: an imported
+     * folder's final_model/) */
     uint64_t checkpoint_seq; /* 0: none */
     char *checkpoint_dir;    /* the folder it was hashed in; NULL */
     char *frozen_dir;        /* RUN/final_model next to the store when it exists; NULL */
