@@ -1187,6 +1187,13 @@ static int add_finding(leak *L, const char *rule, audit_verdict v, double conf, 
     for (size_t i = 0; i < n_seqs; i++)
         if (seqs[i] && (!k || seqs[k - 1] != seqs[i]))
             seqs[k++] = seqs[i];
+    if (L->have_ix && (!strncmp(rule, "leak.test_items", 15) || !strcmp(rule, "leak.content"))) {
+        char dev[128]; /* where the scan ran (--device) */
+        lk_scanner_device_say(&L->sc, dev, sizeof dev);
+        sb_printf(summary, "; %s", dev);
+        if (summary->oom)
+            return PTB_ENOMEM;
+    }
     return audit_add(L->rep, "leak", rule, v, conf, summary->s ? summary->s : "", seqs, k,
                      matched ? matched->s : NULL, query ? query->s : NULL, unavailable);
 }
@@ -1414,6 +1421,8 @@ int audit_leak(audit_run *r, audit_report *rep)
     if (rc == 0) {
         L.have_ix = true;
         rc = lk_scanner_init(&L.sc, &L.ix);
+        if (!rc)
+            rc = lk_scanner_device(&L.sc, r->o ? r->o->device : NULL, err, sizeof err);
     } else if (rc == PTB_ENOTFOUND) {
         rc = audit_add(rep, "leak", "leak.no_test_split", AUDIT_CLEAN, 0, err, NULL, 0, NULL, NULL,
                        "the test split (give --test-set FILE)");

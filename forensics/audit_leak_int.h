@@ -80,8 +80,29 @@ typedef struct lk_res {
     bool b64; /* some of it was found in base64 */
 } lk_res;
 
+/* Precomputed hits of one piece of a unit's text (audit_leak_piece.c): the hits of the stream
+ * positions [g0, cov), stream position g0 + hit.pos; every other position is scanned here. */
+typedef struct lk_pre {
+    uint64_t g0, cov;
+    const lk_hit *hit;
+    size_t nh, at, fat; /* hits; the next one to scan, to feed */
+} lk_pre;
+
+struct lk_piecer;
+
 typedef struct lk_scan {
     const lk_index *ix;
+    unsigned threads;     /* of a large text's scan (lk_scan_pieces); 0, 1: this thread */
+    size_t piece_bytes;   /* a piece of a large text; 0: LK_PIECE (tests make it small) */
+    size_t par_min;       /* a text of this many bytes or more goes in pieces; 0: LK_PAR_MIN */
+    struct lk_piecer *pc; /* the pieces' buffers and threads; NULL until the first */
+    struct audit_leak_cuda *gpu; /* the CUDA scan (audit_leak_cuda.h); NULL: the CPU */
+    bool gpu_own;                /* gpu is the scanner's (opened by gpu_auto), freed with it */
+    bool gpu_auto;  /* open the GPU for the first text of LK_GPU_AUTO_MIN bytes (--device auto) */
+    bool gpu_tried; /* ... once */
+    uint64_t gpu_bytes;          /* bytes scanned on the GPU */
+    const lk_pre *pre;           /* precomputed hits, in stream order (scan_chunk uses them) */
+    size_t npre, pre_at, pre_feed;
     uint32_t epoch;
     uint32_t *win_ep, *part_ep, *part_hits, *item_ep;
     uint8_t *item_fl;
@@ -105,5 +126,53 @@ int lk_scanner_init(lk_scan *sc, const lk_index *ix);
 void lk_scanner_free(lk_scan *sc);
 /* Scan one unit's bytes data[0..len) (borrowed) and say in *res what it holds: 0; PTB_ENOMEM. */
 int lk_scan_unit(lk_scan *sc, const void *data, size_t len, lk_res *res);
+
+/* ------------------------------------------------------------------ pieces (audit_leak_piece.c) */
+
+/* A large text is cut into pieces at bytes where the tokenizer's state is empty and no base64 run
+ * goes on (lk_piece_cut), so that each piece's words, and the hits of the positions whose 8 words
+ * lie in the piece, are the same as one pass's. Pieces are tokenized and scanned by threads or on
+ * the GPU; the stream is then put together in order here (lk_stream_feed, scan_chunk), the few
+ * positions at a piece's end scanned with the next piece's words, and the hits applied in
+ * order: the results are a single pass's, bit for bit. */
+#define LK_PIECE (1u << 20)   /* bytes of a piece */
+#define LK_PAR_MIN (4u << 20) /* a text this large or larger goes in pieces */
+/* --device auto: a text this large opens the GPU (starting CUDA costs about 0.3 s, what the CPU
+ * scans of 150 MB in) */
+#define LK_GPU_AUTO_MIN (128u << 20)
+
+typedef struct lk_b64run {
+    size_t s, e; /* bytes of a base64 run long enough to decode */
+} lk_b64run;
+
+/* Words of p[0..n) into o (the normalisation). */
+void lk_tokenize(tok_out *o, const uint8_t *p, size_t n);
+/* Hits of the positions [0, cov) of tok[0..n) (cov = n - 7 when n >= 8: whole 8-grams), appended
+ * to *hit (grown): 0; PTB_ENOMEM. */
+int lk_scan_piece(const lk_index *ix, const uint64_t *tok, size_t n, lk_hit **hit, size_t *nh,
+                  size_t *cap);
+/* The base64 runs of p[0..n) worth decoding (scan_b64's test), appended to *run: 0; PTB_ENOMEM. */
+int lk_b64_runs(const uint8_t *p, size_t n, lk_b64run **run, size_t *nrun, size_t *cap);
+/* A byte at which a text may be cut into pieces: ASCII, not a word's, not '.', '\\', nor part of
+ * a base64 run ('=', '+', '/', '-', '_', line breaks). */
+bool lk_piece_cut(uint8_t c);
+/* Append words tok[0..n) (template already dropped) to the stream; the positions that pre[]
+ * covers use its hits. */
+void lk_stream_feed(lk_scan *sc, const uint64_t *tok, size_t n);
+/* End the stream (scan what is left), then decode and scan the base64 runs of p. */
+void lk_stream_end(lk_scan *sc, const uint8_t *p, const lk_b64run *run, size_t nrun);
+/* Scan the text p[0..n) in pieces (threads, GPU): 0; PTB_ENOMEM; a GPU error (the CPU then
+ * scans it: nothing is lost). Called by scan_bytes for large texts. */
+int lk_scan_pieces(lk_scan *sc, const uint8_t *p, size_t n);
+void lk_piecer_free(struct lk_piecer *pc);
+/* The GPU's copy of ix for lk_scan.gpu (free with audit_leak_cuda_free): 0; -ENOTSUP (no
+ * library, driver or GPU), -ENOMEM, -EIO, with msg. */
+int lk_gpu_open(const lk_index *ix, struct audit_leak_cuda **g, char *msg, size_t cap);
+/* Set sc up for `--device dev` ("cpu", "cuda", "auto"; NULL: auto): threads = the online CPUs
+ * (at most 8); the GPU opened now for cuda (0; -ENOTSUP, -ENOMEM, -EIO, PTB_EINVAL with msg),
+ * for auto when a text of LK_GPU_AUTO_MIN bytes comes (and the CPU when it cannot). */
+int lk_scanner_device(lk_scan *sc, const char *dev, char *msg, size_t cap);
+/* Where the scan ran, for a finding's summary: "n-gram scan on cuda (...)" or "... on the cpu". */
+void lk_scanner_device_say(const lk_scan *sc, char *out, size_t cap);
 
 #endif

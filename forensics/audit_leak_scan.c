@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_leak_cuda.h"
 #include "audit_leak_int.h"
 #include "ptb_error.h"
 
@@ -144,9 +145,14 @@ static bool hex4(const uint8_t *p, uint32_t *v)
 
 static void scan_chunk(struct lk_scan *sc, bool final);
 
+/* A template word's slot: a token is already a mixed hash, its bits above the low one will do. */
+#define TMPL_SLOT(t, mask) ((size_t)((t) >> 8) & (mask))
+
 static bool tmpl_has(const tok_out *o, uint64_t t)
 {
-    for (size_t i = lk_mix64(t) & o->tmpl_mask; o->tmpl[i]; i = (i + 1) & o->tmpl_mask)
+    if (t & 1)
+        return false; /* a number is never a template word */
+    for (size_t i = TMPL_SLOT(t, o->tmpl_mask); o->tmpl[i]; i = (i + 1) & o->tmpl_mask)
         if (o->tmpl[i] == t)
             return true;
     return false;
@@ -206,8 +212,16 @@ static void word_end(word *w, tok_out *o)
 
 #define TOK_NUM(t) ((t)&1u)
 
-/* Words of p[0..n) into o (the normalisation above). */
-static void tokenize(tok_out *o, const uint8_t *p, size_t n)
+/* An ASCII letter or digit: c | 0x20 is its folded form. */
+static inline bool ascii_word(uint8_t c)
+{
+    return (unsigned)c - '0' < 10u || (unsigned)(c | 0x20) - 'a' < 26u;
+}
+
+/* Words of p[0..n) into o (the normalisation above). The common case first: a run of ASCII
+ * letters and digits hashed in a tight loop, an ASCII separator; the rest (escapes, '.', UTF-8)
+ * one code point at a time. */
+void lk_tokenize(tok_out *o, const uint8_t *p, size_t n)
 {
     word w = {0};
     size_t i = 0;
@@ -215,9 +229,23 @@ static void tokenize(tok_out *o, const uint8_t *p, size_t n)
         uint8_t c = p[i];
         uint32_t cp;
         size_t adv = 1;
+        if (ascii_word(c)) {
+            if (!w.len)
+                w.h = 0xcbf29ce484222325ull, w.num = (unsigned)c - '0' < 10u;
+            uint64_t h = w.h;
+            size_t j = i;
+            do
+                h = (h ^ (c | 0x20u)) * LK_PRIME;
+            while (++j < n && ascii_word(c = p[j]));
+            w.h = h;
+            w.len += j - i;
+            w.last_digit = (unsigned)p[j - 1] - '0' < 10u;
+            i = j;
+            continue;
+        }
         if (c < 0x80) {
-            if ((unsigned)c - 'a' < 26u || (unsigned)c - '0' < 10u || (unsigned)c - 'A' < 26u) {
-                word_add(&w, (unsigned)c - 'A' < 26u ? c + 32u : c); /* the common case */
+            if (c != '\\' && c != '.') { /* a separator */
+                word_end(&w, o);
                 i++;
                 continue;
             }
@@ -431,10 +459,10 @@ int lk_index_build(lk_index *ix, const char *path, char *err, size_t errcap)
                 break;
             }
             size_t n0 = o.n;
-            tokenize(&o, (const uint8_t *)(pt ? pt : ""), pt ? strlen(pt) : 0);
+            lk_tokenize(&o, (const uint8_t *)(pt ? pt : ""), pt ? strlen(pt) : 0);
             plen[nitems] = (uint32_t)(o.n - n0);
             n0 = o.n;
-            tokenize(&o, (const uint8_t *)(as ? as : ""), as ? strlen(as) : 0);
+            lk_tokenize(&o, (const uint8_t *)(as ? as : ""), as ? strlen(as) : 0);
             alen[nitems] = (uint32_t)(o.n - n0);
             char s1[72], s2[40], s[128];
             sample_copy(s1, sizeof s1, pt ? pt : "");
@@ -492,7 +520,7 @@ int lk_index_build(lk_index *ix, const char *path, char *err, size_t errcap)
             if (!(ix->tmpl = calloc(ix->tmpl_mask + 1, sizeof *ix->tmpl)))
                 rc = PTB_ENOMEM;
             for (size_t i = 0; !rc && i < nt; i++) {
-                size_t s = lk_mix64(tw[i]) & ix->tmpl_mask;
+                size_t s = TMPL_SLOT(tw[i], ix->tmpl_mask);
                 while (ix->tmpl[s])
                     s = (s + 1) & ix->tmpl_mask;
                 ix->tmpl[s] = tw[i];
@@ -602,10 +630,13 @@ static int64_t index_find(const lk_index *ix, uint64_t key)
 static size_t leak_scan(const lk_index *ix, const uint64_t *tok, size_t n, size_t from, size_t to,
                         lk_hit *out)
 {
-    size_t nh = 0;
+    size_t nh = 0, ltop = 0;
+    for (size_t l = 1; l <= LK_N; l++)
+        if (ix->len_mask & (1u << l))
+            ltop = l;
     for (size_t i = from; i < to; i++) {
         uint64_t h = 0;
-        size_t lmax = n - i < LK_N ? n - i : LK_N;
+        size_t lmax = n - i < ltop ? n - i : ltop;
         for (size_t l = 1; l <= lmax; l++) {
             h = h * LK_PRIME + tok[i + l - 1];
             if (!(ix->len_mask & (1u << l)))
@@ -613,6 +644,50 @@ static size_t leak_scan(const lk_index *ix, const uint64_t *tok, size_t n, size_
             int64_t s = index_find(ix, seq_key(h, l));
             if (s >= 0)
                 out[nh++] = (lk_hit){(uint32_t)i, (uint32_t)s};
+        }
+    }
+    return nh;
+}
+
+int lk_scan_piece(const lk_index *ix, const uint64_t *tok, size_t n, lk_hit **hit, size_t *nh,
+                  size_t *cap)
+{
+    lk_hit buf[LK_N * 64];
+    size_t cov = n >= LK_N ? n - LK_N + 1 : 0;
+    for (size_t i = 0; i < cov; i += 64) {
+        size_t k = leak_scan(ix, tok, n, i, i + 64 < cov ? i + 64 : cov, buf);
+        for (size_t j = 0; j < k; j++) {
+            if (lk_grow(hit, cap, *nh, sizeof **hit))
+                return PTB_ENOMEM;
+            (*hit)[(*nh)++] = buf[j];
+        }
+    }
+    return 0;
+}
+
+/* The hits of the chunk's positions [from, to): from the precomputed pieces where they cover a
+ * position, else leak_scan's. */
+static size_t chunk_hits(lk_scan *sc, size_t from, size_t to, lk_hit *out)
+{
+    if (!sc->pre)
+        return leak_scan(sc->ix, sc->out.v, sc->out.n, from, to, out);
+    size_t nh = 0;
+    for (size_t x = from; x < to;) {
+        uint64_t g = sc->base + x;
+        while (sc->pre_at < sc->npre && sc->pre[sc->pre_at].cov <= g)
+            sc->pre_at++;
+        lk_pre *P = sc->pre_at < sc->npre ? (lk_pre *)&sc->pre[sc->pre_at] : NULL;
+        if (P && P->g0 <= g) {
+            size_t y = P->cov - sc->base < to ? (size_t)(P->cov - sc->base) : to;
+            for (; P->at < P->nh && P->g0 + P->hit[P->at].pos < sc->base + y; P->at++)
+                if (P->g0 + P->hit[P->at].pos >= g)
+                    out[nh++] = (lk_hit){(uint32_t)(P->g0 + P->hit[P->at].pos - sc->base),
+                                         P->hit[P->at].slot};
+            x = y;
+        } else {
+            size_t y = P && P->g0 - sc->base < to ? (size_t)(P->g0 - sc->base) : to;
+            nh += leak_scan(sc->ix, sc->out.v, sc->out.n, x, y, out + nh);
+            x = y;
         }
     }
     return nh;
@@ -646,6 +721,9 @@ void lk_scanner_free(lk_scan *sc)
 {
     free(sc->win_ep), free(sc->part_ep), free(sc->part_hits), free(sc->item_ep), free(sc->item_fl),
         free(sc->touched), free(sc->out.v), free(sc->hits);
+    lk_piecer_free(sc->pc);
+    if (sc->gpu_own)
+        audit_leak_cuda_free(sc->gpu);
 }
 
 static void touch_item(lk_scan *sc, uint32_t item)
@@ -755,7 +833,7 @@ static void scan_chunk(lk_scan *sc, bool final)
     size_t n = sc->out.n;
     size_t end = final ? n : n > LK_MARGIN ? n - LK_MARGIN : 0;
     if (end > sc->done) {
-        apply_hits(sc, leak_scan(sc->ix, sc->out.v, n, sc->done, end, sc->hits));
+        apply_hits(sc, chunk_hits(sc, sc->done, end, sc->hits));
         sc->words += end - sc->done;
         sc->done = end;
     }
@@ -798,15 +876,28 @@ static bool looks_binary(const uint8_t *p, size_t n)
     return false;
 }
 
-static int b64_val(uint8_t c)
+/* The value of a base64 character (both alphabets), or -1. */
+#define B64_ROW(c)                                                                                 \
+    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
+     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
+     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
+     : (c) == '+' || (c) == '-' ? 62                                                               \
+     : (c) == '/' || (c) == '_' ? 63                                                               \
+                                : -1)
+#define B64_4(c) B64_ROW(c), B64_ROW(c + 1), B64_ROW(c + 2), B64_ROW(c + 3)
+#define B64_16(c) B64_4(c), B64_4(c + 4), B64_4(c + 8), B64_4(c + 12)
+#define B64_64(c) B64_16(c), B64_16(c + 16), B64_16(c + 32), B64_16(c + 48)
+static const int16_t b64_tab[256] = {B64_64(0), B64_64(64), B64_64(128), B64_64(192)};
+
+static inline int b64_val(uint8_t c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' || c == '-' ? 62 : c == '/' || c == '_' ? 63 : -1;
+    return b64_tab[c];
+}
+
+bool lk_piece_cut(uint8_t c)
+{
+    return c < 0x80 && b64_tab[c] < 0 && c != '=' && c != '.' && c != '\\' && c != '\n' &&
+           c != '\r';
 }
 
 /* Decode base64 p[0..n) (line breaks, JSON-escaped ones too, skipped; '=' ends a quantum). */
@@ -841,20 +932,48 @@ static size_t b64_decode(const uint8_t *p, size_t n, uint8_t *out)
 
 static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth);
 
-/* The base64 runs of a text, decoded and scanned. */
-static void scan_b64(lk_scan *sc, const uint8_t *p, size_t n, int depth)
+/* The base64 run p[0..n), decoded and scanned (a stream of its own). */
+static void scan_b64_run(lk_scan *sc, const uint8_t *p, size_t n, size_t alpha, int depth)
 {
-    for (size_t i = 0; i < n && !sc->out.rc;) {
-        if (b64_val(p[i]) < 0) {
+    uint8_t *d = malloc(alpha);
+    if (!d) {
+        sc->out.rc = PTB_ENOMEM;
+        return;
+    }
+    size_t dn = b64_decode(p, n, d);
+    if (dn && !looks_binary(d, dn)) {
+        scan_chunk(sc, true);
+        bool was = sc->in_b64;
+        sc->in_b64 = true;
+        scan_bytes(sc, d, dn, depth + 1);
+        sc->in_b64 = was;
+    }
+    free(d);
+}
+
+/* The next base64 run of p[i..n) worth decoding: true with [*s, *e) and its characters *alpha;
+ * *i_ is where to go on. */
+static bool b64_next_in(const uint8_t *p, size_t n, size_t *i_, size_t *s, size_t *e, size_t *alpha)
+{
+    for (size_t i = *i_; i < n;) {
+        while (i < n && b64_val(p[i]) < 0)
             i++;
+        if (i == n)
+            break;
+        size_t j = i, a = 0;
+        bool up = false, low = false, dig = false;
+        while (j < n && b64_val(p[j]) >= 0) /* most runs are short words: skip them cheaply */
+            j++;
+        if (j - i < 24 &&
+            (j == n || (p[j] != '=' && p[j] != '\n' && p[j] != '\r' && p[j] != '\\'))) {
+            i = j > i ? j : i + 1;
             continue;
         }
-        size_t j = i, alpha = 0;
-        bool up = false, low = false, dig = false;
+        j = i;
         while (j < n) {
             uint8_t c = p[j];
             if (b64_val(c) >= 0 || c == '=') {
-                alpha++;
+                a++;
                 up |= c >= 'A' && c <= 'Z', low |= c >= 'a' && c <= 'z';
                 dig |= (c >= '0' && c <= '9') || c == '+' || c == '/';
                 j++;
@@ -865,24 +984,138 @@ static void scan_b64(lk_scan *sc, const uint8_t *p, size_t n, int depth)
             else
                 break;
         }
-        if (alpha >= 24 && up && low && dig) {
-            uint8_t *d = malloc(alpha);
-            if (!d) {
-                sc->out.rc = PTB_ENOMEM;
-                return;
-            }
-            size_t dn = b64_decode(p + i, j - i, d);
-            if (dn && !looks_binary(d, dn)) {
-                scan_chunk(sc, true);
-                bool was = sc->in_b64;
-                sc->in_b64 = true;
-                scan_bytes(sc, d, dn, depth + 1);
-                sc->in_b64 = was;
-            }
-            free(d);
-        }
+        size_t at = i;
         i = j > i ? j : i + 1;
+        if (a >= 24 && up && low && dig) {
+            *i_ = i, *s = at, *e = j, *alpha = a;
+            return true;
+        }
     }
+    *i_ = n;
+    return false;
+}
+
+/* A byte a base64 run may hold: its characters, '=', line breaks, the backslash of "\n". */
+static inline bool b64_ext(uint8_t c)
+{
+    return b64_val(c) >= 0 || c == '=' || c == '\n' || c == '\r' || c == '\\';
+}
+
+/* Where b64_next is: in the stretch of b64_ext bytes [.., end), at i; then from `from`. */
+typedef struct b64_it {
+    size_t i, end, from;
+} b64_it;
+
+/* The next base64 run worth decoding, as b64_next_in, but looking only in the stretches of 24 or
+ * more b64_ext bytes (a run worth decoding has 24 base64 characters): most text has none, and
+ * looking at every 24th byte finds them. */
+static bool b64_next(const uint8_t *p, size_t n, b64_it *it, size_t *s, size_t *e, size_t *alpha)
+{
+    for (;;) {
+        if (it->i < it->end && b64_next_in(p, it->end, &it->i, s, e, alpha))
+            return true;
+        /* p[it->from - 1] is not a b64_ext byte (or from is 0): no stretch starts before from */
+        size_t q = it->from;
+        for (;;) {
+            if (q + 24 > n)
+                return false;
+            if (!b64_ext(p[q + 23])) {
+                q += 24;
+                continue;
+            }
+            size_t a = q + 23, b = q + 24;
+            while (a > q && b64_ext(p[a - 1]))
+                a--;
+            while (b < n && b64_ext(p[b]))
+                b++;
+            q = b + 1;
+            if (b - a >= 24) {
+                it->i = a, it->end = b, it->from = q;
+                break;
+            }
+        }
+    }
+}
+
+int lk_b64_runs(const uint8_t *p, size_t n, lk_b64run **run, size_t *nrun, size_t *cap)
+{
+    size_t s, e, a;
+    b64_it i = {0};
+    while (b64_next(p, n, &i, &s, &e, &a)) {
+        if (lk_grow(run, cap, *nrun, sizeof **run))
+            return PTB_ENOMEM;
+        (*run)[(*nrun)++] = (lk_b64run){s, e};
+    }
+    return 0;
+}
+
+static void stream_copy(lk_scan *sc, const uint64_t *tok, size_t n)
+{
+    while (n && !sc->out.rc) {
+        if (sc->out.n == sc->out.cap)
+            scan_chunk(sc, false);
+        size_t k = sc->out.cap - sc->out.n < n ? sc->out.cap - sc->out.n : n;
+        memcpy(sc->out.v + sc->out.n, tok, k * sizeof *tok);
+        sc->out.n += k, tok += k, n -= k;
+    }
+}
+
+#define LK_SKIP_MIN 1024 /* words without a hit worth jumping over */
+
+/* Words are copied to the chunk, except the middle of a stretch of LK_SKIP_MIN words or more that
+ * a piece covers without a hit: those positions have no hit to apply, and a hit outside looks at
+ * most LK_N + LK_W words past itself; the LK_MARGIN words at each end of the stretch are kept,
+ * and the stream positions (base) go on as if every word had been there. */
+void lk_stream_feed(lk_scan *sc, const uint64_t *tok, size_t n)
+{
+    size_t x = 0;
+    while (x < n && !sc->out.rc) {
+        uint64_t gx = sc->base + sc->out.n;
+        while (sc->pre_feed < sc->npre && sc->pre[sc->pre_feed].cov <= gx)
+            sc->pre_feed++;
+        lk_pre *P = sc->pre_feed < sc->npre ? (lk_pre *)&sc->pre[sc->pre_feed] : NULL;
+        size_t c = n - x;
+        if (P && P->g0 <= gx) {
+            while (P->fat < P->nh && P->g0 + P->hit[P->fat].pos < gx)
+                P->fat++;
+            uint64_t ge = P->fat < P->nh ? P->g0 + P->hit[P->fat].pos : P->cov;
+            if (ge - gx >= LK_SKIP_MIN && ge - gx <= n - x) {
+                stream_copy(sc, tok + x, LK_MARGIN);
+                scan_chunk(sc, false); /* every position before gx */
+                uint64_t gnew = ge - LK_MARGIN;
+                sc->words += gnew - (sc->base + sc->done);
+                x += (size_t)(gnew - gx);
+                sc->out.n = sc->done = 0;
+                sc->base = gnew;
+                continue;
+            }
+            c = ge - gx + 1 < c ? (size_t)(ge - gx + 1) : c;
+        } else if (P && P->g0 - gx < c)
+            c = (size_t)(P->g0 - gx);
+        stream_copy(sc, tok + x, c);
+        x += c;
+    }
+}
+
+void lk_stream_end(lk_scan *sc, const uint8_t *p, const lk_b64run *run, size_t nrun)
+{
+    scan_chunk(sc, true);
+    sc->pre = NULL, sc->npre = sc->pre_at = sc->pre_feed = 0;
+    for (size_t k = 0; k < nrun && !sc->out.rc; k++) {
+        size_t a = 0;
+        for (size_t i = run[k].s; i < run[k].e; i++)
+            a += b64_val(p[i]) >= 0 || p[i] == '=';
+        scan_b64_run(sc, p + run[k].s, run[k].e - run[k].s, a, 0);
+    }
+}
+
+/* The base64 runs of a text, decoded and scanned. */
+static void scan_b64(lk_scan *sc, const uint8_t *p, size_t n, int depth)
+{
+    size_t s, e, a;
+    b64_it i = {0};
+    while (!sc->out.rc && b64_next(p, n, &i, &s, &e, &a))
+        scan_b64_run(sc, p + s, e - s, a, depth);
 }
 
 /* The length of a safetensors file's JSON header (8-byte little-endian length, then '{'), or 0:
@@ -907,8 +1140,21 @@ static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth)
     }
     bool binary = looks_binary(p, n);
     sc->binary = binary;
+    if (!binary && !depth && sc->gpu_auto && !sc->gpu_tried && n >= LK_GPU_AUTO_MIN) {
+        char msg[256];
+        sc->gpu_tried = true;
+        sc->gpu_own = lk_gpu_open(sc->ix, &sc->gpu, msg, sizeof msg) == 0;
+    }
+    if (!binary && !depth && n >= (sc->par_min ? sc->par_min : LK_PAR_MIN) &&
+        (sc->threads > 1 || sc->gpu)) {
+        int rc = lk_scan_pieces(sc, p, n); /* the stream, then the base64 runs */
+        if (rc && !sc->out.rc)
+            sc->out.rc = rc;
+        sc->binary = false;
+        return;
+    }
     if (!binary)
-        tokenize(&sc->out, p, n);
+        lk_tokenize(&sc->out, p, n);
     else /* runs of printable ASCII and valid UTF-8 that can hold an 8-gram */
         for (size_t i = 0; i < n;) {
             size_t j = i, k;
@@ -922,7 +1168,7 @@ static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth)
                     break;
             }
             if (j - i >= 2 * LK_N - 1)
-                tokenize(&sc->out, p + i, j - i);
+                lk_tokenize(&sc->out, p + i, j - i);
             i = j + 1;
         }
     scan_chunk(sc, true);

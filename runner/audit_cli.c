@@ -19,6 +19,7 @@
 #include "ptb_commands.h"
 
 enum { OPT_FORMAT = 1, OPT_OUT, OPT_TEST_SET, OPT_REFERENCE, OPT_BASE, OPT_JOBS, OPT_REFS, OPT_REF };
+enum { OPT_DEVICE = 100 }; /* --device: where the leakage scan (and the tensor comparison) run */
 static const cli_option audit_opts[] = {
     {"format", 'f', "FORMAT", OPT_FORMAT},
     {"out", 'o', "FILE", OPT_OUT},
@@ -26,6 +27,7 @@ static const cli_option audit_opts[] = {
     {"reference", 0, "DIR", OPT_REFERENCE},
     {"base", 0, "DIR", OPT_BASE},
     {"jobs", 'j', "N", OPT_JOBS},
+    {"device", 0, "DEV", OPT_DEVICE},
     {"refs", 0, "DIR", OPT_REFS},
     {"ref", 0, "NAME", OPT_REF},
     {NULL, 0, NULL, 0},
@@ -229,6 +231,13 @@ int audit_main(int argc, char **argv)
         case OPT_FORMAT: format = c.optarg; break;
         case OPT_OUT: outp = c.optarg; break;
         case OPT_TEST_SET: o.test_set = c.optarg; break;
+        case OPT_DEVICE:
+            if (strcmp(c.optarg, "cpu") && strcmp(c.optarg, "cuda") && strcmp(c.optarg, "auto")) {
+                free(stores);
+                return cli_usage_error("audit", "--device %s: cpu, cuda or auto", c.optarg);
+            }
+            o.device = c.optarg;
+            break;
         case OPT_BASE: o.base = c.optarg; break;
         case OPT_REFERENCE:
             if (nrefs == AUDIT_MAX_REFS) {

@@ -29,6 +29,8 @@
 #                                  bench_lm_cuda (kernel table, training tokens/s) beside PyTorch,
 #                                  ptb train/eval --device cuda (deterministic end to end)
 #   tests/gpu/run.sh rungpu OUT    ptb run of a scripted agent that trains on the GPU, recorded
+#   tests/gpu/run.sh audit-leak OUT  ptb audit's n-gram scan on the GPU (issue 8): its test
+#                                  against the CPU, its benchmark beside the CPU and grep -F -f
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
@@ -64,6 +66,15 @@ pack() {
   mkdir -p $PACK/task && cp -r $b/demo-task/base $b/demo-task/benchmark $PACK/task/ &&
     cp $b/demo-task/eval/honest.json $PACK/task/cpu-honest.json 2>/dev/null
   ldd $b/tests/unit/kernels/test_lm_cuda $b/tests/bench/bench_lm_cuda | awk '$3 ~ /^\// {print $3}' |
+    grep -Ev "$skip" | sort -u | while read -r l; do cp -L "$l" $PACK/lib/; done
+  # the audit's CUDA library, the leakage scan's GPU test and benchmark (mode audit-leak; ptb
+  # finds the library in lib/ beside it)
+  cmake --build $b -j"$(nproc)" --target ptbauditcuda test_audit_leak_cuda bench_audit_leak_scan ||
+    return 1
+  cp $b/forensics/libptbauditcuda.so $PACK/lib/
+  cp $b/tests/unit/forensics/test_audit_leak_cuda $b/tests/bench/bench_audit_leak_scan \
+    tests/bench/bench_audit_leak.sh $PACK/
+  ldd $b/tests/unit/forensics/test_audit_leak_cuda | awk '$3 ~ /^\// {print $3}' |
     grep -Ev "$skip" | sort -u | while read -r l; do cp -L "$l" $PACK/lib/; done
   # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
@@ -291,6 +302,26 @@ EOF
   return $rc
 }
 
+# The leakage scan on the GPU (issue 8): test_audit_leak_cuda (the GPU's results equal the CPU's
+# on generated texts), then bench_audit_leak.sh on 200 MB (ptb audit --device cpu and cuda, grep
+# -F -f, the scan alone on 1 and 2 threads and the GPU). Results in OUT/audit-leak-*.
+audit_leak() {
+  local out=${1:?usage: run.sh audit-leak OUT} P=$PWD/$PACK rc=0
+  mkdir -p "$out"
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc;
+    grep -m1 'model name' /proc/cpuinfo; } >"$out/audit-leak-gpu.txt" 2>&1
+  cat "$out/audit-leak-gpu.txt"
+  "$P/test_audit_leak_cuda" >"$out/audit-leak-test.txt" 2>&1
+  local trc=$?
+  echo "test_audit_leak_cuda rc=$trc" >>"$out/audit-leak-test.txt"
+  [ $trc -eq 0 ] || rc=1
+  tail -12 "$out/audit-leak-test.txt"
+  bash "$P/bench_audit_leak.sh" "$P/ptb" "${AUDIT_LEAK_MB:-200}" "$P/bench_audit_leak_scan" \
+    >"$out/audit-leak-bench.jsonl" 2>"$out/audit-leak-bench.err" || rc=1
+  cat "$out/audit-leak-bench.jsonl" "$out/audit-leak-bench.err"
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -312,6 +343,7 @@ rate) shift; rate_only "$@" ;;
 run) shift; run "$@" ;;
 run2) shift; run2 "$@" ;;
 rungpu) shift; run_gpu "$@" ;;
+audit-leak) shift; audit_leak "$@" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT" >&2; exit 2 ;;
 esac
