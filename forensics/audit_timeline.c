@@ -401,7 +401,7 @@ static int tl_procs(tl *t, json_t *root)
         qsort(x.v, x.n, sizeof *x.v, cmp_proc_keep);
         x.more += x.n - keep;
     }
-    if (!rc) {
+    if (!rc && keep) {
         qsort(x.v, keep, sizeof *x.v, cmp_proc_seq);
         procs_json(t, root, x.v, keep);
     }

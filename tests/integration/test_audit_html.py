@@ -9,6 +9,7 @@ Chromium, and what the page SHOWS once its script ran (the DOM Chromium dumps):
   big      3,000 tool calls, 2,000 processes, 20,000 GPU kernels: lanes capped ("N more ... not
            shown"), GPU summed into buckets, the file stays small
   run      a real `ptb run` store (phases, the harness and its children, the score)
+  sparse   a tool call and a kernel, nothing else: the empty lanes do not break the page
   multi    two stores and a missing one in one report: the table has all three, the error shown
 Skipped (77) without chromium. Usage: test_audit_html.py PTB SOURCE_DIR"""
 import html.parser
@@ -167,6 +168,20 @@ if real:
     check("leak." in d and "ckpt." in d and "keys." in d, "run: the three detectors' findings")
 else:
     print("ptb run could not run here (%s): the run case is skipped" % why)
+
+# ---------------------------------------------------------------- sparse: no processes, no phases
+r = Events(ptb, tmp)
+r.add("tool.call", source="import", call_id="a", name="Bash", input="{}")
+r.add("gpu.kernel", source="gpu", exec_id=0, name="k", start_ns=1700000000000001000,
+      end_ns=1700000000000001500, device=0, stream=1)
+sparse = r.store("sparse.ptb")
+p, out = report([sparse], "sparse")
+check(p.returncode in (0, 6) and not p.stderr.strip(), "sparse: exit %d %s" % (p.returncode, p.stderr))
+d = dom(out)
+check(count(d, "tl-tool") == 1 and count(d, "tl-proc") == 0 and count(d, "tl-gpu") == 1,
+      "sparse: 1 tool call, no process, 1 GPU bucket: %d %d %d"
+      % (count(d, "tl-tool"), count(d, "tl-proc"), count(d, "tl-gpu")))
+check("none in the store" in d and "no processes" in d, "sparse: no score, no processes said")
 
 # ---------------------------------------------------------------- multi
 missing = os.path.join(tmp, "nope.ptb")
