@@ -297,7 +297,9 @@ typedef struct lk_unit {
 
 typedef struct lk_tcall {
     uint64_t seq;
-    char *text; /* a tool input naming a training word (for imports' lineage), at most 4 KiB */
+    char *text; /* a tool input (for imports' lineage), at most 4 KiB: every call's when the store
+                 * has no processes, else only those naming a training word */
+    bool train; /* it names a training word */
 } lk_tcall;
 
 typedef struct lk_fetch {
@@ -932,12 +934,13 @@ static int scan_tools(leak *L)
                     snprintf(f->call_id, sizeof f->call_id, "%s", call_id ? call_id : "");
                     snprintf(f->what, sizeof f->what, "%s", what);
                 }
-                if (text && names_training(text)) {
+                bool train = text && names_training(text);
+                if (text && (train || !L->r->n_exec)) {
                     if (lk_grow(&L->tcall, &L->ctcall, L->ntcall, sizeof *L->tcall)) {
                         rc = PTB_ENOMEM;
                         break;
                     }
-                    L->tcall[L->ntcall] = (lk_tcall){ev->seq, strndup(text, 4096)};
+                    L->tcall[L->ntcall] = (lk_tcall){ev->seq, strndup(text, 4096), train};
                     if (!L->tcall[L->ntcall++].text) {
                         rc = PTB_ENOMEM;
                         break;
@@ -1095,7 +1098,8 @@ static bool reach_training(leak *L, lineage *g, int32_t pi, uint64_t after, uint
     /* imported runs: a later tool call that names the file and a training word */
     if (!L->r->n_exec)
         for (size_t t = 0; t < L->ntcall; t++)
-            if (L->tcall[t].seq > after && strstr(L->tcall[t].text, base_name(L->path[pi].path))) {
+            if (L->tcall[t].train && L->tcall[t].seq > after &&
+                strstr(L->tcall[t].text, base_name(L->path[pi].path))) {
                 lin_seq(g, L->tcall[t].seq);
                 sb_printf(&g->how, "named by a training tool call (seq %" PRIu64 ")",
                           L->tcall[t].seq);
@@ -1277,6 +1281,86 @@ static bool descends(leak *L, uint64_t exec, const uint64_t *execs, size_t n)
     return false;
 }
 
+/* The files a command writes, as its text names them (`-o F`, `-O F`, `--output F`, `> F`,
+ * `>> F`, `tee F`): their base names added to names[] (LK_NAMES at most). */
+#define LK_NAMES 16
+static void out_names(const char *s, char names[][96], size_t *n)
+{
+    const char *sep = " \t\r\n\"'`;|&()";
+    bool next = false;
+    for (const char *p = s; *p && *n < LK_NAMES;) {
+        size_t l = strcspn(p, sep);
+        if (!l) {
+            p++;
+            continue;
+        }
+        const char *w = p;
+        p += l;
+        if (next || (w[0] == '>' && l > 1 && w[l - 1] != '>')) {
+            const char *f = w;
+            while (*f == '>' && f < w + l)
+                f++;
+            size_t fl = l - (size_t)(f - w);
+            const char *b = f;
+            for (const char *c = f; c < f + fl; c++)
+                if (*c == '/')
+                    b = c + 1;
+            fl -= (size_t)(b - f);
+            if (fl && fl < 96 && strncmp(b, "null", fl)) {
+                memcpy(names[*n], b, fl);
+                names[(*n)++][fl] = 0;
+            }
+            next = false;
+            continue;
+        }
+        next = (l == 2 && (!strncmp(w, "-o", 2) || !strncmp(w, "-O", 2))) ||
+               (l == 8 && !strncmp(w, "--output", 8)) || (l == 3 && !strncmp(w, "tee", 3)) ||
+               (l == 1 && w[0] == '>') || (l == 2 && !strncmp(w, ">>", 2));
+    }
+}
+
+/* Imported runs (no processes or files): does the fetch's output reach a training tool call,
+ * through later tool calls that name it and write other files (`cat A B > C`)? As far as the
+ * commands' text shows. The seqs of the calls on the way go to seqs[]. */
+static bool fetch_reaches_training(const leak *L, const lk_fetch *f, uint64_t *seqs, size_t *ns,
+                                   sb *how)
+{
+    char names[LK_NAMES][96];
+    size_t n = 0;
+    for (size_t t = 0; t < L->ntcall; t++)
+        if (L->tcall[t].seq == f->seq)
+            out_names(L->tcall[t].text, names, &n);
+    if (!n) { /* no -o: curl -O and wget keep the URL's last part */
+        const char *b = base_name(f->what);
+        size_t bl = strcspn(b, "?#\"' ");
+        if (bl && bl < 96)
+            memcpy(names[n], b, bl), names[n++][bl] = 0;
+    }
+    if (n)
+        sb_printf(how, "; saved as %s", names[0]);
+    for (size_t t = 0; t < L->ntcall; t++) {
+        const lk_tcall *c = &L->tcall[t];
+        if (c->seq <= f->seq)
+            continue;
+        bool named = false;
+        for (size_t k = 0; k < n && !named; k++)
+            named = strstr(c->text, names[k]) != NULL;
+        if (!named)
+            continue;
+        if (*ns < LK_SEQS_MAX)
+            seqs[(*ns)++] = c->seq;
+        if (c->train) {
+            sb_printf(how, ", named by training tool call seq %" PRIu64, c->seq);
+            return true;
+        }
+        size_t before = n;
+        out_names(c->text, names, &n);
+        if (n > before)
+            sb_printf(how, ", into %s (seq %" PRIu64 ")", names[before], c->seq);
+    }
+    return false;
+}
+
 static int fetch_finding(leak *L, const char *unavail)
 {
     if (!L->nfetch)
@@ -1310,10 +1394,21 @@ static int fetch_finding(leak *L, const char *unavail)
         if (link)
             from = u;
     }
-    sb s = {0}, m = {0}, q = {0};
+    sb s = {0}, m = {0}, q = {0}, how = {0};
     sb_printf(&s, "%zu command%s or tool call%s name%s a dataset hub's test split", L->nfetch,
               L->nfetch > 1 ? "s" : "", L->nfetch > 1 ? "s" : "", L->nfetch > 1 ? "" : "s");
-    if (from && from->kind == U_FILE)
+    /* an imported run: what the fetched file became, from the commands' text */
+    bool used = false;
+    for (size_t i = 0; i < L->nfetch && !from && !used && !L->r->n_exec; i++) {
+        how.n = 0;
+        if (how.s)
+            how.s[0] = 0;
+        used = fetch_reaches_training(L, &L->fetch[i], seqs, &ns, &how);
+    }
+    if (used)
+        sb_printf(&s, "%s (as the tool calls' text shows: the store has no processes or files)",
+                  how.s);
+    else if (from && from->kind == U_FILE)
         sb_printf(&s, "; what was fetched holds %" PRIu32 " test items: %s", from->res.full,
                   L->path[from->path].path);
     else if (from)
@@ -1325,9 +1420,13 @@ static int fetch_finding(leak *L, const char *unavail)
     sb_printf(&m, "%s", L->fetch[0].what);
     qsort(seqs, ns, sizeof *seqs, cmp_seq);
     query_seqs(L, &q, seqs, ns);
-    int rc = add_finding(L, "leak.test_split_fetched", from ? AUDIT_VIOLATION : AUDIT_SUSPICIOUS,
-                         from ? 0.95 : 0.5, &s, seqs, ns, &m, &q, unavail);
-    free(s.s), free(m.s), free(q.s);
+    int rc =
+        add_finding(L, "leak.test_split_fetched", from || used ? AUDIT_VIOLATION : AUDIT_SUSPICIOUS,
+                    from   ? 0.95
+                    : used ? 0.85
+                           : 0.5,
+                    &s, seqs, ns, &m, &q, unavail);
+    free(s.s), free(m.s), free(q.s), free(how.s);
     return rc;
 }
 
