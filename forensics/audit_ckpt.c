@@ -133,7 +133,9 @@ typedef struct ckpt_model {
     size_t n;
     ckpt_file *files; /* its top-level *.safetensors */
     size_t nfiles;
-    bool same_as_base; /* a reference whose every tensor is the base's */
+    const char *files_dir; /* where files are still to be hashed (only when identity needs them:
+                            * one stream of SHA-256 per file is the slowest read of the audit) */
+    bool same_as_base;     /* a reference whose every tensor is the base's */
     /* the numbers against the final (references only) */
     ckpt_dots *td; /* per tensor of the final (ii = 0: not compared) */
     ckpt_dots all;
@@ -198,13 +200,16 @@ static int ckpt_model_open(ckpt_model *m, const char *dir, bool files)
     m->n = safetensors_set_count(m->set);
     if (!(m->h = calloc(m->n ? m->n : 1, sizeof *m->h)))
         return PTB_ENOMEM;
+#pragma omp parallel for schedule(dynamic, 1) /* a tensor per thread: a model is read at the
+                                                  cores' speed, not one core's */
     for (size_t i = 0; i < m->n; i++) {
         const safetensors_tensor *t = safetensors_set_at(m->set, i);
         unsigned l;
         m->h[i].name = t->name;
         EVP_Digest(t->data, t->nbytes, m->h[i].sha, &l, EVP_sha256(), NULL);
     }
-    return files ? audit_refs_hash_files(dir, &m->files, &m->nfiles) : 0;
+    m->files_dir = files ? dir : NULL;
+    return 0;
 }
 
 static void ckpt_model_close(ckpt_model *m)
@@ -778,7 +783,7 @@ static int ckpt_stored_open(ckpt_model *m, const char *refs_dir, const char *nam
     if (same)
         return 0;
     safetensors_set_close(m->set), free(m->h), free(m->files);
-    m->set = NULL, m->err[0] = 0;
+    m->set = NULL, m->err[0] = 0, m->files_dir = NULL;
     m->h = calloc(s->n ? s->n : 1, sizeof *m->h);
     m->files = calloc(s->nfiles ? s->nfiles : 1, sizeof *m->files);
     if (!m->h || !m->files)
@@ -833,6 +838,10 @@ static int ckpt_identity(ckpt *k, ckpt_model *m, bool *from_ref)
     m->same_as_base = k->base.set && !changed && m->n == k->base.n;
     if (m->same_as_base || !eq_changed)
         return 0;
+    int rc = m->files_dir ? audit_refs_hash_files(m->files_dir, &m->files, &m->nfiles) : 0;
+    m->files_dir = NULL;
+    if (rc)
+        return rc;
     const ckpt_file *ff = NULL, *mf = NULL;
     for (size_t i = 0; i < k->nef && !ff; i++)
         for (size_t j = 0; j < m->nfiles && !ff; j++)
@@ -849,7 +858,6 @@ static int ckpt_identity(ckpt *k, ckpt_model *m, bool *from_ref)
              ff && strcmp(ff->name, mf->name) ? " (its name there differs)" : "");
     ckpt_query_seq(k, k->r->checkpoint_seq, q, sizeof q);
     uint64_t s = k->r->checkpoint_seq;
-    int rc;
     if (eq == m->n && eq == k->neh) {
         *from_ref = true;
         rc = ckpt_addf(k, "ckpt.identical_to_reference", AUDIT_VIOLATION, 1, &s, s ? 1 : 0, matched,

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <thread>
 
 #include "audit_ckpt_cuda.h"
 #include "safetensors.h"
@@ -157,7 +158,7 @@ typedef struct gpu {
     do {                                                                                           \
         cudaError_t e_ = (call);                                                                   \
         if (e_ != cudaSuccess) {                                                                   \
-            rc = errf(eb, PTB_EIO, "CUDA: %s: %s", #call, cudaGetErrorString(e_));             \
+            rc = errf(eb, PTB_EIO, "CUDA: %s: %s", #call, cudaGetErrorString(e_));                 \
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
@@ -168,15 +169,59 @@ extern "C" int audit_ckpt_cuda_available(ptb_errbuf *eb)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess || n < 1)
         return errf(eb, -ENOTSUP, "no CUDA device: %s",
-                        e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+                    e != cudaSuccess ? cudaGetErrorString(e) : "none found");
     return 0;
 }
 
-/* Copy the chunk's bytes into slot s (after its previous work is done) and upload them. */
-static cudaError_t put(slot *s, int i, const void *src, size_t bytes)
+/* Copy a chunk's arrays (src[i], bytes[i]; bytes 0: none) into slot s's pinned buffers with up
+ * to COPY_THREADS threads, each a contiguous share (reading the mapping is the host's part of the
+ * work, and one thread alone is slower than the bus), then upload them on the slot's stream. */
+#define COPY_THREADS 8
+static cudaError_t put(slot *s, const void *const src[3], const size_t bytes[3])
 {
-    memcpy(s->h[i], src, bytes);
-    return cudaMemcpyAsync(s->d[i], s->h[i], bytes, cudaMemcpyHostToDevice, s->st);
+    unsigned hw = std::thread::hardware_concurrency(), nt = hw < 1              ? 1
+                                                            : hw > COPY_THREADS ? COPY_THREADS
+                                                                                : hw;
+    struct piece {
+        void *dst;
+        const void *src;
+        size_t n;
+    } pc[3 * COPY_THREADS];
+    int np = 0;
+    for (int i = 0; i < 3; i++)
+        for (unsigned t = 0; bytes[i] && t < nt; t++) {
+            size_t a = bytes[i] * t / nt, b = bytes[i] * (t + 1) / nt;
+            if (b > a)
+                pc[np++] = {s->h[i] + a, (const unsigned char *)src[i] + a, b - a};
+        }
+    std::thread th[3 * COPY_THREADS];
+    int started = 0;
+    /* pieces 1..np-1 on threads (as many as nt), the rest here */
+    for (int p = 1; p < np && started < (int)nt - 1; p++) {
+        try {
+            th[started] = std::thread([=] {
+                for (int q = p; q < np; q += (int)nt - 1)
+                    memcpy(pc[q].dst, pc[q].src, pc[q].n);
+            });
+            started++;
+        } catch (...) {
+            break;
+        }
+    }
+    /* the pieces no thread took: 0, and all when no thread started */
+    for (int q = 0; q < np; q++)
+        if (q == 0 || !started || (q - 1) % ((int)nt - 1) >= started)
+            memcpy(pc[q].dst, pc[q].src, pc[q].n);
+    for (int t = 0; t < started; t++)
+        th[t].join();
+    for (int i = 0; i < 3; i++) {
+        cudaError_t e =
+            bytes[i] ? cudaMemcpyAsync(s->d[i], s->h[i], bytes[i], cudaMemcpyHostToDevice, s->st)
+                     : cudaSuccess;
+        if (e != cudaSuccess)
+            return e;
+    }
+    return cudaSuccess;
 }
 
 extern "C" int audit_ckpt_cuda_dots(const audit_ckpt_job *jobs, size_t n, ptb_errbuf *eb)
@@ -210,6 +255,7 @@ extern "C" int audit_ckpt_cuda_dots(const audit_ckpt_job *jobs, size_t n, ptb_er
     }
     CK(cudaMalloc((void **)&g.dout, (n ? 3 * n : 1) * sizeof(double)));
     CK(cudaMemset(g.dout, 0, (n ? 3 * n : 1) * sizeof(double)));
+    CK(cudaDeviceSynchronize()); /* the streams do not wait for the default one */
     if (maxk) {
         CK(cudaMalloc((void **)&g.acc, maxk * sizeof(double)));
         CK(cudaMalloc((void **)&g.dsk, maxk * sizeof(float)));
@@ -222,27 +268,29 @@ extern "C" int audit_ckpt_cuda_dots(const audit_ckpt_job *jobs, size_t n, ptb_er
             for (int s = 0; s < 2; s++)
                 CK(cudaStreamSynchronize(g.s[s].st));
             CK(cudaMemset(g.acc, 0, jb->k * sizeof(double)));
+            CK(cudaDeviceSynchronize());
         }
         for (uint64_t off = 0; off < jb->n; off += CH) {
             slot *s = &g.s[next++ % 2];
             size_t c = jb->n - off < CH ? (size_t)(jb->n - off) : CH;
+            const void *src[3] = {
+                (const unsigned char *)jb->f + off * dt_size(jb->fdt),
+                (const unsigned char *)jb->b + off * dt_size(jb->bdt),
+                !sk ? (const void *)((const unsigned char *)jb->x + off * dt_size(jb->xdt))
+                    : (const void *)(jb->sk + off)};
+            const size_t bytes[3] = {c * dt_size(jb->fdt), c * dt_size(jb->bdt),
+                                     !sk      ? c * dt_size(jb->xdt)
+                                     : bucket ? 0
+                                              : c * sizeof(float)};
             CK(cudaEventSynchronize(s->done));
-            CK(put(s, 0, (const unsigned char *)jb->f + off * dt_size(jb->fdt),
-                   c * dt_size(jb->fdt)));
-            CK(put(s, 1, (const unsigned char *)jb->b + off * dt_size(jb->bdt),
-                   c * dt_size(jb->bdt)));
-            if (!sk)
-                CK(put(s, 2, (const unsigned char *)jb->x + off * dt_size(jb->xdt),
-                       c * dt_size(jb->xdt)));
-            else if (!bucket)
-                CK(put(s, 2, jb->sk + off, c * sizeof(float)));
+            CK(put(s, src, bytes));
             if (bucket)
                 k_sketch<<<g.blocks, THREADS, 0, s->st>>>(s->d[0], jb->fdt, s->d[1], jb->bdt, c,
                                                           off, jb->key, jb->k, g.acc, o);
             else
-                k_dots<<<g.blocks, THREADS, 0, s->st>>>(s->d[0], jb->fdt, s->d[1], jb->bdt,
-                                                        s->d[2], sk ? SAFETENSORS_F32 : jb->xdt,
-                                                        c, sk ? 1 : 0, o);
+                k_dots<<<g.blocks, THREADS, 0, s->st>>>(s->d[0], jb->fdt, s->d[1], jb->bdt, s->d[2],
+                                                        sk ? SAFETENSORS_F32 : jb->xdt, c,
+                                                        sk ? 1 : 0, o);
             CK(cudaGetLastError());
             CK(cudaEventRecord(s->done, s->st));
         }
@@ -250,9 +298,10 @@ extern "C" int audit_ckpt_cuda_dots(const audit_ckpt_job *jobs, size_t n, ptb_er
             for (int s = 0; s < 2; s++)
                 CK(cudaStreamSynchronize(g.s[s].st));
             CK(cudaMemcpy(g.dsk, jb->sk, jb->k * sizeof(float), cudaMemcpyHostToDevice));
-            k_finish<<<(jb->k + THREADS - 1) / THREADS < 1024 ? (jb->k + THREADS - 1) / THREADS
-                                                              : 1024,
-                       THREADS>>>(g.acc, g.dsk, jb->k, o);
+            unsigned fb = (jb->k + THREADS - 1) / THREADS;
+            if (fb > 1024)
+                fb = 1024;
+            k_finish<<<fb, THREADS>>>(g.acc, g.dsk, jb->k, o);
             CK(cudaGetLastError());
             CK(cudaDeviceSynchronize());
         }

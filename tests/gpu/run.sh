@@ -31,12 +31,17 @@
 #   tests/gpu/run.sh rungpu OUT    ptb run of a scripted agent that trains on the GPU, recorded
 #   tests/gpu/run.sh audit-leak OUT  ptb audit's n-gram scan on the GPU (issue 8): its test
 #                                  against the CPU, its benchmark beside the CPU and grep -F -f
+#   tests/gpu/run.sh audit-ckpt OUT  ptb audit's tensor comparison on the GPU (issue 8): its test
+#                                  against the CPU, the detector's tests, its benchmark (3 x 1.1 GB
+#                                  checkpoints) beside the CPU, cat and sha256sum
+#   tests/gpu/run.sh pack-ckpt BUILD  only what audit-ckpt needs, from an existing build folder,
+#                                  into $PTB_GPUPACK (LD_LIBRARY_PATH instead of an RPATH)
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PACK=.gpupack
+PACK=${PTB_GPUPACK:-.gpupack} # another folder: a pack of one mode's programs (pack-ckpt)
 
 pack() {
   local b=build-gpupack
@@ -76,6 +81,10 @@ pack() {
     tests/bench/bench_audit_leak.sh $PACK/
   ldd $b/tests/unit/forensics/test_audit_leak_cuda | awk '$3 ~ /^\// {print $3}' |
     grep -Ev "$skip" | sort -u | while read -r l; do cp -L "$l" $PACK/lib/; done
+  # the checkpoint comparison's GPU test, the detector's test and the benchmark (mode audit-ckpt)
+  cmake --build $b -j"$(nproc)" --target ptbauditcuda test_audit_ckpt_cuda test_audit_ckpt \
+    bench_audit_ckpt || return 1
+  pack_ckpt_copy $b
   # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
   du -sh $PACK
@@ -322,6 +331,48 @@ audit_leak() {
   return $rc
 }
 
+# What mode audit-ckpt runs, from build folder $1 into $PACK (and the libraries they load but
+# the C runtime's and CUDA's).
+pack_ckpt_copy() {
+  local b=$1 skip='/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so|/cuda'
+  mkdir -p $PACK/lib
+  cp $b/forensics/libptbauditcuda.so $PACK/lib/ &&
+    cp $b/tests/unit/forensics/test_audit_ckpt_cuda $b/tests/unit/forensics/test_audit_ckpt \
+      $b/tests/bench/bench_audit_ckpt $PACK/ || return 1
+  ldd $b/tests/unit/forensics/test_audit_ckpt $b/tests/bench/bench_audit_ckpt |
+    awk '$3 ~ /^\// {print $3}' | grep -Ev "$skip" | sort -u |
+    while read -r l; do cp -L "$l" $PACK/lib/; done
+}
+
+# The tensor comparison on the GPU (issue 8): test_audit_ckpt_cuda (the GPU's sums equal the
+# CPU's within 1e-9 of their scale), test_audit_ckpt (the detector with --device auto: the GPU;
+# stored references), then bench_audit_ckpt on three checkpoints of AUDIT_CKPT_MB (1100) MB each.
+# Results in OUT/audit-ckpt-*.
+audit_ckpt() {
+  local out=${1:?usage: run.sh audit-ckpt OUT} P=$PWD/$PACK rc=0 trc
+  mkdir -p "$out"
+  { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc;
+    grep -m1 'model name' /proc/cpuinfo; free -g | head -2; } >"$out/audit-ckpt-gpu.txt" 2>&1
+  cat "$out/audit-ckpt-gpu.txt"
+  export LD_LIBRARY_PATH=$P/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  {
+    "$P/test_audit_ckpt_cuda"
+    trc=$?
+    echo "test_audit_ckpt_cuda rc=$trc"
+    [ $trc -eq 0 ] || rc=1
+    (cd /tmp && "$P/test_audit_ckpt" >"$out/audit-ckpt-detector.log" 2>&1)
+    trc=$?
+    grep -E '^\[|stored \(|\(cuda\)' "$out/audit-ckpt-detector.log" | head -40
+    echo "test_audit_ckpt rc=$trc"
+    [ $trc -eq 0 ] || rc=1
+  } >"$out/audit-ckpt-test.txt" 2>&1
+  cat "$out/audit-ckpt-test.txt"
+  "$P/bench_audit_ckpt" --mb "${AUDIT_CKPT_MB:-1100}" --dir /tmp/ptb-bench-ckpt \
+    --json "$out/audit-ckpt-bench.json" >"$out/audit-ckpt-bench.txt" 2>&1 || rc=1
+  cat "$out/audit-ckpt-bench.txt"
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -344,6 +395,8 @@ run) shift; run "$@" ;;
 run2) shift; run2 "$@" ;;
 rungpu) shift; run_gpu "$@" ;;
 audit-leak) shift; audit_leak "$@" ;;
+audit-ckpt) shift; audit_ckpt "$@" ;;
+pack-ckpt) shift; pack_ckpt_copy "${1:?usage: run.sh pack-ckpt BUILD}" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
 *) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT" >&2; exit 2 ;;
 esac
