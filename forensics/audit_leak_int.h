@@ -93,15 +93,15 @@ struct lk_piecer;
 typedef struct lk_scan {
     const lk_index *ix;
     unsigned threads;     /* of a large text's scan (lk_scan_pieces); 0, 1: this thread */
-    size_t piece_bytes;   /* a piece of a large text; 0: LK_PIECE (tests make it small) */
+    size_t piece_bytes;   /* a piece of a large text; 0: LK_PIECE, LK_PIECE_GPU (tests: small) */
     size_t par_min;       /* a text of this many bytes or more goes in pieces; 0: LK_PAR_MIN */
     struct lk_piecer *pc; /* the pieces' buffers and threads; NULL until the first */
     struct audit_leak_cuda *gpu; /* the CUDA scan (audit_leak_cuda.h); NULL: the CPU */
     bool gpu_own;                /* gpu is the scanner's (opened by gpu_auto), freed with it */
-    bool gpu_auto;  /* open the GPU for the first text of LK_GPU_AUTO_MIN bytes (--device auto) */
+    bool gpu_auto;  /* open the GPU for the first text of LK_GPU_AUTO_MIN bytes a thread (auto) */
     bool gpu_tried; /* ... once */
-    uint64_t gpu_bytes;          /* bytes scanned on the GPU */
-    const lk_pre *pre;           /* precomputed hits, in stream order (scan_chunk uses them) */
+    uint64_t gpu_bytes; /* bytes scanned on the GPU */
+    const lk_pre *pre;  /* precomputed hits, in stream order (scan_chunk uses them) */
     size_t npre, pre_at, pre_feed;
     uint32_t epoch;
     uint32_t *win_ep, *part_ep, *part_hits, *item_ep;
@@ -135,11 +135,13 @@ int lk_scan_unit(lk_scan *sc, const void *data, size_t len, lk_res *res);
  * the GPU; the stream is then put together in order here (lk_stream_feed, scan_chunk), the few
  * positions at a piece's end scanned with the next piece's words, and the hits applied in
  * order: the results are a single pass's, bit for bit. */
-#define LK_PIECE (1u << 20)   /* bytes of a piece */
-#define LK_PAR_MIN (4u << 20) /* a text this large or larger goes in pieces */
-/* --device auto: a text this large opens the GPU (starting CUDA costs about 0.3 s, what the CPU
- * scans of 150 MB in) */
-#define LK_GPU_AUTO_MIN (128u << 20)
+#define LK_PIECE (1u << 20)     /* bytes of a piece */
+#define LK_PIECE_GPU (1u << 16) /* ... on the GPU */
+#define LK_PAR_MIN (4u << 20)   /* a text this large or larger goes in pieces */
+/* --device auto: a text of this many bytes per CPU thread opens the GPU. Starting CUDA costs
+ * about 0.25 s, in which a thread scans 80-140 MB; the GPU scans 5.7 GB/s (docs/BENCHMARKS.md): it
+ * pays from about 180-300 MB on 2 threads and 1.2 GB on 8. */
+#define LK_GPU_AUTO_MIN (128ull << 20)
 
 typedef struct lk_b64run {
     size_t s, e; /* bytes of a base64 run long enough to decode */
@@ -170,7 +172,7 @@ void lk_piecer_free(struct lk_piecer *pc);
 int lk_gpu_open(const lk_index *ix, struct audit_leak_cuda **g, char *msg, size_t cap);
 /* Set sc up for `--device dev` ("cpu", "cuda", "auto"; NULL: auto): threads = the online CPUs
  * (at most 8); the GPU opened now for cuda (0; -ENOTSUP, -ENOMEM, -EIO, PTB_EINVAL with msg),
- * for auto when a text of LK_GPU_AUTO_MIN bytes comes (and the CPU when it cannot). */
+ * for auto when a text of LK_GPU_AUTO_MIN bytes a thread comes (the CPU when it cannot). */
 int lk_scanner_device(lk_scan *sc, const char *dev, char *msg, size_t cap);
 /* Where the scan ran, for a finding's summary: "n-gram scan on cuda (...)" or "... on the cpu". */
 void lk_scanner_device_say(const lk_scan *sc, char *out, size_t cap);

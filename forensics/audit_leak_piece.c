@@ -17,8 +17,9 @@
  * order with the same context, epochs and run lengths as one pass (apply_hits), and the base64
  * runs are decoded and scanned after the text, in order, as scan_b64 does.
  *
- * Work is done a batch of pieces at a time (LK_BATCH pieces: bounded memory whatever the text's
- * size): the GPU's pass over the batch first, then the threads take the pieces the GPU left (all
+ * Work is done a batch of pieces at a time (bounded memory whatever the text's size: 64 pieces of
+ * 1 MiB on the CPU; on the GPU 1,024 of 64 KiB, so that a byte it does not read sends little to
+ * the CPU): the GPU's pass over the batch first, then the threads take the pieces the GPU left (all
  * of them without a GPU), then this thread feeds the stream. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,7 +35,8 @@
 #include "audit_leak_int.h"
 #include "ptb_error.h"
 
-#define LK_BATCH 64      /* pieces at a time */
+#define LK_BATCH 1024    /* pieces at a time, at most */
+#define LK_BATCH_CPU 64  /* ... without a GPU */
 #define LK_THREADS_MAX 8 /* threads of one scan */
 
 _Static_assert(sizeof(lk_hit) == sizeof(audit_leak_cuda_hit), "the GPU's hits are lk_hits");
@@ -59,7 +61,8 @@ typedef struct lk_piecer {
     size_t cut[LK_BATCH + 1];
     audit_leak_cuda_piece gp[LK_BATCH];
     lk_pre pre[LK_BATCH];
-    lk_b64run *run; /* the text's runs, in order */
+    size_t rel[LK_BATCH + 1]; /* the GPU's cuts, from the batch's first byte */
+    lk_b64run *run;           /* the text's runs, in order */
     size_t nrun, rcap;
     /* one batch's work */
     const lk_index *ix;
@@ -130,11 +133,10 @@ static bool batch_gpu(lk_scan *sc, lk_piecer *pc)
 {
     char msg[256];
     size_t b0 = pc->cut[0];
-    size_t rel[LK_BATCH + 1];
     for (size_t k = 0; k <= pc->np; k++)
-        rel[k] = pc->cut[k] - b0;
-    if (audit_leak_cuda_scan(sc->gpu, pc->p + b0, pc->cut[pc->np] - b0, rel, pc->np, pc->gp, msg,
-                             sizeof msg))
+        pc->rel[k] = pc->cut[k] - b0;
+    if (audit_leak_cuda_scan(sc->gpu, pc->p + b0, pc->cut[pc->np] - b0, pc->rel, pc->np, pc->gp,
+                             msg, sizeof msg))
         return false;
     for (size_t k = 0; k < pc->np; k++) {
         lk_piece *q = &pc->pc[k];
@@ -158,13 +160,14 @@ int lk_scan_pieces(lk_scan *sc, const uint8_t *p, size_t n)
     pc->ix = sc->ix;
     pc->p = p;
     pc->nrun = 0;
-    size_t step = sc->piece_bytes ? sc->piece_bytes : LK_PIECE;
+    size_t step = sc->piece_bytes ? sc->piece_bytes : sc->gpu ? LK_PIECE_GPU : LK_PIECE;
+    size_t batch = sc->gpu ? LK_BATCH : LK_BATCH_CPU;
     int rc = 0;
     for (size_t at = 0; at < n && !rc && !sc->out.rc;) {
         /* the batch's cuts */
         pc->np = 0;
         pc->cut[0] = at;
-        while (pc->np < LK_BATCH && at < n) {
+        while (pc->np < batch && at < n) {
             size_t c = n - at > step ? at + step : n;
             while (c < n && !lk_piece_cut(p[c]))
                 c++;

@@ -33,13 +33,18 @@ static_assert(LK_MARGIN >= 2 * LK_N + LK_W, "adjacency checks look this far");
 
 /* ------------------------------------------------------------------ small helpers */
 
-uint64_t lk_mix64(uint64_t x)
+static inline uint64_t mix64(uint64_t x)
 {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
     x ^= x >> 27;
     x *= 0x94d049bb133111ebull;
     return x ^ (x >> 31);
+}
+
+uint64_t lk_mix64(uint64_t x)
+{
+    return mix64(x);
 }
 
 /* Grow an array of n elements of size sz to hold one more. */
@@ -158,7 +163,7 @@ static bool tmpl_has(const tok_out *o, uint64_t t)
     return false;
 }
 
-static void tok_push(tok_out *o, uint64_t t)
+static inline void tok_push(tok_out *o, uint64_t t)
 {
     if (o->rc || (o->tmpl && tmpl_has(o, t)))
         return;
@@ -199,11 +204,11 @@ static inline void word_add(word *w, uint32_t cp)
 }
 
 /* The word's token: its hash, low bit = starts with a digit; never 0 or 1. */
-static void word_end(word *w, tok_out *o)
+static inline __attribute__((always_inline)) void word_end(word *w, tok_out *o)
 {
     if (!w->len)
         return;
-    uint64_t t = (lk_mix64(w->h) & ~1ull) | (w->num ? 1u : 0u);
+    uint64_t t = (mix64(w->h) & ~1ull) | (w->num ? 1u : 0u);
     if (t >> 1 == 0)
         t |= 2;
     tok_push(o, t);
@@ -253,7 +258,8 @@ void lk_tokenize(tok_out *o, const uint8_t *p, size_t n)
                 size_t j = i;
                 while (j < n && p[j] == '\\')
                     j++;
-                if (j < n && p[j] && strchr("nrtbf", p[j])) {
+                if (j < n &&
+                    (p[j] == 'n' || p[j] == 'r' || p[j] == 't' || p[j] == 'b' || p[j] == 'f')) {
                     word_end(&w, o);
                     i = j + 1;
                     continue;
@@ -308,19 +314,19 @@ void lk_tokenize(tok_out *o, const uint8_t *p, size_t n)
 
 #define PART_LONG(pt) ((pt)->len >= LK_N)
 
-static size_t bloom_word(const lk_index *ix, uint64_t key)
+static inline size_t bloom_word(const lk_index *ix, uint64_t key)
 {
     return (size_t)(key >> 12) & ix->bloom_mask;
 }
 
-static uint64_t bloom_bits(uint64_t key)
+static inline uint64_t bloom_bits(uint64_t key)
 {
     return 1ull << (key & 63) | 1ull << (key >> 6 & 63);
 }
 
-static uint64_t seq_key(uint64_t h, size_t len)
+static inline uint64_t seq_key(uint64_t h, size_t len)
 {
-    uint64_t k = lk_mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
+    uint64_t k = mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
     return k ? k : 1;
 }
 
@@ -610,12 +616,12 @@ int lk_index_build(lk_index *ix, const char *path, char *err, size_t errcap)
     return 0;
 }
 
-static int64_t index_find(const lk_index *ix, uint64_t key)
+static inline int64_t index_find(const lk_index *ix, uint64_t key)
 {
     uint64_t bits = bloom_bits(key);
     if ((ix->bloom[bloom_word(ix, key)] & bits) != bits)
         return -1;
-    for (size_t s = lk_mix64(key) & ix->kmask; ix->key[s]; s = (s + 1) & ix->kmask)
+    for (size_t s = mix64(key) & ix->kmask; ix->key[s]; s = (s + 1) & ix->kmask)
         if (ix->key[s] == key)
             return (int64_t)s;
     return -1;
@@ -1140,7 +1146,8 @@ static void scan_bytes(lk_scan *sc, const uint8_t *p, size_t n, int depth)
     }
     bool binary = looks_binary(p, n);
     sc->binary = binary;
-    if (!binary && !depth && sc->gpu_auto && !sc->gpu_tried && n >= LK_GPU_AUTO_MIN) {
+    if (!binary && !depth && sc->gpu_auto && !sc->gpu_tried &&
+        n >= LK_GPU_AUTO_MIN * (sc->threads > 1 ? sc->threads : 1)) {
         char msg[256];
         sc->gpu_tried = true;
         sc->gpu_own = lk_gpu_open(sc->ix, &sc->gpu, msg, sizeof msg) == 0;

@@ -5,7 +5,8 @@
 # and, where a GPU and libptbauditcuda.so are there, with --device cuda; beside it, `grep -F -c
 # -f` of the test prompts over the same file (what a user would run, without normalisation,
 # reformatting or lineage), and the scan alone on the file in memory (bench_audit_leak_scan: 1
-# and 2 threads, the GPU; the same results required). Prints one JSON line.
+# and 2 threads, the GPU; the same results required; again with a non-ASCII byte every MB).
+# Prints one JSON line.
 #   tests/bench/bench_audit_leak.sh PTB [SIZE_MB [BENCH_AUDIT_LEAK_SCAN]]
 # The scan program defaults to tests/bench/bench_audit_leak_scan of PTB's build tree.
 set -u
@@ -70,6 +71,10 @@ fi
 if [ -x "$scanb" ]; then
   "$scanb" --test-set "$tmp/test.jsonl" --data "$tmp/ws/train.jsonl" --threads 1,2 --reps 3 \
     >"$tmp/scan.jsonl" || echo "bench_audit_leak_scan: results differ or it failed" >&2
+  # the same with a byte >= 0x80 every MB (the GPU leaves its 64 KiB piece to the CPU)
+  "$scanb" --test-set "$tmp/test.jsonl" --data "$tmp/ws/train.jsonl" --threads 2 --reps 3 \
+    --non-ascii-every 1000000 >"$tmp/scan-na.jsonl" ||
+    echo "bench_audit_leak_scan --non-ascii-every: results differ or it failed" >&2
 fi
 python3 - "$tmp" "$bytes" "$t0" "$t1" "$t2" "$(cat "$tmp/grep.txt")" "$tc0" "$tc1" <<'PY'
 import json, sys
@@ -98,5 +103,9 @@ if tc1 > tc0:
                 "cuda_same_findings": strip(cpu) == strip(cuda),
                 "cuda_summary": [f["summary"] for f in cuda if f["rule"].startswith("leak.test_items")][:1]})
 out["scan"] = [json.loads(l) for l in open(f"{tmp}/scan.jsonl") if l.strip()]
+try:
+    out["scan_non_ascii_every_mb"] = [json.loads(l) for l in open(f"{tmp}/scan-na.jsonl") if l.strip()]
+except OSError:
+    pass
 print(json.dumps(out))
 PY

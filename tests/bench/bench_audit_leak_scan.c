@@ -4,12 +4,13 @@
  * the whole `ptb audit` and `grep -F -f` (docs/BENCHMARKS.md).
  *
  *   bench_audit_leak_scan --test-set FILE --data FILE [--threads 1,2] [--reps N] [--device
- *                         cpu|cuda|auto]
+ *                         cpu|cuda|auto] [--non-ascii-every N]
  *
  * The data is read once (not timed); each configuration is timed --reps times (best kept) and
  * its result -- items found in full, question-only, answer-only, longest run, samples, words --
  * must equal the first's, else exit 1. Prints one JSON line per configuration: the bytes, the
- * seconds, GB/s of bytes scanned, what was found. The GPU's library: $PTB_AUDIT_CUDA_LIB, else
+ * seconds, GB/s of bytes scanned, what was found; with a GPU, also the GPU's part alone
+ * (audit_leak_cuda_scan over the whole file: copies, kernels, copies back; no CPU merge). The GPU's library: $PTB_AUDIT_CUDA_LIB, else
  * lib/ next to this program. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
 {
     const char *test = NULL, *data = NULL, *threads = "1,2", *device = "auto";
     unsigned reps = 3;
+    unsigned long long dirty = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--test-set"))
             test = argv[i + 1];
@@ -57,10 +59,12 @@ int main(int argc, char **argv)
             reps = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else if (!strcmp(argv[i], "--device"))
             device = argv[i + 1];
+        else if (!strcmp(argv[i], "--non-ascii-every"))
+            dirty = strtoull(argv[i + 1], NULL, 10);
     }
     if (!test || !data) {
         fprintf(stderr, "usage: bench_audit_leak_scan --test-set FILE --data FILE [--threads 1,2] "
-                        "[--reps N] [--device cpu|cuda|auto]\n");
+                        "[--reps N] [--device cpu|cuda|auto] [--non-ascii-every N]\n");
         return 2;
     }
     size_t n;
@@ -68,6 +72,13 @@ int main(int argc, char **argv)
     if (!buf) {
         perror(data);
         return 2;
+    }
+    /* --non-ascii-every N: a space every N bytes becomes 0xA0 (a byte the GPU leaves to the CPU) */
+    for (size_t i = dirty; dirty && i < n; i += dirty) {
+        while (i < n && buf[i] != ' ')
+            i++;
+        if (i < n)
+            buf[i] = 0xA0;
     }
     lk_index ix = {0};
     char err[512];
@@ -124,6 +135,41 @@ int main(int argc, char **argv)
                best, (double)n / best / 1e9, (unsigned long long)words, res.full, res.qonly,
                res.aonly, res.span, same ? "true" : "false");
         fflush(stdout);
+    }
+    if (g) { /* the GPU's part alone: pieces of 64 KiB and 1 MiB, no CPU merge */
+        static const size_t kib[] = {64, 1024}, batch[] = {1024, 64};
+        static size_t cut[1025];
+        static audit_leak_cuda_piece pc[1024];
+        for (size_t m = 0; m < 2; m++) {
+            double best = 1e30;
+            size_t cpu_pieces = 0;
+            for (unsigned r = 0; r < reps; r++) {
+                double t0 = now_s();
+                cpu_pieces = 0;
+                for (size_t at = 0; at < n;) {
+                    size_t np = 0, b0 = at;
+                    cut[0] = 0;
+                    while (np < batch[m] && at < n) {
+                        size_t c = n - at > (kib[m] << 10) ? at + (kib[m] << 10) : n;
+                        while (c < n && !lk_piece_cut(buf[c]))
+                            c++;
+                        cut[++np] = c - b0;
+                        at = c;
+                    }
+                    if (audit_leak_cuda_scan(g, buf + b0, at - b0, cut, np, pc, msg, sizeof msg)) {
+                        fprintf(stderr, "bench_audit_leak_scan: %s\n", msg);
+                        return 1;
+                    }
+                    for (size_t k = 0; k < np; k++)
+                        cpu_pieces += pc[k].cpu != 0;
+                }
+                double t = now_s() - t0;
+                best = t < best ? t : best;
+            }
+            printf("{\"device\": \"cuda-alone\", \"piece_kib\": %zu, \"bytes\": %zu, \"s\": %.4f, "
+                   "\"gb_per_s\": %.3f, \"pieces_left_to_cpu\": %zu}\n",
+                   kib[m], n, best, (double)n / best / 1e9, cpu_pieces);
+        }
     }
     audit_leak_cuda_free(g);
     lk_scanner_free(&sc);
