@@ -418,35 +418,10 @@ static bool refs_read_tensor(json_t *o, safetensors_file *skf, audit_ref_tensor 
     return true;
 }
 
-int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_errbuf *eb)
+/* r's fields from its JSON and sketch (pv->j, pv->sk, set); what: the name for messages. */
+static int refs_fill(audit_ref *r, const char *name, const char *what, ptb_errbuf *eb)
 {
-    *out = NULL;
-    char p[PATH_MAX], q[PATH_MAX];
-    if (!audit_refs_name_ok(name))
-        return ptb_errf(eb, PTB_EINVAL, "'%s' is not a reference name", name);
-    if (snprintf(p, sizeof p, "%s/%s/ref.json", refs_dir, name) >= (int)sizeof p ||
-        snprintf(q, sizeof q, "%s/%s/sketch.safetensors", refs_dir, name) >= (int)sizeof q)
-        return ptb_errf(eb, PTB_EINVAL, "%s: path too long", refs_dir);
-    struct stat sb;
-    if (stat(p, &sb))
-        return errno == ENOENT ? ptb_errf(eb, PTB_ENOTFOUND,
-                                          "no reference %s in %s (ptb refs list)", name, refs_dir)
-                               : ptb_errf(eb, -errno, "%s: %s", p, strerror(errno));
-    audit_ref *r = calloc(1, sizeof *r);
-    refs_priv *pv = calloc(1, sizeof *pv);
-    if (!r || !pv) {
-        free(r), free(pv);
-        return PTB_ENOMEM;
-    }
-    r->priv = pv;
-    json_error_t je;
-    int rc = 0;
-    if (!(pv->j = json_load_file(p, 0, &je))) {
-        rc = ptb_errf(eb, PTB_ECORRUPT, "%s: %s (line %d)", p, je.text, je.line);
-        goto fail;
-    }
-    if ((rc = safetensors_open(q, &pv->sk, eb)))
-        goto fail;
+    refs_priv *pv = r->priv;
     json_t *j = pv->j, *jt = json_object_get(j, "tensors"), *jf = json_object_get(j, "files"), *v;
     const char *seed = json_string_value(json_object_get(j, "seed"));
     const char *nm = json_string_value(json_object_get(j, "name"));
@@ -459,7 +434,7 @@ int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_
         !json_is_array(jt) || !json_is_array(jf) || json_array_size(jf) > AUDIT_REFS_FILES_MAX)
         goto corrupt;
     r->seed = strtoull(seed, &end, 16);
-    if (*end)
+    if (*end || !isxdigit((unsigned char)seed[0]))
         goto corrupt;
     snprintf(r->name, sizeof r->name, "%s", name);
     r->path = (char *)json_string_value(json_object_get(j, "path"));
@@ -469,10 +444,8 @@ int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_
     r->bytes = (uint64_t)json_integer_value(json_object_get(j, "bytes"));
     r->t = calloc(json_array_size(jt) ? json_array_size(jt) : 1, sizeof *r->t);
     r->files = calloc(json_array_size(jf) ? json_array_size(jf) : 1, sizeof *r->files);
-    if (!r->t || !r->files) {
-        rc = PTB_ENOMEM;
-        goto fail;
-    }
+    if (!r->t || !r->files)
+        return PTB_ENOMEM;
     size_t i;
     json_array_foreach(jt, i, v)
     {
@@ -490,16 +463,74 @@ int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_
         snprintf(r->files[i].name, sizeof r->files->name, "%s", fn);
         r->nfiles++;
     }
-    *out = r;
     return 0;
 corrupt:
-    rc = ptb_errf(eb, PTB_ECORRUPT,
-                  "%s: not a reference kept by ptb refs (a field is missing or "
-                  "wrong, or the sketch does not match)",
-                  p);
-fail:
-    audit_ref_close(r);
+    return ptb_errf(eb, PTB_ECORRUPT,
+                    "%s: not a reference kept by ptb refs (a field is missing or wrong, or the "
+                    "sketch does not match)",
+                    what);
+}
+
+static audit_ref *refs_new_ref(void)
+{
+    audit_ref *r = calloc(1, sizeof *r);
+    if (r && !(r->priv = calloc(1, sizeof(refs_priv)))) {
+        free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_errbuf *eb)
+{
+    *out = NULL;
+    char p[PATH_MAX], q[PATH_MAX];
+    if (!audit_refs_name_ok(name))
+        return ptb_errf(eb, PTB_EINVAL, "'%s' is not a reference name", name);
+    if (snprintf(p, sizeof p, "%s/%s/ref.json", refs_dir, name) >= (int)sizeof p ||
+        snprintf(q, sizeof q, "%s/%s/sketch.safetensors", refs_dir, name) >= (int)sizeof q)
+        return ptb_errf(eb, PTB_EINVAL, "%s: path too long", refs_dir);
+    struct stat sb;
+    if (stat(p, &sb))
+        return errno == ENOENT ? ptb_errf(eb, PTB_ENOTFOUND,
+                                          "no reference %s in %s (ptb refs list)", name, refs_dir)
+                               : ptb_errf(eb, -errno, "%s: %s", p, strerror(errno));
+    audit_ref *r = refs_new_ref();
+    if (!r)
+        return PTB_ENOMEM;
+    refs_priv *pv = r->priv;
+    json_error_t je;
+    int rc = 0;
+    if (!(pv->j = json_load_file(p, 0, &je)))
+        rc = ptb_errf(eb, PTB_ECORRUPT, "%s: %s (line %d)", p, je.text, je.line);
+    else if (!(rc = safetensors_open(q, &pv->sk, eb)))
+        rc = refs_fill(r, name, p, eb);
+    if (rc)
+        audit_ref_close(r);
+    else
+        *out = r;
     return rc;
+}
+
+int audit_ref_parse(const char *name, const char *json, size_t len, const void *sk, size_t sklen,
+                    audit_ref **out, ptb_errbuf *eb)
+{
+    *out = NULL;
+    audit_ref *r = refs_new_ref();
+    if (!r)
+        return PTB_ENOMEM;
+    refs_priv *pv = r->priv;
+    json_error_t je;
+    int rc = 0;
+    if (!(pv->j = json_loadb(json, len, 0, &je)))
+        rc = ptb_errf(eb, PTB_ECORRUPT, "ref.json: %s (line %d)", je.text, je.line);
+    else if (!(rc = safetensors_parse(sk, sklen, &pv->sk, eb)))
+        rc = refs_fill(r, name, "ref.json", eb);
+    if (rc)
+        audit_ref_close(r);
+    else
+        *out = r;
+    return rc == PTB_ENOMEM ? rc : rc ? PTB_ECORRUPT : 0;
 }
 
 static int refs_name_cmp(const void *a, const void *b)

@@ -94,6 +94,11 @@ int audit_refs_add(const char *refs_dir, const char *name, const char *dir, cons
 int audit_ref_open(const char *refs_dir, const char *name, audit_ref **out, ptb_errbuf *eb);
 void audit_ref_close(audit_ref *r);
 
+/* The same from bytes: ref.json's text (json, len) and sketch.safetensors' (sk, sklen; borrowed:
+ * they must outlive *out). 0, PTB_ECORRUPT (eb: why) or PTB_ENOMEM. For the fuzzer. */
+int audit_ref_parse(const char *name, const char *json, size_t len, const void *sk, size_t sklen,
+                    audit_ref **out, ptb_errbuf *eb);
+
 /* The stored tensor called name, or NULL. Borrowed from r. */
 const audit_ref_tensor *audit_ref_find(const audit_ref *r, const char *name);
 

@@ -666,6 +666,32 @@ static void test_refs(void **state)
     assert_true(t->has_delta && t->k == AUDIT_REFS_SKETCH_DEFAULT - 16384 + rows(7) * COLS);
     assert_true(t->ii > 0);
     audit_ref_close(kr);
+    /* the same from bytes (the fuzzer's entry): accepted whole, refused cut */
+    char *jb = NULL, *sb = NULL;
+    size_t jl = 0, sl = 0;
+    char p2[400];
+    snprintf(p2, sizeof p2, "%s/a/ref.json", refs);
+    FILE *jf = fopen(p2, "rb");
+    assert_non_null(jf);
+    assert_int_equal(getdelim(&jb, &jl, 0, jf) > 0, 1);
+    jl = strlen(jb);
+    fclose(jf);
+    snprintf(p2, sizeof p2, "%s/a/sketch.safetensors", refs);
+    FILE *sf = fopen(p2, "rb");
+    assert_non_null(sf);
+    fseek(sf, 0, SEEK_END);
+    sl = (size_t)ftell(sf);
+    rewind(sf);
+    assert_non_null(sb = malloc(sl));
+    assert_int_equal(fread(sb, 1, sl, sf), sl);
+    fclose(sf);
+    assert_int_equal(audit_ref_parse("a", jb, jl, sb, sl, &kr, &eb), 0);
+    assert_int_equal(kr->n, NT);
+    audit_ref_close(kr);
+    assert_int_equal(audit_ref_parse("b", jb, jl, sb, sl, &kr, &eb), PTB_ECORRUPT); /* its name */
+    assert_int_equal(audit_ref_parse("a", jb, jl / 2, sb, sl, &kr, &eb), PTB_ECORRUPT);
+    assert_int_equal(audit_ref_parse("a", jb, jl, sb, sl / 2, &kr, &eb), PTB_ECORRUPT);
+    free(jb), free(sb);
     assert_int_equal(audit_ref_open(refs, "b-1.x", &kr, &eb), 0);
     assert_null(kr->base);
     assert_false(kr->t[0].has_delta);
