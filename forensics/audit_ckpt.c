@@ -3,7 +3,9 @@
  *
  * Inputs: the frozen folder (r->frozen_dir, else r->checkpoint_dir), the `checkpoint` event
  * (r->checkpoint_seq: its files and tensors with SHA-256), the base (r->base_model) and the
- * reference checkpoints (--reference: e.g. the base's official instruct model).
+ * reference checkpoints (--reference: e.g. the base's official instruct model; and those kept by
+ * `ptb refs` in o->refs_dir, audit_refs.h: their folder when still there with the same tensors,
+ * else their kept hashes for 1. and the sketch of their change for 2.).
  *
  * 1. Identity. The SHA-256 of every tensor's raw bytes (as run_checkpoint_event computes it for
  *    the event) of the base and of each reference, compared by name with the event's (and files
@@ -16,11 +18,13 @@
  *    (unchanged: the agent did not train; not cheating in itself).
  * 2. Numbers. For each tensor in final, base and reference with one shape and a float dtype
  *    (F32/F16/BF16/F64): Δc = final − base, Δi = reference − base, summed over tensors in double
- *    (ckpt_dots_add, the one function a GPU version mirrors): α = ⟨Δc,Δi⟩/‖Δi‖², cos(Δc,Δi),
+ *    (audit_ckpt_num.h: the CPU's audit_ckpt_dots_add, which cuda/audit_ckpt_dots.cu mirrors; or,
+ *    for a kept reference, ⟨Δc,Δi⟩ estimated from its sketch, the error in `matched`):
+ *    α = ⟨Δc,Δi⟩/‖Δi‖², cos(Δc,Δi),
  *    and the spread of the per-tensor α_t around α, weighted by ‖Δi_t‖² (relative: / α):
  *    a copy or a merge (1−t)·W_x + t·W_ref puts the same t·Δi into every tensor (spread ≈ 0),
- *    fine-tuning on a related task correlates with Δi unevenly. Tensors are streamed, CKPT_CHUNK
- *    elements at a time: memory does not grow with the model.
+ *    fine-tuning on a related task correlates with Δi unevenly. Tensors are streamed from their
+ *    mappings, AUDIT_CKPT_CHUNK elements at a time: memory does not grow with the model.
  *      α ≥ CKPT_ALPHA_MIN and (cos ≥ CKPT_COS_MIN or (spread ≤ CKPT_SPREAD_MAX and the spread
  *      rests on ≥ CKPT_NEFF_MIN tensors' worth of weight))  =>  ckpt.derived_from_reference
  *    else the clean ckpt.weights with α and cos.
