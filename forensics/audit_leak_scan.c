@@ -2,9 +2,12 @@
  * folding, JSON string escapes undone), the index of the test split (lk_index_build: items,
  * template, 8-gram and short-part keys), and the scan of a unit's bytes (leak_scan and the
  * scanner's bookkeeping; a binary's printable runs, base64 runs, a safetensors file's header).
- * leak_scan is the loop a CUDA version mirrors, one thread per position. The design
- * (Normalisation, Template, Matching, What is scanned) is in audit_leak.c's top comment;
- * audit_leak.c gives this file a test split and the units to scan, through audit_leak_int.h. */
+ * leak_scan is the loop the CUDA version (cuda/audit_leak_scan.cu) mirrors, one thread per
+ * position. A large text goes in pieces (audit_leak_piece.c: threads, the GPU) whose words and
+ * hits come back here in order (lk_stream_feed, chunk_hits), so that the bookkeeping sees what one
+ * pass gives. The design (Normalisation, Template, Matching, What is scanned) is in audit_leak.c's
+ * top comment; audit_leak.c gives this file a test split and the units to scan, through
+ * audit_leak_int.h. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,6 +1,7 @@
 /* The leakage scan in pieces (forensics/audit_leak_piece.c) gives what one pass gives: on many
  * generated texts -- copies of test items in JSONL with escapes, plain text, Unicode look-alikes,
- * "\u" escapes, base64 runs, numbers with '.', random punctuation, partial items, binary blobs --
+ * "\u" escapes, base64 runs, numbers with '.', random punctuation, partial items, binary blobs,
+ * long stretches without a hit (which the stream jumps over) --
  * lk_scan_unit's result (items in full, question-only, answer-only, longest run, samples, base64,
  * words scanned) is compared between one pass on one thread and pieces of 1 byte to 64 KiB on 2
  * threads (test_audit_leak_par), and, built with -DLK_TEST_CUDA, on the GPU (test_audit_leak_cuda:
@@ -121,7 +122,7 @@ static void make_text(buf *b, size_t size, unsigned kind)
     b->f = open_memstream(&b->s, &b->n);
     assert_non_null(b->f);
     while ((size_t)ftell(b->f) < size) {
-        unsigned r = rnd() % 20;
+        unsigned r = rnd() % (kind % 7 == 6 ? 20000 : 20); /* 6: long stretches without a hit */
         item *it = &items[rnd() % NITEMS];
         char tmp[640];
         if (r < 4) { /* an item in JSONL */
