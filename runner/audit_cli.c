@@ -15,22 +15,27 @@
 #include "audit.h"
 #include "audit_refs.h"
 #include "audit_html.h"
+#include "audit_leak_cuda.h"
 #include "ptb_cli.h"
 #include "ptb_commands.h"
 
-enum { OPT_FORMAT = 1, OPT_OUT, OPT_TEST_SET, OPT_REFERENCE, OPT_BASE, OPT_JOBS, OPT_REFS, OPT_REF };
+enum {
+    OPT_FORMAT = 1,
+    OPT_OUT,
+    OPT_TEST_SET,
+    OPT_REFERENCE,
+    OPT_BASE,
+    OPT_JOBS,
+    OPT_REFS,
+    OPT_REF
+};
 enum { OPT_DEVICE = 100 }; /* --device: where the leakage scan (and the tensor comparison) run */
 static const cli_option audit_opts[] = {
-    {"format", 'f', "FORMAT", OPT_FORMAT},
-    {"out", 'o', "FILE", OPT_OUT},
-    {"test-set", 0, "FILE", OPT_TEST_SET},
-    {"reference", 0, "DIR", OPT_REFERENCE},
-    {"base", 0, "DIR", OPT_BASE},
-    {"jobs", 'j', "N", OPT_JOBS},
-    {"device", 0, "DEV", OPT_DEVICE},
-    {"refs", 0, "DIR", OPT_REFS},
-    {"ref", 0, "NAME", OPT_REF},
-    {NULL, 0, NULL, 0},
+    {"format", 'f', "FORMAT", OPT_FORMAT}, {"out", 'o', "FILE", OPT_OUT},
+    {"test-set", 0, "FILE", OPT_TEST_SET}, {"reference", 0, "DIR", OPT_REFERENCE},
+    {"base", 0, "DIR", OPT_BASE},          {"jobs", 'j', "N", OPT_JOBS},
+    {"device", 0, "DEV", OPT_DEVICE},      {"refs", 0, "DIR", OPT_REFS},
+    {"ref", 0, "NAME", OPT_REF},           {NULL, 0, NULL, 0},
 };
 
 #define AUDIT_MAX_REFS 64
@@ -269,6 +274,14 @@ int audit_main(int argc, char **argv)
     if (!n) {
         free(stores);
         return cli_usage_error("audit", "no store to audit (ptb audit STORE...)");
+    }
+    if (o.device && !strcmp(o.device, "cuda")) { /* asked for: say now, and why, if it cannot */
+        char why[4700];
+        if (audit_leak_cuda_available(why, sizeof why)) {
+            free(stores);
+            fprintf(stderr, "ptb audit: --device cuda: %s\n", why);
+            return PTB_EXIT_ERROR;
+        }
     }
     o.references = nrefs ? refs : NULL;
     /* the references kept by ptb refs: every one in the folder, or those --ref names */

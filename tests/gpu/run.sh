@@ -34,6 +34,10 @@
 #   tests/gpu/run.sh audit-ckpt OUT  ptb audit's tensor comparison on the GPU (issue 8): its test
 #                                  against the CPU, the detector's tests, its benchmark (3 x 1.1 GB
 #                                  checkpoints) beside the CPU, cat and sha256sum
+#   tests/gpu/run.sh audit OUT     audit-leak and audit-ckpt, then ptb audit end to end on the demo's
+#                                  stores (PTB_AUDIT_STORES=DIR, packed into .gpupack/audit/ by
+#                                  pack): --device cuda and --device cpu give the same report, and
+#                                  a reference kept with ptb refs add gives the same verdicts
 #   tests/gpu/run.sh pack-ckpt BUILD  only what audit-ckpt needs, from an existing build folder,
 #                                  into $PTB_GPUPACK (LD_LIBRARY_PATH instead of an RPATH)
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
@@ -86,6 +90,15 @@ pack() {
     bench_audit_ckpt || return 1
   pack_ckpt_copy $b
   # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
+  # ptb audit end to end (mode audit): a demo's stores and its task's checkpoints and split
+  if [ -n "${PTB_AUDIT_STORES:-}" ]; then
+    mkdir -p $PACK/audit/task && cp -r "$PTB_AUDIT_STORES"/*.ptb $PACK/audit/ &&
+      cp -r "$PTB_AUDIT_STORES/task/base" "$PTB_AUDIT_STORES/task/instruct" $PACK/audit/task/ &&
+      cp "$PTB_AUDIT_STORES/task/benchmark/test.jsonl" $PACK/audit/task/ || return 1
+    # the frozen checkpoints, which the stores name by their absolute paths: put back there
+    (cd "$PTB_AUDIT_STORES" && cp -r --parents runs/*/final_model "$OLDPWD/$PACK/audit/") &&
+      realpath "$PTB_AUDIT_STORES" >$PACK/audit/origin || return 1
+  fi
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
   du -sh $PACK
 }
@@ -373,6 +386,63 @@ audit_ckpt() {
   return $rc
 }
 
+# ptb audit end to end on real stores (pack copies $PTB_AUDIT_STORES: the stores of a ptb demo,
+# and its task's base, instruct and test split): the report with --device cuda equals the one
+# with --device cpu but for where each part ran, and with the instruct model kept by ptb refs add
+# (its folder gone) the verdicts are the same.
+audit_e2e() {
+  local out=${1:?usage: run.sh audit OUT} A=$PWD/$PACK/audit P=$PWD/$PACK rc=0
+  mkdir -p "$out"
+  [ -d "$A" ] || { echo "no $A: pack with PTB_AUDIT_STORES=DIR"; return 1; }
+  local args=(--format json --test-set "$A/task/test.jsonl" --base "$A/task/base")
+  local orig
+  orig=$(cat "$A/origin")
+  mkdir -p "$orig" && cp -r "$A/runs" "$orig/" # the frozen checkpoints where the stores say
+  for d in cpu cuda; do
+    local t0 t1 e
+    t0=$(date +%s.%N)
+    "$P/ptb" audit "${args[@]}" --reference "$A/task/instruct" --device $d "$A"/*.ptb \
+      >"$out/audit-e2e-$d.json" 2>"$out/audit-e2e-$d.err"
+    e=$?
+    t1=$(date +%s.%N)
+    echo "ptb audit --device $d: exit $e, $(awk "BEGIN {print $t1 - $t0}") s"
+  done
+  rm -rf /tmp/ptb-refs /tmp/ptb-instruct && cp -r "$A/task/instruct" /tmp/ptb-instruct
+  "$P/ptb" refs add --refs /tmp/ptb-refs --base "$A/task/base" instruct /tmp/ptb-instruct &&
+    rm -rf /tmp/ptb-instruct &&
+    "$P/ptb" audit "${args[@]}" --refs /tmp/ptb-refs --device cuda "$A"/*.ptb \
+      >"$out/audit-e2e-refs.json" 2>"$out/audit-e2e-refs.err"
+  echo "ptb audit --refs (sketch) --device cuda: exit $?"
+  python3 - "$out" <<'PY' || rc=1
+import json, re, sys
+out = sys.argv[1]
+def load(n):
+    return json.load(open(f"{out}/audit-e2e-{n}.json"))
+def norm(rep):  # the report without where each part ran
+    return re.sub(r" ?\((cpu|cuda)[^)]*\)|; (the )?scan[^;\"]*(cpu|cuda|GPU|CPU)[^;\"]*", "",
+                  json.dumps(rep["runs"], sort_keys=True))
+def verdicts(rep):
+    return {r["store"].rsplit("/", 1)[-1]: sorted({f["rule"] for f in r["findings"]
+                                                  if f["verdict"] != "clean"}) for r in rep["runs"]}
+cpu, cuda, refs = load("cpu"), load("cuda"), load("refs")
+for name, v in verdicts(cuda).items():
+    print("%-26s %s" % (name, " ".join(v) or "clean"))
+bad = []
+if norm(cpu) != norm(cuda):
+    bad.append("--device cuda and --device cpu differ")
+if not any("(cuda)" in (f.get("matched") or "") for r in cuda["runs"] for f in r["findings"]
+           if f["detector"] == "ckpt"):
+    bad.append("no tensor comparison ran on the GPU")
+vr, vc = verdicts(refs), verdicts(cuda)
+if {k: [x for x in v if x.startswith("ckpt.")] for k, v in vr.items()} != \
+   {k: [x for x in v if x.startswith("ckpt.")] for k, v in vc.items()}:
+    bad.append("the kept reference gives other checkpoint verdicts: %s" % vr)
+print("\n".join(bad) or "same reports on the CPU and the GPU; same verdicts from the kept reference")
+sys.exit(1 if bad else 0)
+PY
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -396,7 +466,10 @@ run2) shift; run2 "$@" ;;
 rungpu) shift; run_gpu "$@" ;;
 audit-leak) shift; audit_leak "$@" ;;
 audit-ckpt) shift; audit_ckpt "$@" ;;
+audit-e2e) shift; audit_e2e "$@" ;;
+audit) shift; o=${1:?usage: run.sh audit OUT}; r=0; audit_leak "$o" || r=1; audit_ckpt "$o" || r=1
+  audit_e2e "$o" || r=1; exit $r ;;
 pack-ckpt) shift; pack_ckpt_copy "${1:?usage: run.sh pack-ckpt BUILD}" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit OUT" >&2; exit 2 ;;
 esac
