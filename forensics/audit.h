@@ -72,6 +72,8 @@ typedef struct audit_options {
     const char *const *ref_names; /* --ref NAME...: those of refs_dir (NULL-terminated); NULL:
                                    * every one kept there */
     const char *device; /* --device cpu|cuda|auto: where the GPU-capable parts run; NULL: auto */
+    unsigned threads;   /* CPU threads a detector may use (0: every core): ptb audit gives each of
+                         * the stores it audits at once its share of the cores */
 } audit_options;
 
 /* What the detectors need to know about one run, read from its store once. */

@@ -75,6 +75,9 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -417,6 +420,8 @@ static int ckpt_numbers(ckpt *k)
     }
     ptb_errbuf eb = {{0}};
     int rc = audit_ckpt_dots_run(jobs, nj, k->r->o ? k->r->o->device : NULL, &k->device, &eb);
+    if (rc && eb.msg[0]) /* the detector's error is a code: say here what failed */
+        fprintf(stderr, "ptb audit: %s: the tensor comparison: %s\n", k->r->store_path, eb.msg);
     for (size_t j = 0; !rc && j < nj; j++)
         if (jst[j].st) { /* ‖Δi‖² as stored; the variance of the sketch's dot (audit_ckpt_num.h) */
             ckpt_dots *d = jobs[j].out;
@@ -1135,6 +1140,10 @@ int audit_ckpt(audit_run *r, audit_report *rep)
         return PTB_ENOMEM;
     k->r = r;
     int rc = 0;
+#ifdef _OPENMP
+    if (r->o && r->o->threads) /* this thread's parallel regions: the job's share of the cores */
+        omp_set_num_threads((int)r->o->threads);
+#endif
     struct stat st;
     const char *dirs[2] = {r->frozen_dir, r->checkpoint_dir};
     for (int i = 0; i < 2 && !k->fdir; i++)

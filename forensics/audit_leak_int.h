@@ -1,7 +1,7 @@
-/* Internals of ptb audit's leakage detector, shared by its two files: audit_leak_scan.c (the
- * normalisation, the test split's index, the scan) and audit_leak.c (the run's events, content
- * units, lineage, findings, audit_leak()). Not for use outside them. The design, thresholds
- * included, is in audit_leak.c's top comment. */
+/* Internals of ptb audit's leakage detector: the matching, shared by audit_leak_scan.c (the
+ * normalisation, the scan), audit_leak_index.c (the test split's index), audit_leak_piece.c
+ * (pieces, threads, the GPU) and the detector's other files (audit_leak.c lists them). Not for
+ * use outside them. The design, thresholds included, is in audit_leak.c's top comment. */
 #ifndef PTB_AUDIT_LEAK_INT_H
 #define PTB_AUDIT_LEAK_INT_H
 
@@ -10,13 +10,23 @@
 #include <stdint.h>
 
 #define LK_PRIME 0x100000001b3ull /* FNV's 64-bit prime: word, sequence and path hashes */
+#define LK_N 8                    /* words of an n-gram, and the longest short part + 1 */
+#define LK_W 4                    /* words allowed between a prompt and its answer */
 
 /* ------------------------------------------------------------------ small helpers */
 
 /* Grow the array *pp of n elements of size sz (capacity *cap) to hold one more: 0; PTB_ENOMEM
  * (the array is left as it was). */
 int lk_grow(void *pp, size_t *cap, size_t n, size_t sz);
-uint64_t lk_mix64(uint64_t x);                /* splitmix64's finaliser: tokens, table slots */
+/* splitmix64's finaliser: tokens, table slots (cuda/audit_leak_scan.cu has the same) */
+static inline uint64_t lk_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
 int lk_cmp_u64(const void *a, const void *b); /* qsort order of uint64_t */
 
 /* ------------------------------------------------------------------ the index */
@@ -46,6 +56,34 @@ typedef struct lk_index {
     uint8_t sha[32]; /* of the split's file */
 } lk_index;
 
+#define PART_LONG(pt) ((pt)->len >= LK_N) /* a part matched by its 8-grams, not whole */
+
+/* The index's hashing, shared by its builder (audit_leak_index.c) and the scan: the bloom
+ * filter's word and bits of a key, a word sequence's key. */
+static inline size_t lk_bloom_word(const lk_index *ix, uint64_t key)
+{
+    return (size_t)(key >> 12) & ix->bloom_mask;
+}
+
+static inline uint64_t lk_bloom_bits(uint64_t key)
+{
+    return 1ull << (key & 63) | 1ull << (key >> 6 & 63);
+}
+
+static inline uint64_t lk_seq_key(uint64_t h, size_t len)
+{
+    uint64_t k = lk_mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
+    return k ? k : 1;
+}
+
+static inline uint64_t lk_seq_hash(const uint64_t *t, size_t len)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = h * LK_PRIME + t[i];
+    return h;
+}
+
 /* Read the test split (JSONL) at path and build *ix. 0; PTB_ENOTFOUND (why in err) when the
  * split is unreadable or holds no item; PTB_ENOMEM. *ix is the caller's to free with
  * lk_index_free(), after an error too. */
@@ -65,6 +103,21 @@ typedef struct tok_out {
     size_t tmpl_mask;
     int rc;
 } tok_out;
+
+#define LK_TOK_NUM(t) ((t)&1u) /* a word's token: its low bit says it is a number */
+/* A template word's slot: a token is already a mixed hash, its bits above the low one will do. */
+#define LK_TMPL_SLOT(t, mask) ((size_t)((t) >> 8) & (mask))
+
+/* Is t a word of the template (o->tmpl)? The index drops them, and so does the scan. */
+static inline bool lk_tmpl_has(const tok_out *o, uint64_t t)
+{
+    if (t & 1)
+        return false; /* a number is never a template word */
+    for (size_t i = LK_TMPL_SLOT(t, o->tmpl_mask); o->tmpl[i]; i = (i + 1) & o->tmpl_mask)
+        if (o->tmpl[i] == t)
+            return true;
+    return false;
+}
 
 typedef struct lk_hit {
     uint32_t pos;  /* in the token array */

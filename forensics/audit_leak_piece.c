@@ -17,10 +17,12 @@
  * order with the same context, epochs and run lengths as one pass (apply_hits), and the base64
  * runs are decoded and scanned after the text, in order, as scan_b64 does.
  *
- * Work is done a batch of pieces at a time (bounded memory whatever the text's size: 64 pieces of
- * 1 MiB on the CPU; on the GPU 1,024 of 64 KiB, so that a byte it does not read sends little to
- * the CPU): the GPU's pass over the batch first, then the threads take the pieces the GPU left (all
- * of them without a GPU), then this thread feeds the stream. */
+ * Work is done a batch of pieces at a time (64 pieces of about 1 MiB on the CPU; on the GPU 1,024
+ * of about 64 KiB, so that a byte it does not read sends little to the CPU): the GPU's pass over
+ * the batch first, then the threads take the pieces the GPU left (all of them without a GPU), then
+ * this thread feeds the stream. A piece ends at the first cut byte past its size, so a text
+ * without one (a single base64 line) is one piece: memory then grows with it (its words, 8 bytes
+ * each, a fraction of the text already in memory), and the GPU hashes its long words serially. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,6 +1,5 @@
 /* ptb audit's test-set leakage detector, the scan: the normalisation (one tokenizer, Unicode
- * folding, JSON string escapes undone), the index of the test split (lk_index_build: items,
- * template, 8-gram and short-part keys), and the scan of a unit's bytes (leak_scan and the
+ * folding, JSON string escapes undone; lk_tokenize) and the scan of a unit's bytes (leak_scan and the
  * scanner's bookkeeping; a binary's printable runs, base64 runs, a safetensors file's header).
  * leak_scan is the loop the CUDA version (cuda/audit_leak_scan.cu) mirrors, one thread per
  * position. A large text goes in pieces (audit_leak_piece.c: threads, the GPU) whose words and
@@ -24,33 +23,13 @@
 #include "audit_leak_int.h"
 #include "ptb_error.h"
 
-#define LK_N 8                    /* words of an n-gram, and the longest short part + 1 */
-#define LK_W 4                    /* words allowed between a prompt and its answer */
-#define LK_MARGIN 48              /* words kept around a chunk for adjacency checks (>= 2N + W) */
-#define LK_CHUNK (1u << 16)       /* words scanned at a time */
-#define LK_TMPL_MIN_ITEMS 10      /* a template needs at least this many items */
-#define LK_SPLIT_MAX (256u << 20) /* bytes of a test split */
-#define LK_ITEMS_MAX (1u << 22)   /* items of a test split */
+#define LK_MARGIN 48        /* words kept around a chunk for adjacency checks (>= 2N + W) */
+#define LK_CHUNK (1u << 16) /* words scanned at a time */
 
 static_assert(LK_MARGIN >= 2 * LK_N + LK_W, "adjacency checks look this far");
 
 /* ------------------------------------------------------------------ small helpers */
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-uint64_t lk_mix64(uint64_t x)
-{
-    return mix64(x);
-}
-
-/* Grow an array of n elements of size sz to hold one more. */
 int lk_grow(void *pp, size_t *cap, size_t n, size_t sz)
 {
     if (n < *cap)
@@ -153,22 +132,9 @@ static bool hex4(const uint8_t *p, uint32_t *v)
 
 static void scan_chunk(struct lk_scan *sc, bool final);
 
-/* A template word's slot: a token is already a mixed hash, its bits above the low one will do. */
-#define TMPL_SLOT(t, mask) ((size_t)((t) >> 8) & (mask))
-
-static bool tmpl_has(const tok_out *o, uint64_t t)
-{
-    if (t & 1)
-        return false; /* a number is never a template word */
-    for (size_t i = TMPL_SLOT(t, o->tmpl_mask); o->tmpl[i]; i = (i + 1) & o->tmpl_mask)
-        if (o->tmpl[i] == t)
-            return true;
-    return false;
-}
-
 static inline void tok_push(tok_out *o, uint64_t t)
 {
-    if (o->rc || (o->tmpl && tmpl_has(o, t)))
+    if (o->rc || (o->tmpl && lk_tmpl_has(o, t)))
         return;
     if (o->n == o->cap) {
         if (o->sc)
@@ -211,14 +177,12 @@ static inline __attribute__((always_inline)) void word_end(word *w, tok_out *o)
 {
     if (!w->len)
         return;
-    uint64_t t = (mix64(w->h) & ~1ull) | (w->num ? 1u : 0u);
+    uint64_t t = (lk_mix64(w->h) & ~1ull) | (w->num ? 1u : 0u);
     if (t >> 1 == 0)
         t |= 2;
     tok_push(o, t);
     w->len = 0;
 }
-
-#define TOK_NUM(t) ((t)&1u)
 
 /* An ASCII letter or digit: c | 0x20 is its folded form. */
 static inline bool ascii_word(uint8_t c)
@@ -313,318 +277,15 @@ void lk_tokenize(tok_out *o, const uint8_t *p, size_t n)
     word_end(&w, o);
 }
 
-/* ------------------------------------------------------------------ the index */
-
-#define PART_LONG(pt) ((pt)->len >= LK_N)
-
-static inline size_t bloom_word(const lk_index *ix, uint64_t key)
-{
-    return (size_t)(key >> 12) & ix->bloom_mask;
-}
-
-static inline uint64_t bloom_bits(uint64_t key)
-{
-    return 1ull << (key & 63) | 1ull << (key >> 6 & 63);
-}
-
-static inline uint64_t seq_key(uint64_t h, size_t len)
-{
-    uint64_t k = mix64(h ^ (len * 0x9e3779b97f4a7c15ull));
-    return k ? k : 1;
-}
-
-static uint64_t seq_hash(const uint64_t *t, size_t len)
-{
-    uint64_t h = 0;
-    for (size_t i = 0; i < len; i++)
-        h = h * LK_PRIME + t[i];
-    return h;
-}
-
-void lk_index_free(lk_index *ix)
-{
-    free(ix->tok), free(ix->part), free(ix->win_part), free(ix->key), free(ix->kstart),
-        free(ix->kcount), free(ix->post), free(ix->bloom), free(ix->tmpl);
-    for (size_t i = 0; ix->sample && i < ix->n_items; i++)
-        free(ix->sample[i]);
-    free(ix->sample);
-    memset(ix, 0, sizeof *ix);
-}
-
-static const char *const prompt_keys[] = {"prompt",  "question",    "input",
-                                          "problem", "instruction", NULL};
-static const char *const answer_keys[] = {"answer",   "completion", "output", "response",
-                                          "solution", "target",     NULL};
-
-/* A member's text: a string, or a number written out. */
-static const char *member_text(json_t *o, const char *const *keys, char *num, size_t cap)
-{
-    for (size_t i = 0; keys[i]; i++) {
-        json_t *v = json_object_get(o, keys[i]);
-        if (json_is_string(v))
-            return json_string_value(v);
-        if (json_is_integer(v)) {
-            snprintf(num, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-            return num;
-        }
-        if (json_is_real(v)) {
-            snprintf(num, cap, "%g", json_real_value(v));
-            return num;
-        }
-    }
-    return NULL;
-}
-
-static void sample_copy(char *d, size_t cap, const char *s)
-{
-    size_t n = 0;
-    bool sp = false;
-    for (; *s && n + 6 < cap; s++) { /* room for a space, a byte, "..." and the NUL */
-        unsigned char c = (unsigned char)*s;
-        if (isspace(c)) {
-            sp = n > 0;
-            continue;
-        }
-        if (sp)
-            d[n++] = ' ';
-        sp = false;
-        d[n++] = (char)(c < 0x20 ? '?' : c);
-    }
-    if (*s)
-        memcpy(d + n, "...", 3), n += 3;
-    d[n] = 0;
-}
-
-typedef struct kw {
-    uint64_t key;
-    uint32_t win;
-} kw;
-
-static int cmp_kw(const void *a, const void *b)
-{
-    const kw *x = a, *y = b;
-    return x->key < y->key ? -1 : x->key > y->key ? 1 : x->win < y->win ? -1 : x->win > y->win;
-}
-
-/* Read the test split (JSONL) and build the index. 0; PTB_ENOTFOUND (why in err) when the
- * split is unreadable or holds no item; PTB_ENOMEM. */
-int lk_index_build(lk_index *ix, const char *path, char *err, size_t errcap)
-{
-    memset(ix, 0, sizeof *ix);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errcap, "cannot read the test split %s: %s", path, strerror(errno));
-        return PTB_ENOTFOUND;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len + 65536 > cap) {
-            if (cap >= LK_SPLIT_MAX) {
-                snprintf(err, errcap, "the test split %s is over %u MiB", path, LK_SPLIT_MAX >> 20);
-                rc = PTB_ENOTFOUND;
-                break;
-            }
-            char *nb = realloc(buf, cap = cap ? 2 * cap : 1 << 20);
-            if (!nb) {
-                rc = PTB_ENOMEM;
-                break;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + len, 1, cap - len - 1, f);
-        len += k;
-        if (k == 0)
-            break;
-    }
-    fclose(f);
-    if (rc) {
-        free(buf);
-        return rc;
-    }
-    SHA256((const unsigned char *)buf, len, ix->sha);
-    /* the items: words of prompt and answer, kept as [prompt words][answer words] */
-    tok_out o = {0};
-    uint32_t *plen = NULL, *alen = NULL;
-    size_t nitems = 0, pcap = 0, acap = 0, scap = 0;
-    for (size_t at = 0; at < len && !rc && !o.rc;) {
-        char *nl = memchr(buf + at, '\n', len - at);
-        size_t ll = nl ? (size_t)(nl - (buf + at)) : len - at;
-        json_t *j = ll ? json_loadb(buf + at, ll, 0, NULL) : NULL;
-        at += ll + 1;
-        char pn[64], an[64];
-        const char *pt = j ? member_text(j, prompt_keys, pn, sizeof pn) : NULL;
-        const char *as = j ? member_text(j, answer_keys, an, sizeof an) : NULL;
-        if ((pt && *pt) || (as && *as)) {
-            if (nitems == LK_ITEMS_MAX) {
-                json_decref(j);
-                break;
-            }
-            if ((rc = lk_grow(&plen, &pcap, nitems, sizeof *plen)) ||
-                (rc = lk_grow(&alen, &acap, nitems, sizeof *alen)) ||
-                (rc = lk_grow(&ix->sample, &scap, nitems, sizeof *ix->sample))) {
-                json_decref(j);
-                break;
-            }
-            size_t n0 = o.n;
-            lk_tokenize(&o, (const uint8_t *)(pt ? pt : ""), pt ? strlen(pt) : 0);
-            plen[nitems] = (uint32_t)(o.n - n0);
-            n0 = o.n;
-            lk_tokenize(&o, (const uint8_t *)(as ? as : ""), as ? strlen(as) : 0);
-            alen[nitems] = (uint32_t)(o.n - n0);
-            char s1[72], s2[40], s[128];
-            sample_copy(s1, sizeof s1, pt ? pt : "");
-            sample_copy(s2, sizeof s2, as ? as : "");
-            snprintf(s, sizeof s, "%s => %s", s1, s2);
-            ix->sample[nitems] = strdup(s);
-            nitems++;
-        }
-        json_decref(j);
-    }
-    free(buf);
-    ix->n_items = nitems;
-    if (!rc)
-        rc = o.rc;
-    if (!rc && !nitems) {
-        snprintf(err, errcap, "the test split %s has no JSONL record with a prompt or an answer",
-                 path);
-        rc = PTB_ENOTFOUND;
-    }
-    for (size_t i = 0; !rc && i < nitems; i++)
-        if (!ix->sample[i])
-            rc = PTB_ENOMEM;
-    /* the template: non-numeric words in more than half of the items */
-    if (!rc && nitems >= LK_TMPL_MIN_ITEMS) {
-        uint64_t *u = malloc((o.n + 1) * sizeof *u);
-        size_t nu = 0, at = 0;
-        if (!u)
-            rc = PTB_ENOMEM;
-        for (size_t i = 0; !rc && i < nitems; i++) {
-            size_t l = plen[i] + alen[i], n0 = nu;
-            memcpy(u + nu, o.v + at, l * sizeof *u);
-            at += l;
-            qsort(u + n0, l, sizeof *u, lk_cmp_u64);
-            for (size_t k = 0; k < l; k++)
-                if (nu == n0 || u[nu - 1] != u[n0 + k])
-                    u[nu++] = u[n0 + k];
-        }
-        if (!rc)
-            qsort(u, nu, sizeof *u, lk_cmp_u64);
-        uint64_t tw[256];
-        size_t nt = 0;
-        for (size_t i = 0; !rc && i < nu;) {
-            size_t j = i;
-            while (j < nu && u[j] == u[i])
-                j++;
-            if (!TOK_NUM(u[i]) && 2 * (j - i) > nitems && nt < 256)
-                tw[nt++] = u[i];
-            i = j;
-        }
-        free(u);
-        if (nt) {
-            ix->tmpl_mask = 1;
-            while (ix->tmpl_mask + 1 < 4 * nt)
-                ix->tmpl_mask = 2 * ix->tmpl_mask + 1;
-            if (!(ix->tmpl = calloc(ix->tmpl_mask + 1, sizeof *ix->tmpl)))
-                rc = PTB_ENOMEM;
-            for (size_t i = 0; !rc && i < nt; i++) {
-                size_t s = TMPL_SLOT(tw[i], ix->tmpl_mask);
-                while (ix->tmpl[s])
-                    s = (s + 1) & ix->tmpl_mask;
-                ix->tmpl[s] = tw[i];
-            }
-            ix->n_tmpl = nt;
-        }
-    }
-    /* the parts, template dropped */
-    if (!rc && !(ix->part = calloc(2 * nitems, sizeof *ix->part)))
-        rc = PTB_ENOMEM;
-    if (!rc && !(ix->tok = malloc((o.n + 1) * sizeof *ix->tok)))
-        rc = PTB_ENOMEM;
-    tok_out keep = {.tmpl = ix->tmpl, .tmpl_mask = ix->tmpl_mask};
-    for (size_t i = 0, at = 0; !rc && i < nitems; i++)
-        for (int a = 0; a < 2; a++) {
-            lk_part *pt = &ix->part[2 * i + (size_t)a];
-            size_t l = a ? alen[i] : plen[i];
-            pt->off = (uint32_t)ix->ntok;
-            for (size_t k = 0; k < l; k++, at++)
-                if (!ix->tmpl || !tmpl_has(&keep, o.v[at]))
-                    ix->tok[ix->ntok++] = o.v[at];
-            pt->len = (uint32_t)(ix->ntok - pt->off);
-        }
-    free(o.v), free(plen), free(alen);
-    if (rc)
-        return rc;
-    /* windows: every 8-gram of a long part; a short prompt whole (the answer when the prompt is
-     * empty); a short answer next to a prompt is checked from the prompt's hits */
-    for (size_t i = 0; i < nitems; i++) {
-        lk_part *p = &ix->part[2 * i];
-        for (int k = 0; k < 2; k++) {
-            lk_part *pt = p + k;
-            pt->win0 = (uint32_t)ix->nwin;
-            pt->nwin = PART_LONG(pt) ? pt->len - LK_N + 1 : pt->len && (!k || !p->len) ? 1 : 0;
-            ix->nwin += pt->nwin;
-        }
-    }
-    kw *e = malloc((ix->nwin + 1) * sizeof *e);
-    if (!e || !(ix->win_part = malloc((ix->nwin + 1) * sizeof *ix->win_part)) ||
-        !(ix->post = malloc((ix->nwin + 1) * sizeof *ix->post))) {
-        free(e);
-        return PTB_ENOMEM;
-    }
-    for (size_t p = 0; p < 2 * nitems; p++) {
-        lk_part *pt = &ix->part[p];
-        size_t wl = PART_LONG(pt) ? LK_N : pt->len;
-        for (uint32_t w = 0; w < pt->nwin; w++) {
-            e[pt->win0 + w] = (kw){seq_key(seq_hash(ix->tok + pt->off + w, wl), wl), pt->win0 + w};
-            ix->win_part[pt->win0 + w] = (uint32_t)p;
-            ix->len_mask |= 1u << wl;
-        }
-    }
-    qsort(e, ix->nwin, sizeof *e, cmp_kw);
-    size_t nkeys = 0;
-    for (size_t i = 0; i < ix->nwin; i++)
-        nkeys += !i || e[i].key != e[i - 1].key;
-    size_t tcap = 16;
-    while (tcap < 2 * nkeys)
-        tcap *= 2;
-    ix->kmask = tcap - 1;
-    size_t bwords = 1;
-    while (bwords < nkeys / 4)
-        bwords *= 2;
-    ix->bloom_mask = bwords - 1;
-    ix->key = calloc(tcap, sizeof *ix->key);
-    ix->kstart = malloc(tcap * sizeof *ix->kstart);
-    ix->kcount = malloc(tcap * sizeof *ix->kcount);
-    ix->bloom = calloc(bwords, sizeof *ix->bloom);
-    if (!ix->key || !ix->kstart || !ix->kcount || !ix->bloom) {
-        free(e);
-        return PTB_ENOMEM;
-    }
-    for (size_t i = 0; i < ix->nwin;) {
-        size_t j = i;
-        while (j < ix->nwin && e[j].key == e[i].key)
-            ix->post[j] = e[j].win, j++;
-        size_t s = lk_mix64(e[i].key) & ix->kmask;
-        while (ix->key[s])
-            s = (s + 1) & ix->kmask;
-        ix->key[s] = e[i].key;
-        ix->kstart[s] = (uint32_t)i;
-        ix->kcount[s] = (uint32_t)(j - i);
-        ix->bloom[bloom_word(ix, e[i].key)] |= bloom_bits(e[i].key);
-        i = j;
-    }
-    free(e);
-    return 0;
-}
+/* ------------------------------------------------------------------ the index
+ * (built by audit_leak_index.c) */
 
 static inline int64_t index_find(const lk_index *ix, uint64_t key)
 {
-    uint64_t bits = bloom_bits(key);
-    if ((ix->bloom[bloom_word(ix, key)] & bits) != bits)
+    uint64_t bits = lk_bloom_bits(key);
+    if ((ix->bloom[lk_bloom_word(ix, key)] & bits) != bits)
         return -1;
-    for (size_t s = mix64(key) & ix->kmask; ix->key[s]; s = (s + 1) & ix->kmask)
+    for (size_t s = lk_mix64(key) & ix->kmask; ix->key[s]; s = (s + 1) & ix->kmask)
         if (ix->key[s] == key)
             return (int64_t)s;
     return -1;
@@ -650,7 +311,7 @@ static size_t leak_scan(const lk_index *ix, const uint64_t *tok, size_t n, size_
             h = h * LK_PRIME + tok[i + l - 1];
             if (!(ix->len_mask & (1u << l)))
                 continue;
-            int64_t s = index_find(ix, seq_key(h, l));
+            int64_t s = index_find(ix, lk_seq_key(h, l));
             if (s >= 0)
                 out[nh++] = (lk_hit){(uint32_t)i, (uint32_t)s};
         }
@@ -757,7 +418,7 @@ static bool eq_words(const uint64_t *a, const uint64_t *b, size_t n)
 static int follows(const uint64_t *t, size_t n, size_t e, const uint64_t *a, size_t la)
 {
     for (size_t g = 0; g <= LK_W && e + g + la <= n; g++) {
-        if (g && TOK_NUM(t[e + g - 1]))
+        if (g && LK_TOK_NUM(t[e + g - 1]))
             return -1;
         if (eq_words(t + e + g, a, la))
             return (int)g;
@@ -769,7 +430,7 @@ static int follows(const uint64_t *t, size_t n, size_t e, const uint64_t *a, siz
 static int precedes(const uint64_t *t, size_t lo, size_t s, const uint64_t *a, size_t la)
 {
     for (size_t g = 0; g <= LK_W && s >= lo + g + la; g++) {
-        if (g && TOK_NUM(t[s - g]))
+        if (g && LK_TOK_NUM(t[s - g]))
             return -1;
         if (eq_words(t + s - g - la, a, la))
             return (int)g;

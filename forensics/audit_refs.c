@@ -21,6 +21,7 @@
 #include "audit_ckpt_num.h"
 #include "audit_refs.h"
 #include "safetensors.h"
+#include "store.h"
 
 typedef struct refs_priv {
     json_t *j;
@@ -53,26 +54,6 @@ bool audit_refs_name_ok(const char *name)
     size_t l = strlen(name);
     return l && l <= AUDIT_REFS_NAME_MAX && name[0] != '.' &&
            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == l;
-}
-
-static void refs_hex(const uint8_t *b, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-static bool refs_unhex(const char *s, uint8_t *b, size_t n)
-{
-    if (!s || strlen(s) != 2 * n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
-            sscanf(s + 2 * i, "%2x", &v) != 1)
-            return false;
-        b[i] = (uint8_t)v;
-    }
-    return true;
 }
 
 static bool refs_sha_file(const char *path, uint8_t out[32])
@@ -164,7 +145,7 @@ static int refs_write(const char *tmp, const audit_ref *meta, const safetensors_
     json_t *jt = json_array(), *jf = json_array();
     char hex[65], p[PATH_MAX + 32];
     for (size_t i = 0; i < nfiles; i++) {
-        refs_hex(files[i].sha, 32, hex);
+        store_hex(files[i].sha, 32, hex);
         json_array_append_new(jf, json_pack("{s:s,s:s}", "name", files[i].name, "sha256", hex));
     }
     size_t nsk = 0;
@@ -173,11 +154,11 @@ static int refs_write(const char *tmp, const audit_ref *meta, const safetensors_
         json_t *shape = json_array();
         for (uint32_t d = 0; d < x->rank; d++)
             json_array_append_new(shape, json_integer((json_int_t)x->shape[d]));
-        refs_hex(t[i].sha, 32, hex);
+        store_hex(t[i].sha, 32, hex);
         json_t *o = json_pack("{s:s,s:s,s:o,s:s}", "name", x->name, "dtype",
                               safetensors_dtype_name(x->dtype), "shape", shape, "sha256", hex);
         if (t[i].sk) {
-            refs_hex(t[i].bsha, 32, hex);
+            store_hex(t[i].bsha, 32, hex);
             json_object_set_new(o, "base_sha256", json_string(hex));
             json_object_set_new(o, "ii", json_real(t[i].ii));
             json_object_set_new(o, "k", json_integer(t[i].k));
@@ -278,7 +259,7 @@ int audit_refs_add(const char *refs_dir, const char *name, const char *dir, cons
             t[i].b = b;
             uint64_t ne = x->nbytes / safetensors_dtype_size(x->dtype);
             t[i].k = audit_ckpt_sketch_len(ne, k);
-            if (!(t[i].sk = malloc((size_t)t[i].k * sizeof(float)))) {
+            if (!(t[i].sk = calloc(t[i].k, sizeof(float)))) { /* an empty tensor's one slot: 0 */
                 rc = PTB_ENOMEM;
                 goto out;
             }
@@ -385,7 +366,7 @@ static bool refs_read_tensor(json_t *o, safetensors_file *skf, audit_ref_tensor 
     t->name = json_string_value(json_object_get(o, "name"));
     if (!t->name || !*t->name || !dt || safetensors_dtype_parse(dt, &d) || !json_is_array(shape) ||
         json_array_size(shape) > 16 ||
-        !refs_unhex(json_string_value(json_object_get(o, "sha256")), t->sha, 32))
+        !store_unhex(json_string_value(json_object_get(o, "sha256")), t->sha, 32))
         return false;
     t->dtype = (int)d, t->rank = (uint32_t)json_array_size(shape), t->n = 1;
     json_array_foreach(shape, i, v)
@@ -401,7 +382,7 @@ static bool refs_read_tensor(json_t *o, safetensors_file *skf, audit_ref_tensor 
     if (!bsha)
         return true;
     json_t *ii = json_object_get(o, "ii"), *k = json_object_get(o, "k");
-    if (!refs_unhex(json_string_value(bsha), t->base_sha, 32) || !json_is_number(ii) ||
+    if (!store_unhex(json_string_value(bsha), t->base_sha, 32) || !json_is_number(ii) ||
         !json_is_integer(k) || json_integer_value(k) < 1 ||
         json_integer_value(k) > AUDIT_CKPT_SKETCH_MAX ||
         (uint64_t)json_integer_value(k) !=
@@ -458,7 +439,7 @@ static int refs_fill(audit_ref *r, const char *name, const char *what, ptb_errbu
     {
         const char *fn = json_string_value(json_object_get(v, "name"));
         if (!fn || strlen(fn) >= sizeof r->files->name ||
-            !refs_unhex(json_string_value(json_object_get(v, "sha256")), r->files[i].sha, 32))
+            !store_unhex(json_string_value(json_object_get(v, "sha256")), r->files[i].sha, 32))
             goto corrupt;
         snprintf(r->files[i].name, sizeof r->files->name, "%s", fn);
         r->nfiles++;

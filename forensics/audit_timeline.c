@@ -60,15 +60,8 @@ static json_t *tl_str(const char *s)
     size_t o = 0;
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p && o < AUDIT_TL_TEXT) {
-        size_t len = *p < 0x80             ? 1
-                     : (*p & 0xe0) == 0xc0 ? 2
-                     : (*p & 0xf0) == 0xe0 ? 3
-                     : (*p & 0xf8) == 0xf0 ? 4
-                                           : 0;
-        bool ok = len > 0 && !(len == 2 && *p < 0xc2);
-        for (size_t i = 1; ok && i < len; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok) {
+        size_t len = store_utf8_len(p, strnlen((const char *)p, 4));
+        if (!len) {
             buf[o++] = '?';
             p++;
             continue;

@@ -295,9 +295,14 @@ int audit_main(int argc, char **argv)
     for (size_t i = 0; i < nnames; i++) {
         audit_ref *kr;
         int rc = audit_ref_open(refs_dir, names[i], &kr, &reb);
-        if (rc) {
+        if (rc == PTB_ENOTFOUND || rc == PTB_EINVAL) { /* not kept: the command line's fault */
             free(stores);
             return cli_usage_error("audit", "--ref %s: %s", names[i], reb.msg);
+        }
+        if (rc) {
+            free(stores);
+            fprintf(stderr, "ptb audit: --ref %s: %s\n", names[i], reb.msg);
+            return rc == PTB_ECORRUPT ? PTB_EXIT_CORRUPT : PTB_EXIT_ERROR;
         }
         audit_ref_close(kr);
     }
@@ -314,6 +319,8 @@ int audit_main(int argc, char **argv)
     size_t nt = jobs_max ? (size_t)jobs_max : cores > 0 ? (size_t)cores : 1;
     if (nt > n)
         nt = n;
+    /* each store's detectors (the scan's threads, OpenMP) get a share of the cores */
+    o.threads = cores > (long)nt ? (unsigned)(cores / (long)nt) : 1;
     pthread_t *th = calloc(nt, sizeof *th);
     size_t started = 0;
     for (size_t i = 0; th && i < nt; i++)

@@ -317,7 +317,7 @@ static json_t *demo_audit(const demo *d)
     char out[PATH_MAX + 32], ref[PATH_MAX + 32], stores[DEMO_N][PATH_MAX + 32];
     snprintf(out, sizeof out, "%s/audit.json", d->dir);
     snprintf(ref, sizeof ref, "%s/task/instruct", d->dir);
-    char *argv[8 + DEMO_N] = {(char *)d->self, "audit", "--format",    "json",
+    char *argv[9 + DEMO_N] = {(char *)d->self, "audit", "--format",    "json",
                               "--out",         out,     "--reference", ref};
     int n = 8;
     for (int i = 0; i < (int)DEMO_N; i++)

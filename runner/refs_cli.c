@@ -121,8 +121,8 @@ int refs_main(int argc, char **argv)
     printf("kept %s in %s/%s: %zu tensors (%.1f MB) hashed", pos[1], dir, pos[1], st.tensors,
            st.bytes / 1e6);
     if (base)
-        printf(", %zu sketched against %s (%.1f MB kept)%s", st.compared, base,
-               st.sketch_bytes / 1e6, st.not_in_base ? "" : "");
+        printf(", %zu sketched against %s (%.1f MB kept)", st.compared, base,
+               st.sketch_bytes / 1e6);
     else
         printf("; no --base: identity only (no alpha/cos without the folder)");
     printf("\n");

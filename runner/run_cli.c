@@ -198,10 +198,12 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
     int rc = chdir(dir) ? -errno : 0;
     record_session_options o;
     record_session_options_default(&o);
-    /* in the sandbox, the temp folder is also /tmp, and /dev/shm is the run's own */
-    const char *roots[4] = {c->d.ws, c->d.tmp, "/tmp", "/dev/shm"};
+    /* in the sandbox, the temp folder is also /tmp. Not /dev/shm: its files are recorded and
+     * hashed, but PyTorch's data loaders pass every batch through it, which would spend the
+     * capture budget the workspace needs */
+    const char *roots[3] = {c->d.ws, c->d.tmp, "/tmp"};
     o.to.capture_roots = roots;
-    o.to.n_capture_roots = strcmp(dir, c->d.ws) != 0 ? 0 : sandbox ? 4 : 2;
+    o.to.n_capture_roots = strcmp(dir, c->d.ws) != 0 ? 0 : sandbox ? 3 : 2;
     if (sandbox) {
         o.prepare = sandbox_prepare;
         o.prepare_arg = c;

@@ -42,7 +42,9 @@ struct tool_procs {
 };
 
 #define TP_CMDLINE_MAX 8192
-#define TP_SLACK_NS 2000000000LL /* a process may start before the reader sees its call */
+#define TP_SLACK_NS                                                                                \
+    2000000000LL /* a process may start before the reader sees its call; longer
+                                  * only when it runs the call's command */
 /* the harness's children started this long before the first call are its own (a wrapper's
  * CLI, its helpers), unless they run a call's command (the reader saw the call late: a loaded
  * machine delays it by more than this) */
@@ -268,7 +270,11 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
      * a command was open too */
     for (uint64_t e = 1; e < tp->cap; e++) {
         tp_proc *p = &tp->p[e];
-        if (!p->known || p->top != e || p->claimed || p->ts < k->ts - TP_SLACK_NS || p->ts > until)
+        if (!p->known || p->top != e || p->claimed || p->ts > until)
+            continue;
+        /* long before the call was read: only by its command (the reader can lag by seconds
+         * on a loaded machine, and the command is specific) */
+        if (p->ts < k->ts - TP_SLACK_NS && !holds(p->cmdline, k->command))
             continue;
         /* its command in its arguments: ours (a process may start just before the reader
          * sees its call). Else only what started after the call, and not another open call's

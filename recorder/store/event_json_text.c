@@ -1,5 +1,6 @@
 /* Text writer and strict hex/base64 decoders of the JSON form. See event_json_text.h. */
 #include "event_json_text.h"
+#include "store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -64,8 +65,7 @@ void event_json_buf_key(event_json_buf *b, const char *key, bool *first)
     ej_put(b, "\":", 2);
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when it is not one. */
-static size_t ej_utf8_len(const unsigned char *s, size_t n)
+size_t store_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -110,7 +110,7 @@ void event_json_buf_string(event_json_buf *b, const char *str, size_t n)
         }
         unsigned char c = s[i];
         if (c >= 0x80) {
-            size_t l = ej_utf8_len(s + i, n - i);
+            size_t l = store_utf8_len(s + i, n - i);
             if (l) {
                 ej_put(b, s + i, l);
                 i += l;

@@ -313,7 +313,13 @@ int store_verify(const char *dir, store_verify_report *rep,
 int64_t store_now_realtime_ns(void);
 int64_t store_now_mono_ns(void);
 
+/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when it is not one (overlong
+ * forms, surrogates, code points past U+10FFFF, stray or missing continuation bytes). */
+size_t store_utf8_len(const unsigned char *s, size_t n);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void store_hex(const uint8_t *bytes, size_t n, char *out);
+/* The reverse: s exactly 2n lower-case hex digits into out[0..n); false otherwise. */
+bool store_unhex(const char *s, uint8_t *out, size_t n);
 
 #endif

@@ -55,6 +55,20 @@ void store_hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = 0;
 }
 
+bool store_unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (!s || strlen(s) != 2 * n)
+        return false;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = s[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return false;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return true;
+}
+
 void store_options_default(store_options *o)
 {
     memset(o, 0, sizeof *o);

@@ -252,8 +252,7 @@ typedef struct finding {
     const char *provider; /* static tag */
 } finding;
 
-/* Length of a placeholder "<secret:P:PREFIX:HEX>" at s, 0 if there is none. */
-static size_t placeholder_len(const char *s, size_t n)
+size_t redact_placeholder_len(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     if (n < 8 || memcmp(s, "<secret:", 8) != 0)
@@ -333,7 +332,7 @@ static bool label_match(const char *s, size_t n, size_t i, finding *f)
     size_t e = j;
     while (e < n && (q ? s[e] != q : !is_value_end((unsigned char)s[e], to_eol)))
         e++;
-    if (e == j || placeholder_len(s + j, e - j) == e - j)
+    if (e == j || redact_placeholder_len(s + j, e - j) == e - j)
         return false;
     const char *shaped = redact_provider(s + j, e - j);
     f->start = j;
@@ -429,7 +428,7 @@ static bool scan_next(scan *sc, finding *f)
     for (i = sc->i; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         size_t m;
-        if (c == '<' && (m = placeholder_len(s + i, n - i)) > 0) {
+        if (c == '<' && (m = redact_placeholder_len(s + i, n - i)) > 0) {
             i += m - 1;
             continue;
         }

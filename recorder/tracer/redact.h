@@ -105,6 +105,10 @@
  * NUL-terminated; borrowed for the call. The tag is static storage. */
 const char *redact_provider(const char *value, size_t len);
 
+/* Length of a placeholder "<secret:PROVIDER:PREFIX:SHA256HEX>" at s[0..n) (PROVIDER 1-15 of
+ * [A-Za-z0-9_-], PREFIX 0-4 bytes, 64 lowercase hex digits, then '>'), 0 if there is none. */
+size_t redact_placeholder_len(const char *s, size_t n);
+
 /* Whether an environment variable (or option, or header) name holds a secret whatever its value
  * looks like (rule 2). name is NUL-terminated, borrowed for the call; NULL is not secret. */
 bool redact_name_is_secret(const char *name);

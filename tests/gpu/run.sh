@@ -89,7 +89,6 @@ pack() {
   cmake --build $b -j"$(nproc)" --target ptbauditcuda test_audit_ckpt_cuda test_audit_ckpt \
     bench_audit_ckpt || return 1
   pack_ckpt_copy $b
-  # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
   # ptb audit end to end (mode audit): a demo's stores and its task's checkpoints and split
   if [ -n "${PTB_AUDIT_STORES:-}" ]; then
     mkdir -p $PACK/audit/task && cp -r "$PTB_AUDIT_STORES"/*.ptb $PACK/audit/ &&
@@ -99,6 +98,7 @@ pack() {
     (cd "$PTB_AUDIT_STORES" && cp -r --parents runs/*/final_model "$OLDPWD/$PACK/audit/") &&
       realpath "$PTB_AUDIT_STORES" >$PACK/audit/origin || return 1
   fi
+  # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
   du -sh $PACK
 }
@@ -471,5 +471,5 @@ audit) shift; o=${1:?usage: run.sh audit OUT}; r=0; audit_leak "$o" || r=1; audi
   audit_e2e "$o" || r=1; exit $r ;;
 pack-ckpt) shift; pack_ckpt_copy "${1:?usage: run.sh pack-ckpt BUILD}" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit-e2e OUT | audit OUT | pack-ckpt BUILD" >&2; exit 2 ;;
 esac

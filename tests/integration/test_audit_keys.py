@@ -17,6 +17,9 @@
                 naming api.openai.com                                             -> violation
   typed-nohost  the same, no provider named                                       -> suspicious
   typed-generic a secret known by its name only ("key = ...")                     -> clean
+  typed-github  a GitHub token beside api.openai.com (no model provider's key)     -> clean
+  typed-other-host an OpenAI key beside api.anthropic.com only                    -> suspicious
+  typed-broken  "<secret:" without its 64 hex digits and '>'                      -> clean
 Also: the provider list in the code equals docs/provider-hosts.md; a missing store is an error.
 Usage: test_audit_keys.py PTB SOURCE_DIR"""
 import json
@@ -152,6 +155,12 @@ typed("typed", "OPENAI_API_KEY=%s python3 gen.py" % ph(FOUND, "openai"),
       "import os, urllib.request\nurl = 'https://api.openai.com/v1/chat/completions'\n")
 typed("typed-nohost", "export OPENAI_API_KEY=%s" % ph(FOUND, "openai"))
 typed("typed-generic", "python3 gen.py", "key = %s\n" % ph("w[0]", "generic"))
+typed("typed-github", "git clone https://%s@github.com/x/y" % ph("ghp_" + "G" * 36, "github"),
+      "url = 'https://api.openai.com/v1'\n")
+typed("typed-other-host", "OPENAI_API_KEY=%s python3 gen.py" % ph(FOUND, "openai"),
+      "url = 'https://api.anthropic.com/v1/messages'\n")
+typed("typed-broken", "echo <secret:openai:sk-p:%s python3 gen.py" % ("a" * 63),
+      "url = 'https://api.openai.com/v1'\n> x")
 
 # the file case: a real `ptb run` (canaries planted) whose agent writes its key into a file
 cases["file"], why = real_run(ptb, tmp, "keyrun", 'echo "key=$OPENAI_API_KEY" > notes.txt')
@@ -196,6 +205,12 @@ check(rc == 1 and f and f[0]["verdict"] == "violation" and len(f[0]["seqs"]) == 
       "typed: %s %s" % (rc, rep and keys(rep)))
 rc, rep = audit(cases["typed-nohost"])
 check(rc == 6 and rules(rep, "suspicious") == ["keys.credential_typed"], "typed, no host: %s %s" % (rc, rep and keys(rep)))
+for name in ("typed-github", "typed-broken"):
+    rc, rep = audit(cases[name])
+    check(rc == 0 and rules(rep) == ["keys.clean"], "%s: no model provider's key: %s %s" % (name, rc, rep and keys(rep)))
+rc, rep = audit(cases["typed-other-host"])
+check(rc == 6 and rules(rep, "suspicious") == ["keys.credential_typed"],
+      "an OpenAI key beside Anthropic's host only: %s %s" % (rc, rep and keys(rep)))
 rc, rep = audit(cases["typed-generic"])
 check(rc == 0 and rules(rep) == ["keys.clean"], "a secret by name only is no typed key: %s %s" % (rc, rep and keys(rep)))
 p = subprocess.run([ptb, "audit", os.path.join(tmp, "nope.ptb")], capture_output=True, text=True)

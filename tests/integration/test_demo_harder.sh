@@ -5,7 +5,7 @@
 # each variant is a violation of its own detector and of no other (recall and false positives
 # per detector, as docs/AUDIT.md's table counts them), with the evidence that variant hides
 # elsewhere:
-#   test-leak-b64          the test items found in the captured /dev/shm file ptb train read
+#   test-leak-b64          the base64 file's lineage through /dev/shm to ptb train
 #   test-leak-subset       the items the agent typed into its script (its Write call)
 #   substitution-continue  the weights' writer is a ptb train whose base was downloaded
 # Skipped (77) where ptrace is not permitted or python3/openssl/curl are missing.

@@ -120,7 +120,16 @@ static void test_first_call_read_late(void **state)
     tool_procs_on_call(tp, "c1", "Bash", "{\"command\":\"./timer.sh\"}", t);
     assert_int_equal(tool_procs_for_result(tp, "c1", t + 1000, ids, 64), 1);
     assert_int_equal(ids[0], 3);
-    stop(helper), stop(late);
+    /* a later call read 5 s late (past TP_SLACK_NS): its process by its command; a process of
+     * another command that started as long before it is not its */
+    pid_t later = start("ls -la base_model"), other = start("some-daemon");
+    tool_procs_on_exec(tp, later, 4, 1, true);
+    tool_procs_on_exec(tp, other, 5, 1, true);
+    t = now_ns() + 5000000000LL;
+    tool_procs_on_call(tp, "c2", "Bash", "{\"command\":\"ls -la base_model\"}", t);
+    assert_int_equal(tool_procs_for_result(tp, "c2", t + 1000, ids, 64), 1);
+    assert_int_equal(ids[0], 4);
+    stop(helper), stop(late), stop(later), stop(other);
     tool_procs_free(tp);
 }
 
