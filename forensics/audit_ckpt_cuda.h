@@ -1,5 +1,5 @@
 /* The checkpoint detector's tensor comparison on the GPU (cuda/audit_ckpt_dots.cu, in
- * libptbauditcuda.so). ptb loads the library on first use (audit_ckpt_cuda_load.c); programs that
+ * libptbauditcuda.so). ptb loads the library on first use (audit_cuda_load.c); programs that
  * link it directly (its test, its benchmark) call the same functions.
  *
  * The GPU gives the CPU's numbers (audit_ckpt_num.h) within a stated tolerance, not bit for bit:

@@ -1,6 +1,6 @@
 /* The GPU half of ptb audit's n-gram scan (audit_leak.c's top comment; the CPU reference is
  * audit_leak_scan.c). It lives in libptbauditcuda.so (cuda/audit_leak_scan.cu), which ptb loads
- * with dlopen on first use (audit_leak_cuda_load.c: $PTB_AUDIT_CUDA_LIB, else next to ptb): ptb
+ * with dlopen on first use (audit_cuda_load.c: $PTB_AUDIT_CUDA_LIB, else next to ptb): ptb
  * does not link CUDA, and a missing library, driver or GPU is -ENOTSUP with a message.
  *
  * What the GPU does. A large text comes cut into pieces at bytes where the CPU tokenizer's state

@@ -27,9 +27,9 @@ enum {
     OPT_BASE,
     OPT_JOBS,
     OPT_REFS,
-    OPT_REF
+    OPT_REF,
+    OPT_DEVICE /* where the leakage scan and the tensor comparison run */
 };
-enum { OPT_DEVICE = 100 }; /* --device: where the leakage scan (and the tensor comparison) run */
 static const cli_option audit_opts[] = {
     {"format", 'f', "FORMAT", OPT_FORMAT}, {"out", 'o', "FILE", OPT_OUT},
     {"test-set", 0, "FILE", OPT_TEST_SET}, {"reference", 0, "DIR", OPT_REFERENCE},

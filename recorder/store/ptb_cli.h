@@ -83,7 +83,7 @@ typedef struct ptb_sym {
  * n symbols: 0; -ENOTSUP with msg saying why (none found, what = the build's reason, e.g. "this
  * ptb has no CUDA backend: nvcc was not found"; not loadable; a symbol missing). The library is
  * never closed once loaded. For the CUDA libraries that only some commands need (lm_cuda_load.c,
- * forensics/audit_leak_cuda_load.c, audit_ckpt_cuda_load.c): ptb itself does not link CUDA. */
+ * forensics/audit_cuda_load.c): ptb itself does not link CUDA. */
 int ptb_load_lib(const char *env, const char *const rel[], const ptb_sym *syms, size_t n,
                  const char *what, char *msg, size_t cap);
 
