@@ -42,9 +42,6 @@ struct tool_procs {
 };
 
 #define TP_CMDLINE_MAX 8192
-#define TP_SLACK_NS                                                                                \
-    2000000000LL /* a process may start before the reader sees its call; longer
-                                  * only when it runs the call's command */
 /* the harness's children started this long before the first call are its own (a wrapper's
  * CLI, its helpers), unless they run a call's command (the reader saw the call late: a loaded
  * machine delays it by more than this) */
@@ -266,30 +263,35 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
     tp_call *k = &tp->calls[ci];
     int64_t until = ts ? ts : wall_ns();
     classify(tp);
-    /* the tops this call started: in its window, unclaimed; by command when another call with
-     * a command was open too */
-    for (uint64_t e = 1; e < tp->cap; e++) {
-        tp_proc *p = &tp->p[e];
-        if (!p->known || p->top != e || p->claimed || p->ts > until)
-            continue;
-        /* long before the call was read: only by its command (the reader can lag by seconds
-         * on a loaded machine, and the command is specific) */
-        if (p->ts < k->ts - TP_SLACK_NS && !holds(p->cmdline, k->command))
-            continue;
-        /* its command in its arguments: ours (a process may start just before the reader
-         * sees its call). Else only what started after the call, and not another open call's
-         * command; with several calls open, not a process whose arguments we could have
-         * matched (a shell wrapping the command in quotes of its own stays unclaimed) */
-        bool mine = holds(p->cmdline, k->command);
-        if (!mine && p->ts >= k->ts) {
-            bool other = false;
-            for (size_t j = 0; j < tp->n_calls && !other; j++)
-                other = j != ci && tp->calls[j].open && holds(p->cmdline, tp->calls[j].command);
-            mine = !other && (tp->open_calls == 1 || !k->command || !p->cmdline);
+    /* the tops this call started: in its window, unclaimed. First those that run its command
+     * (a process may start just before the reader sees its call; long before only by its
+     * command: the reader can lag by seconds on a loaded machine, and the command is specific).
+     * Only when none does (and the call has a command: Read, Write, a subagent run inside the
+     * agent CLI), what started after the call and runs no other open call's command;
+     * with several calls open, not a process whose arguments we could have matched (a shell
+     * wrapping the command in quotes of its own stays unclaimed). Not when one does: the next
+     * call's process may already run when the reader gets to this result (both lines read at
+     * once), and its call is not read yet. */
+    bool by_command = false;
+    for (int pass = 0; pass < 2 && !(pass == 1 && by_command); pass++)
+        for (uint64_t e = 1; e < tp->cap; e++) {
+            tp_proc *p = &tp->p[e];
+            if (!p->known || p->top != e || p->claimed || p->ts > until)
+                continue;
+            bool mine = false;
+            if (pass == 0)
+                mine = holds(p->cmdline, k->command);
+            else if (k->command && p->ts >= k->ts) {
+                bool other = false;
+                for (size_t j = 0; j < tp->n_calls && !other; j++)
+                    other = j != ci && tp->calls[j].open && holds(p->cmdline, tp->calls[j].command);
+                mine = !other && (tp->open_calls == 1 || !p->cmdline);
+            }
+            if (mine) {
+                p->claimed = (int)ci + 1;
+                by_command |= pass == 0;
+            }
         }
-        if (mine)
-            p->claimed = (int)ci + 1;
-    }
     for (uint64_t e = 1; e < tp->cap && n < cap; e++) {
         tp_proc *p = &tp->p[e];
         if (p->known && p->top && tp->p[p->top].claimed == (int)ci + 1)

@@ -9,11 +9,13 @@
  * the first tool call (by more than 100 ms: a tool's process may start before the reader sees
  * its call) with theirs: a wrapper script's CLI, the CLI's helpers.
  * A process whose parent is in the harness and that starts later is a tool's process (Claude
- * Code's Bash tool runs `bash -c ...` as a child of the CLI); it belongs to the call that was
- * open when it started, or, when several were (parallel calls), to the one whose input's
- * "command" its arguments hold. A tool's process and all its descendants (forks, execs, as
- * known when the result comes) are the call's exec_ids. Processes that start when no call is
- * open belong to none. */
+ * Code's Bash tool runs `bash -c ...` as a child of the CLI); it belongs to the call whose
+ * input's "command" its arguments hold (however late the reader saw the call), or, when none of
+ * a call's processes does (a shell that quotes the command its own way), to the call with a
+ * command that was open when it started and alone in holding no other open call's command. A
+ * tool's process and all its descendants (forks, execs, as known when the result comes) are the
+ * call's exec_ids. Processes that start when no call is open, and calls without a command (Read,
+ * Write: done inside the agent CLI), get none. */
 #ifndef PTB_TOOL_PROCS_H
 #define PTB_TOOL_PROCS_H
 

@@ -89,17 +89,34 @@ static void test_calls(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(ids[0], 9);
     assert_int_equal(ids[1], 10);
-    /* a call without a command (Write), alone: what starts while it is open is its own */
+    /* a call without a command (Write: done inside the agent CLI) gets no process, even one
+     * that starts while it is open: it is the next call's, whose line the reader has not read
+     * yet (both lines came at once); that call gets it by its command */
     tool_procs_on_call(tp, "w1", "Write", "{\"file_path\":\"x\",\"content\":\"y\"}", now_ns());
-    tool_procs_on_exec(tp, getpid(), 11, 3, false);
-    n = ids_of(tp, "w1", ids);
+    pid_t d = start("head -3 data/train.jsonl");
+    tool_procs_on_exec(tp, d, 11, 3, true);
+    assert_int_equal(ids_of(tp, "w1", ids), 0);
+    /* the same race after a Bash call: its own process by its command, not the next one's */
+    tool_procs_on_call(tp, "b1", "Bash", "{\"command\":\"ls -la base_model\"}", now_ns());
+    pid_t e = start("ls -la base_model"), f = start("ptb train --steps 5");
+    tool_procs_on_exec(tp, e, 12, 3, true);
+    tool_procs_on_exec(tp, f, 13, 3, true);
+    n = ids_of(tp, "b1", ids);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 12);
+    tool_procs_on_call(tp, "h1", "Bash", "{\"command\":\"head -3 data/train.jsonl\"}", now_ns());
+    n = ids_of(tp, "h1", ids);
     assert_int_equal(n, 1);
     assert_int_equal(ids[0], 11);
+    tool_procs_on_call(tp, "t1", "Bash", "{\"command\":\"ptb train --steps 5\"}", now_ns());
+    n = ids_of(tp, "t1", ids);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], 13);
     /* an unknown call id, bad JSON input */
     assert_int_equal(ids_of(tp, "nope", ids), 0);
     tool_procs_on_call(tp, "j1", "Bash", "{not json", now_ns());
     assert_int_equal(ids_of(tp, "j1", ids), 0);
-    stop(a), stop(b), stop(c);
+    stop(a), stop(b), stop(c), stop(d), stop(e), stop(f);
     tool_procs_free(tp);
 }
 
