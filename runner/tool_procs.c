@@ -269,11 +269,13 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
      * Only when none does (and the call has a command: Read, Write, a subagent run inside the
      * agent CLI), what started after the call and runs no other open call's command;
      * with several calls open, not a process whose arguments we could have matched (a shell
-     * wrapping the command in quotes of its own stays unclaimed). Not when one does: the next
+     * wrapping the command in quotes of its own stays unclaimed). When one does, only what
+     * started before it (a harness that runs a call's steps as its own children): the next
      * call's process may already run when the reader gets to this result (both lines read at
      * once), and its call is not read yet. */
     bool by_command = false;
-    for (int pass = 0; pass < 2 && !(pass == 1 && by_command); pass++)
+    int64_t last_cmd_ts = 0; /* the latest start of a process that runs the command */
+    for (int pass = 0; pass < 2; pass++)
         for (uint64_t e = 1; e < tp->cap; e++) {
             tp_proc *p = &tp->p[e];
             if (!p->known || p->top != e || p->claimed || p->ts > until)
@@ -281,7 +283,7 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
             bool mine = false;
             if (pass == 0)
                 mine = holds(p->cmdline, k->command);
-            else if (k->command && p->ts >= k->ts) {
+            else if (k->command && p->ts >= k->ts && (!by_command || p->ts <= last_cmd_ts)) {
                 bool other = false;
                 for (size_t j = 0; j < tp->n_calls && !other; j++)
                     other = j != ci && tp->calls[j].open && holds(p->cmdline, tp->calls[j].command);
@@ -289,7 +291,11 @@ size_t tool_procs_for_result(void *arg, const char *call_id, int64_t ts, uint64_
             }
             if (mine) {
                 p->claimed = (int)ci + 1;
-                by_command |= pass == 0;
+                if (pass == 0) {
+                    by_command = true;
+                    if (p->ts > last_cmd_ts)
+                        last_cmd_ts = p->ts;
+                }
             }
         }
     for (uint64_t e = 1; e < tp->cap && n < cap; e++) {

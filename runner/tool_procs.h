@@ -10,9 +10,11 @@
  * its call) with theirs: a wrapper script's CLI, the CLI's helpers.
  * A process whose parent is in the harness and that starts later is a tool's process (Claude
  * Code's Bash tool runs `bash -c ...` as a child of the CLI); it belongs to the call whose
- * input's "command" its arguments hold (however late the reader saw the call), or, when none of
- * a call's processes does (a shell that quotes the command its own way), to the call with a
- * command that was open when it started and alone in holding no other open call's command. A
+ * input's "command" its arguments hold (however late the reader saw the call), or else to the
+ * call with a command that was open when it started, holding no other open call's command (a
+ * shell that quotes the command its own way; a harness's other children), and, when a process
+ * of the call runs its command, started before that one (a later one is the next call's, whose
+ * line the reader has not reached). A
  * tool's process and all its descendants (forks, execs, as known when the result comes) are the
  * call's exec_ids. Processes that start when no call is open, and calls without a command (Read,
  * Write: done inside the agent CLI), get none. */
