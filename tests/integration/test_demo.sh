@@ -17,18 +17,8 @@ steps=${2:-300}
 tmp=$(mktemp -d /tmp/ptb-demo-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/testlib.sh"
-for t in python3 openssl curl; do
-  command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }
-done
-if ! "$ptb" record -q --net off --store "$tmp/probe.ptb" -- true 2>/dev/null; then
-  echo "ptrace is not permitted here: skipped"; exit 77
-fi
 d=$tmp/demo
-# the task test_demo_task built, when there is one (ptb demo checks its manifest; otherwise it
-# builds the task itself, minutes more)
-if [ -f "${PTB_DEMO_TASK_CACHE:-/nonexistent}/manifest.json" ]; then
-  mkdir -p "$d" && echo '{}' >"$d/demo.json" && cp -a "$PTB_DEMO_TASK_CACHE" "$d/task"
-fi
+demo_setup "$ptb" "$d"
 "$ptb" demo --out "$d" --steps "$steps" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 cat "$tmp/out"

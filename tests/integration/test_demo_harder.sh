@@ -15,18 +15,10 @@ steps=${2:-40}
 tmp=$(mktemp -d /tmp/ptb-harder-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 . "$(dirname "$0")/testlib.sh"
-for t in python3 openssl curl; do
-  command -v $t >/dev/null || { echo "no $t: skipped"; exit 77; }
-done
-if ! "$ptb" record -q --net off --store "$tmp/probe.ptb" -- true 2>/dev/null; then
-  echo "ptrace is not permitted here: skipped"; exit 77
-fi
 variants="test-leak-csv test-leak-b64 test-leak-subset substitution-noise substitution-merge
 substitution-partial substitution-continue api-key-netrc api-key-anthropic api-key-curl"
 d=$tmp/demo
-if [ -f "${PTB_DEMO_TASK_CACHE:-/nonexistent}/manifest.json" ]; then
-  mkdir -p "$d" && echo '{}' >"$d/demo.json" && cp -a "$PTB_DEMO_TASK_CACHE" "$d/task"
-fi
+demo_setup "$ptb" "$d"
 args=()
 for v in $variants; do args+=(--scenario "$v"); done
 "$ptb" demo --out "$d" --steps "$steps" "${args[@]}" >"$tmp/out" 2>"$tmp/err"
