@@ -92,22 +92,27 @@ static const field_def field_defs[] = {
      FT_STR,
      false,
      {C(FILE_OPEN), C(FILE_WRITE), C(FILE_READ), C(FILE_RENAME), C(FILE_UNLINK), C(FILE_MKDIR),
-      C(FILE_LINK), C(FILE_TRUNCATE), C(CHECKPOINT)},
+      C(FILE_LINK), C(FILE_TRUNCATE), C(FILE_CHMOD), C(FILE_STATE), C(CHECKPOINT)},
      "path of file.* events (rename: old and new path; link: path and target), checkpoint "
      "folder"},
     {"file.sha256",
      FF_FILE_SHA256,
      FT_HEX,
      false,
-     {C(FILE_WRITE), C(FILE_READ)},
-     "content hash (hex) of file.write / file.read"},
+     {C(FILE_WRITE), C(FILE_READ), C(FILE_STATE)},
+     "content hash (hex) of file.write / file.read / file.state"},
     {"file.bytes",
      FF_FILE_BYTES,
      FT_UINT,
      false,
      {C(FILE_WRITE), C(FILE_READ)},
      "bytes written / read"},
-    {"file.size", FF_FILE_SIZE, FT_UINT, false, {C(FILE_WRITE)}, "final size of a written file"},
+    {"file.size",
+     FF_FILE_SIZE,
+     FT_UINT,
+     false,
+     {C(FILE_WRITE), C(FILE_STATE)},
+     "final size of a written file, size in a snapshot"},
     {"net.host",
      FF_NET_HOST,
      FT_STR,
@@ -655,19 +660,25 @@ int filter_field_visit(const filter_field *f, const ptb_event *ev, filter_ctx *c
             emit_str(&v, ev->file_link->target);
             break;
         case C(FILE_TRUNCATE): emit_str(&v, ev->file_truncate->path); break;
+        case C(FILE_CHMOD): emit_str(&v, ev->file_chmod->path); break;
+        case C(FILE_STATE): emit_str(&v, ev->file_state->path); break;
         case C(CHECKPOINT): emit_str(&v, ev->checkpoint->path); break;
         }
         break;
     case FF_FILE_SHA256:
         if (bc == C(FILE_WRITE))
             emit_hex(&v, ev->file_write->sha256.data, ev->file_write->sha256.len);
+        else if (bc == C(FILE_STATE))
+            emit_hex(&v, ev->file_state->sha256.data, ev->file_state->sha256.len);
         else
             emit_hex(&v, ev->file_read->sha256.data, ev->file_read->sha256.len);
         break;
     case FF_FILE_BYTES:
         emit_int(&v, bc == C(FILE_WRITE) ? ev->file_write->bytes : ev->file_read->bytes);
         break;
-    case FF_FILE_SIZE: emit_int(&v, ev->file_write->size); break;
+    case FF_FILE_SIZE:
+        emit_int(&v, bc == C(FILE_STATE) ? ev->file_state->size : ev->file_write->size);
+        break;
     case FF_NET_HOST:
         switch (bc) {
         case C(NET_FLOW): emit_str(&v, ev->net_flow->host); break;

@@ -28,6 +28,7 @@ enum {
     OPT_STORE = 1,
     OPT_ROOT,
     OPT_NO_CAPTURE,
+    OPT_NO_SNAPSHOT,
     OPT_FILE_MAX,
     OPT_TOTAL_MAX,
     OPT_GRACE,
@@ -49,6 +50,7 @@ static const cli_option record_opts[] = {
     {"store", 's', "DIR", OPT_STORE},
     {"capture-root", 0, "PATH", OPT_ROOT},
     {"no-capture", 0, NULL, OPT_NO_CAPTURE},
+    {"no-snapshot", 0, NULL, OPT_NO_SNAPSHOT},
     {"capture-file-max", 0, "BYTES", OPT_FILE_MAX},
     {"capture-total-max", 0, "BYTES", OPT_TOTAL_MAX},
     {"grace", 0, "SECONDS", OPT_GRACE},
@@ -196,6 +198,7 @@ int record_main(int argc, char **argv)
             roots_in[nroots++] = c.optarg;
             break;
         case OPT_NO_CAPTURE: no_capture = true; break;
+        case OPT_NO_SNAPSHOT: o.snapshot = false; break;
         case OPT_FILE_MAX:
             if (!parse_size(c.optarg, &o.capture_file_max))
                 return cli_usage_error("record", "--capture-file-max: '%s' is not a size",

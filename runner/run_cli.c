@@ -204,6 +204,10 @@ static int run_recorded(run_ctx *c, char **argv, char **env, const char *dir, in
     const char *roots[3] = {c->d.ws, c->d.tmp, "/tmp"};
     o.to.capture_roots = roots;
     o.to.n_capture_roots = strcmp(dir, c->d.ws) != 0 ? 0 : sandbox ? 3 : 2;
+    /* the snapshot: the workspace and the run's temp folder (the sandbox's /tmp: walking the
+     * host's /tmp from here would record the wrong folder) */
+    o.to.snapshot_roots = roots;
+    o.to.n_snapshot_roots = o.to.n_capture_roots ? 2 : 0;
     if (sandbox) {
         o.prepare = sandbox_prepare;
         o.prepare_arg = c;

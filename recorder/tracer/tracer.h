@@ -27,6 +27,13 @@ typedef struct tracer_options {
     size_t n_capture_roots;
     uint64_t capture_file_max;  /* larger files: hash and a gap event (default 256 MiB) */
     uint64_t capture_total_max; /* all captured content together (default 4 GiB) */
+    /* before the command starts, what the snapshot roots hold, as file.state events (the
+     * contents of files within capture_file_max, and capture_total_max counted apart from the
+     * command's writes): what `ptb replay` starts from (default true) */
+    bool snapshot;
+    const char *const *snapshot_roots; /* NULL: the capture roots (borrowed) */
+    size_t n_snapshot_roots;
+    uint64_t snapshot_entries_max; /* entries walked at most; then a gap (default 1,000,000) */
     /* after the command's own process exits, wait this long for the rest of the tree (daemons
      * included), then kill what is left; < 0: wait for ever (default) */
     int grace_ms;
@@ -71,6 +78,8 @@ typedef struct tracer_result {
     uint64_t execs;     /* successful execve */
     uint64_t files_written;
     uint64_t bytes_captured;      /* content stored as blobs (uncompressed) */
+    uint64_t snapshot_entries;    /* file.state events */
+    uint64_t snapshot_captured;   /* bytes of their content stored as blobs */
     uint64_t gaps;                /* gap events appended */
     uint64_t denied;              /* proc.denied events (io_uring, ptrace, 32-bit syscalls) */
     uint64_t killed_after_grace;  /* processes killed when the grace time ran out */

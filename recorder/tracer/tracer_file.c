@@ -139,6 +139,50 @@ int tracer_fds_clone(tracer_proc *to, const tracer_proc *from)
 
 /* ------------------------------------------------------------------ hashing and capture */
 
+int tracer_content(tracer *t, int fd, const char *path, bool capture, uint64_t *size,
+                   uint8_t sha[32], bool *captured)
+{
+    *captured = false;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    char *all = NULL;
+    size_t have = 0;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    bool nomem = false;
+    if (ok && capture && !(all = malloc(*size ? *size : 1)))
+        capture = false, nomem = true;
+    for (;;) {
+        char *dst = capture ? all + have : t->buf;
+        size_t want = capture ? (size_t)*size - have : COPY_CHUNK;
+        if (capture && want == 0)
+            break;
+        if (want > COPY_CHUNK)
+            want = COPY_CHUNK;
+        ssize_t n = pread(fd, dst, want, (off_t)have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ok = ok && n == 0;
+            break;
+        }
+        ok = ok && EVP_DigestUpdate(md, dst, (size_t)n);
+        have += (size_t)n;
+    }
+    unsigned int hl = 0;
+    ok = ok && EVP_DigestFinal_ex(md, sha, &hl) && hl == 32;
+    EVP_MD_CTX_free(md);
+    *size = have;
+    if (ok && capture) {
+        uint8_t bsha[32];
+        int rc = store_blob_put(t->s, all, have, path, bsha);
+        if (rc == 0)
+            *captured = true;
+        else if (rc != PTB_ETOOBIG && rc != PTB_EBUDGET) /* those two make their own gap */
+            t->store_err = rc;
+    }
+    free(all);
+    return !ok ? -EIO : nomem ? PTB_ENOMEM : 0;
+}
+
 /* Hash (and capture) the file of d, read through descriptor fdnum of th's process (when
  * via_fd), or at its path when that fails. */
 static void record_write(tracer *t, tracer_thread *th, int fdnum, const tracer_desc *f,
@@ -174,54 +218,24 @@ static void record_write(tracer *t, tracer_thread *th, int fdnum, const tracer_d
     else if (under && t->captured_total + fw.size > t->o.capture_total_max)
         why = "capture_budget";
     bool capture = under && !why;
-    /* read it all (capture) or stream it through SHA-256 */
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    char *all = NULL;
-    size_t have = 0;
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    if (ok && capture && !(all = malloc(fw.size ? fw.size : 1)))
-        capture = false, why = "capture_nomem";
-    for (;;) {
-        char *dst = capture ? all + have : t->buf;
-        size_t want = capture ? (size_t)fw.size - have : COPY_CHUNK;
-        if (capture && want == 0)
-            break;
-        if (want > COPY_CHUNK)
-            want = COPY_CHUNK;
-        ssize_t n = pread(fd, dst, want, (off_t)have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            ok = ok && n == 0;
-            break;
-        }
-        ok = ok && EVP_DigestUpdate(md, dst, (size_t)n);
-        have += (size_t)n;
-    }
+    uint64_t have = fw.size;
+    bool captured = false;
+    int rc = tracer_content(t, fd, f->path, capture, &have, sha, &captured);
     close(fd);
-    unsigned int hl = 0;
-    ok = ok && EVP_DigestFinal_ex(md, sha, &hl) && hl == 32;
-    EVP_MD_CTX_free(md);
-    if (!ok) {
-        free(all);
+    if (rc == PTB_ENOMEM)
+        why = "capture_nomem";
+    else if (rc) {
         tracer_gap(t, th, 0, "unreadable_file", f->path, "read error while hashing", 1, have, NULL);
         return;
     }
     fw.size = have; /* what was read: the file may have changed since the fstat */
     fw.sha256.data = sha;
     fw.sha256.len = 32;
-    if (capture) {
-        uint8_t bsha[32];
-        int rc = store_blob_put(t->s, all, have, f->path, bsha);
-        if (rc == 0) {
-            fw.captured = true;
-            t->captured_total += have;
-            t->r->bytes_captured += have;
-        } else if (rc != PTB_ETOOBIG && rc != PTB_EBUDGET) { /* those two make their own gap */
-            t->store_err = rc;
-        }
+    if (captured) {
+        fw.captured = true;
+        t->captured_total += have;
+        t->r->bytes_captured += have;
     }
-    free(all);
     ev.body_case = PTB__V1__EVENT__BODY_FILE_WRITE;
     ev.file_write = &fw;
     tracer_emit(t, th, &ev);
@@ -509,7 +523,18 @@ bool tracer_file_enter(tracer *t, tracer_thread *th, int nr, const uint64_t args
         th->path2 = arg_string(th, args[0]);
         th->path1 = arg_path(t, th, AT_FDCWD, args[1]);
         break;
+    case SYS_chmod: th->path1 = arg_path(t, th, AT_FDCWD, args[0]); break;
 #endif
+    case SYS_fchmodat:
+    case SYS_fchmodat2:
+        if (args[1] == 0 || ((args[3] & AT_EMPTY_PATH) && nr == SYS_fchmodat2)) {
+            char buf[TRACER_PATH_MAX]; /* an empty path: the descriptor itself */
+            if (tracer_proc_link(p->pid, dirfd, NULL, buf, sizeof buf) == 0)
+                th->path1 = strdup(buf);
+        } else {
+            th->path1 = arg_path(t, th, dirfd, args[1]);
+        }
+        break;
     case SYS_unlinkat:
     case SYS_mkdirat: th->path1 = arg_path(t, th, dirfd, args[1]); break;
     case SYS_linkat:
@@ -521,6 +546,7 @@ bool tracer_file_enter(tracer *t, tracer_thread *th, int nr, const uint64_t args
         th->path1 = arg_path(t, th, (int)args[1], args[2]);
         break;
     case SYS_truncate: th->path1 = arg_path(t, th, AT_FDCWD, args[0]); break;
+    case SYS_fchmod:
     case SYS_ftruncate: {
         char buf[TRACER_PATH_MAX];
         if (tracer_proc_link(p->pid, (int)args[0], NULL, buf, sizeof buf) == 0)
@@ -627,6 +653,7 @@ void tracer_file_exit(tracer *t, tracer_thread *th, int64_t ret)
         fr.path = th->path1;
         fr.new_path = th->path2;
         fr.result = res;
+        fr.exchange = nr == SYS_renameat2 && (th->args[4] & RENAME_EXCHANGE);
         ev.body_case = PTB__V1__EVENT__BODY_FILE_RENAME;
         ev.file_rename = &fr;
         tracer_emit(t, th, &ev);
@@ -659,6 +686,9 @@ void tracer_file_exit(tracer *t, tracer_thread *th, int64_t ret)
         Ptb__V1__FileMkdir fm = PTB__V1__FILE_MKDIR__INIT;
         fm.path = th->path1;
         fm.mode = (uint32_t)(nr == SYS_mkdirat ? th->args[2] : th->args[1]) & 07777;
+        struct stat st; /* the mode it got (the umask applied), what replay rebuilds */
+        if (ret == 0 && lstat(th->path1, &st) == 0 && S_ISDIR(st.st_mode))
+            fm.mode = st.st_mode & 07777;
         fm.result = res;
         ev.body_case = PTB__V1__EVENT__BODY_FILE_MKDIR;
         ev.file_mkdir = &fm;
@@ -681,6 +711,23 @@ void tracer_file_exit(tracer *t, tracer_thread *th, int64_t ret)
         fl.result = res;
         ev.body_case = PTB__V1__EVENT__BODY_FILE_LINK;
         ev.file_link = &fl;
+        tracer_emit(t, th, &ev);
+        return;
+    }
+#ifdef SYS_chmod
+    case SYS_chmod:
+#endif
+    case SYS_fchmod:
+    case SYS_fchmodat:
+    case SYS_fchmodat2: {
+        Ptb__V1__FileChmod fc = PTB__V1__FILE_CHMOD__INIT;
+        fc.path = th->path1;
+        fc.mode =
+            (uint32_t)(nr == SYS_fchmodat || nr == SYS_fchmodat2 ? th->args[2] : th->args[1]) &
+            07777;
+        fc.result = res;
+        ev.body_case = PTB__V1__EVENT__BODY_FILE_CHMOD;
+        ev.file_chmod = &fc;
         tracer_emit(t, th, &ev);
         return;
     }

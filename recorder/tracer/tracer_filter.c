@@ -51,6 +51,9 @@ static const int tracer_syscalls[] = {
     SYS_symlinkat,
     SYS_truncate,
     SYS_ftruncate,
+    SYS_fchmod,
+    SYS_fchmodat,
+    SYS_fchmodat2,
     SYS_connect,
     SYS_accept,
     SYS_accept4,
@@ -70,6 +73,7 @@ static const int tracer_syscalls[] = {
     SYS_mkdir,
     SYS_link,
     SYS_symlink,
+    SYS_chmod,
 #endif
 };
 

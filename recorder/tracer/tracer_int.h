@@ -12,6 +12,11 @@
 
 #define TRACER_PATH_MAX 4096
 
+#include <sys/syscall.h>
+#ifndef SYS_fchmodat2 /* Linux 6.6; the same number on every architecture */
+#define SYS_fchmodat2 452
+#endif
+
 /* An open file description the tracer follows: a regular file opened for writing (file.write
  * when its last descriptor is closed), or one opened for reading outside the system areas
  * (file.read summary). Shared by the descriptors that dup and fork make of it. */
@@ -114,6 +119,16 @@ void tracer_proc_exit(tracer *t, tracer_proc *p, int status, bool can_read_proc)
 /* Append ev (envelope filled here: source, exec_id of th's process, tid). */
 void tracer_emit(tracer *t, tracer_thread *th, ptb_event *ev);
 /* A gap of origin "tracer" (th may be NULL: then exec_id is used; sha256 may be NULL). */
+/* Hash what fd holds (a regular file of *size bytes; *size becomes the bytes read) into sha, and
+ * store it as a blob named path when capture (*captured tells: a blob over the store's caps is
+ * not, and makes its own gap). 0; PTB_ENOMEM (hashed, not captured); -EIO (read error). */
+int tracer_content(tracer *t, int fd, const char *path, bool capture, uint64_t *size,
+                   uint8_t sha[32], bool *captured);
+
+/* tracer_snapshot.c: the snapshot roots as file.state events (tracer_options.snapshot). 0, or
+ * the store's error (t->store_err). */
+int tracer_snapshot(tracer *t);
+
 void tracer_gap(tracer *t, tracer_thread *th, uint64_t exec_id, const char *reason,
                 const char *path, const char *detail, uint64_t count, uint64_t bytes,
                 const uint8_t *sha256);

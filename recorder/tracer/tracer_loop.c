@@ -46,6 +46,8 @@ void tracer_options_default(tracer_options *o)
     o->grace_ms = -1;
     o->netns_fd = -1;
     o->term_grace_ms = 10000;
+    o->snapshot = true;
+    o->snapshot_entries_max = 1000000;
 }
 
 static int64_t mono_ms(void)
@@ -443,6 +445,10 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     tracer t = {.s = s, .o = *o, .r = r, .eb = eb};
     if (!(t.buf = malloc(1u << 20)))
         return ptb_errf(eb, PTB_ENOMEM, "out of memory");
+    if (o->snapshot && tracer_snapshot(&t)) {
+        free(t.buf);
+        return ptb_errf(eb, t.store_err, "the store stopped: %s", ptb_strerror(t.store_err));
+    }
     int go[2], err[2];
     if (pipe2(go, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) {
         free(t.buf);
