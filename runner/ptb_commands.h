@@ -16,5 +16,6 @@ int eval_main(int argc, char **argv);      /* runner/eval_cli.c */
 int demo_task_main(int argc, char **argv); /* runner/demo_task.c */
 int run_main(int argc, char **argv);       /* runner/run_cli.c */
 int refs_main(int argc, char **argv);      /* runner/refs_cli.c */
+int replay_main(int argc, char **argv);    /* runner/replay_cli.c */
 
 #endif

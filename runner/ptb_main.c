@@ -21,6 +21,7 @@ static const struct {
     {"query", query_main, "search a store with a filter (also run as ptb-query)"},
     {"record", record_main, "run a command and record what its process tree does"},
     {"refs", refs_main, "keep reference checkpoints (hashes, sketches) for ptb audit"},
+    {"replay", replay_main, "rebuild a run's files at any event, re-run its tool calls and training"},
     {"run", run_main, "run an agent on a task (TASK.json), recorded, then evaluate it"},
     {"stats", stats_main, "counts per event type, time span, size, gaps"},
     {"train", train_main, "fine-tune the reference model on prompt/completion JSONL"},

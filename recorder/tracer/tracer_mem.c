@@ -156,5 +156,26 @@ int tracer_path_at(pid_t pid, int dirfd, const char *path, char *out, size_t cap
         memcpy(out + bl + 1, path, pl + 1);
     }
     path_normalise(out);
+    /* /proc/self/fd/N (tar chmods folders through it), /proc/thread-self/fd/N: the file the
+     * descriptor is, so that the event names the real path. Not /proc/PID/fd/N: in a sandbox's
+     * PID namespace the tracee's PID is not the recorder's. */
+    const char *q = NULL;
+    if (!strncmp(out, "/proc/self/fd/", 14))
+        q = out + 14;
+    else if (!strncmp(out, "/proc/thread-self/fd/", 21))
+        q = out + 21;
+    if (q && *q >= '0' && *q <= '9') {
+        char *end;
+        long fd = strtol(q, &end, 10);
+        char real[4096], rest[4096];
+        if ((*end == 0 || *end == '/') && fd <= INT32_MAX && strlen(end) < sizeof rest) {
+            strcpy(rest, end);
+            if (tracer_proc_link(pid, (int)fd, NULL, real, sizeof real) == 0 && real[0] == '/' &&
+                strlen(real) + strlen(rest) < cap) {
+                strcpy(out, real);
+                strcat(out, rest);
+            }
+        }
+    }
     return 0;
 }
