@@ -686,8 +686,12 @@ void tracer_file_exit(tracer *t, tracer_thread *th, int64_t ret)
         Ptb__V1__FileMkdir fm = PTB__V1__FILE_MKDIR__INIT;
         fm.path = th->path1;
         fm.mode = (uint32_t)(nr == SYS_mkdirat ? th->args[2] : th->args[1]) & 07777;
-        struct stat st; /* the mode it got (the umask applied), what replay rebuilds */
-        if (ret == 0 && lstat(th->path1, &st) == 0 && S_ISDIR(st.st_mode))
+        /* the mode it got (the umask applied), what replay rebuilds; seen from the tracee's
+         * root, which a sandbox's mount namespace makes other than the recorder's */
+        struct stat st;
+        char in_root[TRACER_PATH_MAX + 32];
+        snprintf(in_root, sizeof in_root, "/proc/%d/root%s", (int)th->p->pid, th->path1);
+        if (ret == 0 && lstat(in_root, &st) == 0 && S_ISDIR(st.st_mode))
             fm.mode = st.st_mode & 07777;
         fm.result = res;
         ev.body_case = PTB__V1__EVENT__BODY_FILE_MKDIR;
