@@ -206,6 +206,8 @@ static int parents(replay_state *st, const char *path, uint64_t seq)
     if (!r)
         return 0;
     size_t rl = strlen(r->path);
+    if (strlen(path) <= rl) /* the root itself: nothing above it to make */
+        return 0;
     char *p = strdup(path);
     if (!p)
         return PTB_ENOMEM;

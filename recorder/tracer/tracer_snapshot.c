@@ -130,7 +130,8 @@ static void walk(snap *sn, int dirfd, char *path, size_t plen)
             break;
         n++;
     }
-    qsort(names, n, sizeof *names, cmp_names);
+    if (n) /* names is NULL for an empty folder */
+        qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n && !sn->t->store_err; i++) {
         const char *name = names[i];
         size_t nl = strlen(name);
