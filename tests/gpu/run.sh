@@ -38,6 +38,10 @@
 #                                  stores (PTB_AUDIT_STORES=DIR, packed into .gpupack/audit/ by
 #                                  pack): --device cuda and --device cpu give the same report, and
 #                                  a reference kept with ptb refs add gives the same verdicts
+#   tests/gpu/run.sh replay-train OUT  ptb replay train of a run recorded with --device cuda:
+#                                  bit-identical on the GPU, across devices on the CPU
+#                                  (tests/integration/test_replay_train_cuda.sh; and the CPU
+#                                  test, test_replay_train.sh)
 #   tests/gpu/run.sh pack-ckpt BUILD  only what audit-ckpt needs, from an existing build folder,
 #                                  into $PTB_GPUPACK (LD_LIBRARY_PATH instead of an RPATH)
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
@@ -205,6 +209,18 @@ run2() {
   return $rc
 }
 
+# cuBLAS is not packed: where the loader does not find it for program $1, CUDA's or PyTorch's
+# copy goes into LD_LIBRARY_PATH.
+cublas_path() {
+  if ldd "$1" | grep -q 'libcublas.*not found'; then
+    local d
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+      "$(python3 -c 'import nvidia.cublas as m, os; print(os.path.dirname(m.__file__) + "/lib")' 2>/dev/null)"; do
+      [ -n "$d" ] && [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} && break
+    done
+  fi
+}
+
 # The reference model on the GPU (issue 6): test_lm_cuda (each kernel against the CPU reference,
 # the whole model, determinism, generation), the kernel table of bench_lm_cuda in fp32 (against
 # the CPU reference and simpler GPU kernels) and bf16, and training tokens/s in fp32 and bf16 for
@@ -214,14 +230,7 @@ lm() {
   local out=${1:?usage: run.sh lm OUT}
   mkdir -p "$out"
   local P=$PWD/$PACK rc=0
-  # cuBLAS is not packed: where the loader does not find it, CUDA's or PyTorch's copy
-  if ldd "$P/test_lm_cuda" | grep -q 'libcublas.*not found'; then
-    local d
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-      "$(python3 -c 'import nvidia.cublas as m, os; print(os.path.dirname(m.__file__) + "/lib")' 2>/dev/null)"; do
-      [ -n "$d" ] && [ -e "$d/libcublas.so.13" ] && export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} && break
-    done
-  fi
+  cublas_path "$P/test_lm_cuda"
   { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc; } \
     >"$out/lm-gpu.txt" 2>&1
   cat "$out/lm-gpu.txt"
@@ -443,6 +452,28 @@ PY
   return $rc
 }
 
+# ptb replay train on the GPU: test_replay_train_cuda (a ptb train --device cuda recorded, then
+# replayed on the GPU: bit-identical; and on the CPU: a comparison across devices, every tensor
+# close), then test_replay_train (the CPU cases; its run recorded as cuda takes the GPU branch
+# here). Neither may skip here. Results in OUT/replay-train.txt.
+replay_train() {
+  local out=${1:?usage: run.sh replay-train OUT} P=$PWD/$PACK rc=0 t trc
+  mkdir -p "$out"
+  export PTB_GPU_LIB=$P/libptbgpu.so
+  cublas_path "$P/lib/libptblmcuda.so"
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+    for t in test_replay_train_cuda test_replay_train; do
+      bash "tests/integration/$t.sh" "$P/ptb"
+      trc=$?
+      echo "$t rc=$trc"
+      [ $trc -eq 0 ] || rc=1
+    done
+  } >"$out/replay-train.txt" 2>&1
+  cat "$out/replay-train.txt"
+  return $rc
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -470,6 +501,7 @@ audit-e2e) shift; audit_e2e "$@" ;;
 audit) shift; o=${1:?usage: run.sh audit OUT}; r=0; audit_leak "$o" || r=1; audit_ckpt "$o" || r=1
   audit_e2e "$o" || r=1; exit $r ;;
 pack-ckpt) shift; pack_ckpt_copy "${1:?usage: run.sh pack-ckpt BUILD}" ;;
+replay-train) shift; replay_train "$@" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit-e2e OUT | audit OUT | pack-ckpt BUILD" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit-e2e OUT | audit OUT | pack-ckpt BUILD | replay-train OUT" >&2; exit 2 ;;
 esac
