@@ -19,14 +19,23 @@ pkgs=(
   tcpdump tshark iperf3                 # network tests and benchmark: peers to compare with
   chromium                              # ptb audit --format html's test: the report as a browser shows it
 )
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "ptb: installing ${missing[*]}"
+# installed without their Recommends (slurm-wlm-basic-plugins recommends every optional plugin)
+norec=(
+  munge slurmctld slurmd slurm-client   # ptb study's tests: a real Slurm on this machine (tests/integration/slurm_local.sh)
+)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+missing=() missing_norec=()
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
+for p in "${norec[@]}"; do installed "$p" || missing_norec+=("$p"); done
+if ((${#missing[@]} + ${#missing_norec[@]})); then
+  echo "ptb: installing ${missing[*]} ${missing_norec[*]}"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  if ((${#missing[@]})); then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
+  if ((${#missing_norec[@]})); then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_norec[@]}"
+  fi
 fi
