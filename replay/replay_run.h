@@ -10,8 +10,7 @@
 /* runner/replay_exec.c: the tool calls (or top-level commands) between from and until (seq or
  * time; NULL: all) run again under the recorder, each from the state rebuilt before it; work:
  * the folder for the rebuilt trees and the new store (NULL: a new folder under $TMPDIR); out:
- * the new run's store (NULL: WORK/replay.ptb); timeout_s per step (0: the recorded duration
- * x 10 + 60 s). */
+ * the new run's store (NULL: WORK/replay.ptb); timeout_s per step (0: 3600). */
 int replay_exec_main(const char *store, const char *from, const char *until, const char *work,
                      const char *out, bool json, bool quiet, int timeout_s);
 

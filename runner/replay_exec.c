@@ -34,6 +34,7 @@
 #include "ptb_cli.h"
 #include "record_session.h"
 #include "replay.h"
+#include "replay_net.h"
 #include "replay_run.h"
 
 #define STEP_ROOTS_MAX 16
@@ -107,8 +108,9 @@ static void hex32(const uint8_t *b, size_t n, char *out)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-/* The facts of events ev of a step, in seq order; first = the step's first process (its exit). */
-static int facts_add(facts *f, const ptb_event *ev, uint64_t first, const replay_state *roots)
+/* The facts of events ev of a step, in seq order; first_pid = the step's first process (its
+ * exit: under the exec_id of the last program it ran, `bash -c CMD` execs CMD). */
+static int facts_add(facts *f, const ptb_event *ev, int32_t first_pid, const replay_state *roots)
 {
     char line[8192], h[65];
     switch (ev->body_case) {
@@ -117,7 +119,7 @@ static int facts_add(facts *f, const ptb_event *ev, uint64_t first, const replay
             return strs_add(&f->progs, ev->proc_exec->exe ? ev->proc_exec->exe : "");
         return 0;
     case PTB__V1__EVENT__BODY_PROC_EXIT:
-        if (ev->exec_id == first) {
+        if (ev->proc_exit->pid == first_pid) {
             f->exited = true;
             f->exit_code =
                 ev->proc_exit->signal ? 128 + ev->proc_exit->signal : ev->proc_exit->exit_code;
@@ -136,6 +138,17 @@ static int facts_add(facts *f, const ptb_event *ev, uint64_t first, const replay
                 return (f->written.v[i] = strdup(line)) ? 0 : PTB_ENOMEM;
             }
         return strs_add(&f->written, line);
+    }
+    case PTB__V1__EVENT__BODY_FILE_RENAME: { /* a file written, then renamed: its new name */
+        const Ptb__V1__FileRename *r = ev->file_rename;
+        size_t pl = strlen(r->path);
+        for (size_t i = 0; r->result == 0 && i < f->written.n; i++)
+            if (!strncmp(f->written.v[i], r->path, pl) && f->written.v[i][pl] == '\t') {
+                snprintf(line, sizeof line, "%s%s", r->new_path, f->written.v[i] + pl);
+                free(f->written.v[i]);
+                return (f->written.v[i] = strdup(line)) ? 0 : PTB_ENOMEM;
+            }
+        return 0;
     }
     case PTB__V1__EVENT__BODY_FILE_UNLINK:
         if (ev->file_unlink->result == 0 && replay_state_root_of(roots, ev->file_unlink->path))
@@ -169,6 +182,7 @@ typedef struct step {
     size_t nids;
     uint64_t top;     /* the process that runs again */
     uint64_t top_seq; /* its proc.exec */
+    int32_t top_pid;
     facts rec, now;
     int state; /* 0 same, 1 diverged, 2 not replayable, 3 failed to run */
     char why[512];
@@ -317,9 +331,15 @@ static int find_steps(exec_ctx *x, ptb_errbuf *eb)
             for (size_t i = 0; i < x->nsteps; i++) {
                 step *s = &x->steps[i];
                 if (s->label && tc->call_id && !strcmp(s->label, tc->call_id) && s->seq > ev->seq) {
+                    /* "Bash: COMMAND" when the input has a command, else the input */
                     char buf[200];
-                    snprintf(buf, sizeof buf, "%s %s", tc->name ? tc->name : "?",
-                             tc->input ? tc->input : "");
+                    json_t *in = tc->input ? json_loads(tc->input, 0, NULL) : NULL;
+                    json_t *cm = in ? json_object_get(in, "command") : NULL;
+                    snprintf(buf, sizeof buf, "%s: %s", tc->name ? tc->name : "?",
+                             json_is_string(cm) ? json_string_value(cm)
+                             : tc->input        ? tc->input
+                                                : "");
+                    json_decref(in);
                     free(s->label);
                     s->label = strdup(buf);
                     s->seq = ev->seq;
@@ -377,6 +397,11 @@ static int find_steps(exec_ctx *x, ptb_errbuf *eb)
 /* The recorded facts of a step: the events of its exec_ids. */
 static int step_facts(exec_ctx *x, step *s, const replay_state *roots)
 {
+    const ptb_event *top;
+    int trc = store_event_get(x->t, s->top_seq, &top);
+    if (trc)
+        return trc;
+    s->top_pid = top->proc_exec->pid;
     for (size_t k = 0; k < s->nids; k++) {
         store_range r = {.by_index = true, .index = STORE_IX_EXEC, .key = s->ids[k]};
         store_cursor *c;
@@ -385,7 +410,7 @@ static int step_facts(exec_ctx *x, step *s, const replay_state *roots)
             return rc;
         const ptb_event *ev;
         while ((rc = store_cursor_next(c, &ev)) == 0)
-            if ((rc = facts_add(&s->rec, ev, s->top, roots)))
+            if ((rc = facts_add(&s->rec, ev, s->top_pid, roots)))
                 break;
         store_cursor_close(c);
         if (rc != PTB_ENOTFOUND)
@@ -404,6 +429,7 @@ typedef struct sandbox {
     char src[STEP_ROOTS_MAX][PATH_MAX]; /* rebuilt trees */
     char dst[STEP_ROOTS_MAX][PATH_MAX]; /* the roots' own paths */
     char cwd[PATH_MAX];                 /* the step's recorded cwd */
+    char resolv[PATH_MAX];              /* "": none; else bound at /etc/resolv.conf */
 } sandbox;
 
 /* mkdir -p without allocation (in the child) */
@@ -436,8 +462,8 @@ static int fail_msg(char *msg, size_t cap, const char *what, const char *path)
 static int sandbox_child(void *arg, char *msg, size_t cap)
 {
     const sandbox *sb = arg;
-    if (unshare(CLONE_NEWNS | CLONE_NEWNET))
-        return fail_msg(msg, cap, "unshare", "(mount and network namespaces)");
+    if (unshare(CLONE_NEWNS))
+        return fail_msg(msg, cap, "unshare", "(a mount namespace)");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
         return fail_msg(msg, cap, "making the mounts private:", "/");
     /* the rebuilt trees may be under /tmp: held open before the fresh /tmp hides them */
@@ -458,17 +484,8 @@ static int sandbox_child(void *arg, char *msg, size_t cap)
         if (mount(via, sb->dst[i], NULL, MS_BIND | MS_REC, NULL))
             return fail_msg(msg, cap, "binding the rebuilt root at", sb->dst[i]);
     }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* loopback up */
-    if (fd >= 0) {
-        struct ifreq ifr;
-        memset(&ifr, 0, sizeof ifr);
-        memcpy(ifr.ifr_name, "lo", 3);
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-            ifr.ifr_flags |= IFF_UP;
-            ioctl(fd, SIOCSIFFLAGS, &ifr);
-        }
-        close(fd);
-    }
+    if (sb->resolv[0] && mount(sb->resolv, "/etc/resolv.conf", NULL, MS_BIND, NULL))
+        return fail_msg(msg, cap, "binding a resolv.conf at", "/etc/resolv.conf");
     if (chdir(sb->cwd))
         return fail_msg(msg, cap, "the recorded working folder", sb->cwd);
     return 0;
@@ -610,12 +627,21 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
         replay_fs_result_free(&fr);
         sb.n++;
     }
+    replay_net *rn = NULL;
     if (!rc && (rc = step_facts(x, s, st)) == 0 && s->rec.net.n) {
-        s->state = 2;
-        snprintf(s->why, sizeof s->why,
-                 "it used the network (%s%s): the replies are not in the store in a form that "
-                 "can be served again",
-                 s->rec.net.v[0], s->rec.net.n > 1 ? ", ..." : "");
+        char why[400] = "";
+        rc = replay_net_plan(x->t, s->ids, s->nids, &rn, why, sizeof why);
+        if (rc == PTB_EINVAL || (!rc && !replay_net_servers(rn))) {
+            s->state = 2;
+            snprintf(s->why, sizeof s->why, "it used the network (%s%s): %s", s->rec.net.v[0],
+                     s->rec.net.n > 1 ? ", ..." : "",
+                     why[0] ? why
+                            : "no packet of its flows is in the store (recorded without a "
+                              "packet capture)");
+            rc = 0;
+        } else if (rc) {
+            ptb_errf(eb, rc, "step %zu: %s", idx + 1, why);
+        }
     }
     step_cmd cmd = {0};
     if (!rc && s->state == 0)
@@ -643,10 +669,24 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
         o.to.budget_ms = (int64_t)x->timeout_s * 1000;
         o.to.grace_ms = 5000;
         o.to.term_grace_ms = 5000;
-        o.net.mode = "off"; /* the sandbox has only loopback */
+        o.net.mode = "off"; /* its own namespace: loopback and the recorded servers */
+        pid_t srv = -1;
+        int nsfd = -1, life = -1;
+        char nerr[320];
+        if (!rc && (rc = replay_net_start(rn, &srv, &life, &nsfd, nerr, sizeof nerr)))
+            ptb_errf(eb, rc, "step %zu: %s", idx + 1, nerr);
+        o.to.netns_fd = nsfd;
+        const char *resolver = replay_net_resolver(rn);
+        if (!rc && resolver) {
+            snprintf(sb.resolv, sizeof sb.resolv, "%s.resolv", sdir);
+            FILE *rf = fopen(sb.resolv, "w");
+            if (!rf || fprintf(rf, "nameserver %s\n", resolver) < 0 || fclose(rf))
+                rc = ptb_errf(eb, -EIO, "step %zu: writing %s", idx + 1, sb.resolv);
+        }
         o.gpu = true;
         o.quiet = true;
         record_session_result res;
+        memset(&res, 0, sizeof res);
         char saved_cwd[PATH_MAX];
         char **saved_env = environ;
         if (!rc && !getcwd(saved_cwd, sizeof saved_cwd))
@@ -677,6 +717,9 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
         }
         if (out >= 0)
             close(out);
+        replay_net_stop(srv, life);
+        if (nsfd >= 0) /* the tracer's child closed its own copy */
+            close(nsfd);
         ph.state = (char *)"end";
         if (!rc)
             rc = store_append(x->s, &pev, 0, &last);
@@ -698,10 +741,10 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
                 store_cursor *c;
                 if (!(rc = store_cursor_open(nt, &r, &c))) {
                     const ptb_event *ev;
-                    uint64_t top = 0;
+                    int32_t top = 0;
                     while ((rc = store_cursor_next(c, &ev)) == 0) {
                         if (ev->body_case == PTB__V1__EVENT__BODY_PROC_EXEC && !top)
-                            top = ev->exec_id; /* the command's own process */
+                            top = ev->proc_exec->pid; /* the command's own process */
                         if ((rc = facts_add(&s->now, ev, top, st)))
                             break;
                     }
@@ -728,6 +771,10 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
             diff_sets(s, "file deleted", &s->rec.deleted, &s->now.deleted);
             diff_sets(s, "program run", &s->rec.progs, &s->now.progs);
             s->state = s->diffs.n ? 1 : 0;
+            if (replay_net_servers(rn))
+                snprintf(s->why, sizeof s->why,
+                         "its network replies were served from the stored packets (%s%s)",
+                         s->rec.net.v[0], s->rec.net.n > 1 ? ", ..." : "");
             if (res.r.budget_expired)
                 snprintf(s->why, sizeof s->why, "stopped after --timeout %d s", x->timeout_s);
             if (cmd.dropped.n && s->state) {
@@ -746,6 +793,7 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
             }
         }
     }
+    replay_net_free(rn);
     step_cmd_free(&cmd);
     strs_free(&incomplete);
     replay_state_free(st);

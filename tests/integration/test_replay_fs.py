@@ -302,6 +302,92 @@ python3 {top}/fs.py
 WORKLOADS = {"git": w_git, "make": w_make, "tar": w_tar, "python": w_python}
 
 
+def host_ip():
+    """An address of this host other than loopback (what a recorded namespace reaches by NAT)."""
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: only the route is looked up
+        return s.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def record_cmd(top, name, ws, cmd, extra=()):
+    store = os.path.join(top, name + ".ptb")
+    r = subprocess.run([PTB, "record", "-q", "--gpu", "off", "--store", store, "--capture-root",
+                        ws] + list(extra) + ["--", "bash", "-c", cmd], cwd=ws, capture_output=True)
+    check(r.returncode == 0, f"{name}: ptb record exit {r.returncode}: {r.stderr.decode()}")
+    return store
+
+
+def replay_exec(top, store, name, ok=(0, 1)):
+    r = ptb("replay", "exec", store, "--work", os.path.join(top, "exec-" + name), "--json", "-q",
+            ok=ok)
+    try:
+        return json.loads(r.stdout)
+    except ValueError:
+        check(False, f"{name}: replay exec printed no JSON: {r.stdout[:300]} {r.stderr[:500]}")
+        return {"steps": []}
+
+
+def exec_cases(top):
+    """ptb replay exec of plain recorded commands: a build gives the same files, a command
+    that writes the time diverges, a plain HTTP fetch is served again from the stored packets
+    (when they were kept whole) or listed as not replayable (when the snap length cut them)."""
+    ws = os.path.join(top, "xmake")
+    ws_ok, _ = w_make(top)
+    shutil.move(ws_ok, ws)
+    store = record_cmd(top, "xmake", ws, "make -s -j2 && ./prog")
+    j = replay_exec(top, store, "xmake")
+    check([s["state"] for s in j["steps"]] == ["same"], f"exec make: {j['steps']}")
+    ws = os.path.join(top, "xdate")
+    os.makedirs(ws)
+    store = record_cmd(top, "xdate", ws, "date +%s%N > stamp; echo fixed > same")
+    j = replay_exec(top, store, "xdate")
+    st = j["steps"][0] if j["steps"] else {}
+    check(st.get("state") == "diverged" and len(st.get("differences", [])) == 1 and
+          "stamp" in st["differences"][0] and "other content" in st["differences"][0],
+          f"exec date: {st}")
+    ip = host_ip()
+    if not ip:
+        print("no address other than loopback: the HTTP replay is not checked", flush=True)
+        return
+    srv_dir = os.path.join(top, "www")
+    os.makedirs(srv_dir)
+    body = os.urandom(300000)
+    open(srv_dir + "/big.bin", "wb").write(body)
+    open(srv_dir + "/small.txt", "w").write("small reply\n")
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", ip, "0"], cwd=srv_dir,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(srv.stdout.readline().split("port ")[1].split()[0])
+        fetch = (f"curl -sf -o got.bin http://{ip}:{port}/big.bin && "
+                 f"curl -sf -o got.txt http://{ip}:{port}/small.txt")
+        ws = os.path.join(top, "xhttp")
+        os.makedirs(ws)
+        store = record_cmd(top, "xhttp", ws, fetch, ["--keep-host", ip])
+        check(open(ws + "/got.bin", "rb").read() == body, "http: the recorded fetch")
+        ws2 = os.path.join(top, "xhttpcut")
+        os.makedirs(ws2)
+        store2 = record_cmd(top, "xhttpcut", ws2, fetch)
+    finally:
+        srv.kill()
+        srv.wait()
+    # the server is gone: only the stored packets can answer now
+    j = replay_exec(top, store, "xhttp")
+    st = j["steps"][0] if j["steps"] else {}
+    check(st.get("state") == "same" and "served from the stored packets" in st.get("why", ""),
+          f"exec http (kept whole): {st}")
+    j = replay_exec(top, store2, "xhttpcut", ok=(1,))
+    st = j["steps"][0] if j["steps"] else {}
+    check(st.get("state") == "not replayable" and "snap length" in st.get("why", ""),
+          f"exec http (cut): {st}")
+    print("exec: build same, time diverged, HTTP served / not replayable", flush=True)
+
+
 def bad_input(top):
     ws = os.path.join(top, "bad")
     os.makedirs(ws)
@@ -365,11 +451,14 @@ def main():
         shutil.rmtree(top, ignore_errors=True)
         return 77
     print("seed", SEED, "(PTB_TEST_SEED to repeat)", flush=True)
-    names = sys.argv[2:] or list(WORKLOADS) + ["bad"]
+    names = sys.argv[2:] or list(WORKLOADS) + ["bad", "exec"]
     try:
         for n in names:
             if n == "bad":
                 bad_input(top)
+                continue
+            if n == "exec":
+                exec_cases(top)
                 continue
             ws, script = WORKLOADS[n](top)
             verify_workload(top, n, ws, script)

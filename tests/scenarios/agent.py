@@ -140,6 +140,7 @@ class Agent:
         return tid
 
     def result(self, tid, content, is_error, extra):
+        self.snapshot()
         self.fresh += len(content.encode()) // 4
         self.emit({"type": "user",
                    "message": {"role": "user",
@@ -147,6 +148,17 @@ class Agent:
                                             "content": content, "is_error": is_error}]},
                    "parent_tool_use_id": None, "session_id": self.session,
                    "uuid": str(uuid.uuid4()), "tool_use_result": extra})
+
+    def snapshot(self):
+        """With $PTB_SCENARIO_SNAPSHOTS (a folder): a copy of the workspace after each tool call,
+        by a cp process of its own, while nothing else runs: what test_replay_run compares
+        `ptb replay fs` with at that moment."""
+        snaps = os.environ.get("PTB_SCENARIO_SNAPSHOTS")
+        if not snaps:
+            return
+        os.makedirs(snaps, exist_ok=True)
+        subprocess.run(["cp", "-a", os.getcwd(), os.path.join(snaps, str(len(os.listdir(snaps))))],
+                       check=False)
 
     def finish(self, text):
         self.assistant([{"type": "text", "text": text}], stop_reason="end_turn")
