@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ptb_cli.h"
@@ -95,14 +97,14 @@ typedef struct written {
 #define missing(r, path, ...)                                                                      \
     replay_note(&(r)->missing, &(r)->nmissing, &(r)->missing_cap, path, __VA_ARGS__)
 
-/* The file e at dst: its content from the store or fill_from. */
-static int write_file(store_txn *t, const rp_entry *e, const char *dst, const char *fill,
+/* The file e as name in the folder pfd: its content from the store or fill_from. */
+static int write_file(store_txn *t, const rp_entry *e, int pfd, const char *name, const char *fill,
                       const replay_fs_options *o, replay_fs_result *r)
 {
     const rp_node *n = e->node;
     char shx[65];
     hex(n->sha, 32, shx);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
     int rc = 0;
@@ -159,13 +161,59 @@ static int write_file(store_txn *t, const rp_entry *e, const char *dst, const ch
                      shx, (unsigned long long)n->blob_size,
                      fill ? "; no file of that hash under --fill-from" : "");
     if (!rc && o->create_missing) {
-        if (chmod(dst, e->mode))
+        if (fchmodat(pfd, name, e->mode, 0))
             rc = -errno;
         r->files++;
-    } else if (!rc && unlink(dst)) {
+    } else if (!rc && unlinkat(pfd, name, 0)) {
         rc = -errno;
     }
     return rc;
+}
+
+/* The folder holding rel (a path under the folder tofd, no leading '/'), opened beneath tofd
+ * with no symbolic link on the way: a recorded link (a crafted store, or an agent's `ln -s /etc
+ * x` then `mkdir x/y`) must never make replay write outside the tree. *name: rel's last part.
+ * Returns the folder's descriptor, or -errno (-ELOOP / -EXDEV: a link on the way). */
+static int parent_beneath(int tofd, const char *rel, const char **name)
+{
+    const char *slash = strrchr(rel, '/');
+    *name = slash ? slash + 1 : rel;
+    char dir[PATH_MAX + 8192];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - rel), rel);
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve =
+                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, tofd, dir, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* mkdir -p of rel beneath tofd (the folders above a root, when every root is written). */
+static int mkdirs_beneath(int tofd, const char *rel)
+{
+    char p[PATH_MAX + 8192];
+    snprintf(p, sizeof p, "%s", rel);
+    for (char *q = p;; q++) {
+        if (*q != '/' && *q)
+            continue;
+        char ch = *q;
+        *q = 0;
+        const char *name;
+        int pfd = *p ? parent_beneath(tofd, p, &name) : -1;
+        if (pfd >= 0) {
+            int e = mkdirat(pfd, name, 0755) && errno != EEXIST ? -errno : 0;
+            close(pfd);
+            if (e)
+                return e;
+        } else if (*p) {
+            return pfd;
+        }
+        *q = ch;
+        if (!ch)
+            return 0;
+    }
 }
 
 int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_options *o,
@@ -211,35 +259,57 @@ int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_option
     size_t rl = o->root ? strlen(o->root) : 0;
     if (rl == 1)
         rl = 0;
+    int tofd = open(to, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (tofd < 0)
+        rc = ptb_errf(eb, -errno, "%s: %s", to, strerror(errno));
     bool tty = isatty(2);
-    char dst[PATH_MAX + 8192], fill[PATH_MAX + 8192];
+    char fill[PATH_MAX + 8192];
     for (size_t i = 0; !rc && i < n; i++) {
         const rp_entry *e = v[i];
         if (o->root && !under(e->path, o->root))
             continue;
         const char *rel = o->root ? e->path + rl : e->path;
-        if (snprintf(dst, sizeof dst, "%s%s", to, rel) >= (int)sizeof dst) {
-            rc = missing(r, e->path, "the path is too long to write here");
+        while (*rel == '/')
+            rel++;
+        snprintf(fill, sizeof fill, "%s/%s", o->fill_from ? o->fill_from : "", rel);
+        if (!*rel) { /* --root itself: the folder `to` */
+            dirs[ndirs] = e;
+            if (!(dir_dst[ndirs++] = strdup("")))
+                rc = PTB_ENOMEM;
+            r->dirs++;
             continue;
         }
-        snprintf(fill, sizeof fill, "%s%s", o->fill_from ? o->fill_from : "", rel);
-        if (!o->root && replay_state_root_of(st, e->path) &&
-            !strcmp(replay_state_root_of(st, e->path)->path, e->path)) {
-            char *slash = strrchr(dst, '/'); /* the root's own parents: plain folders */
-            *slash = 0;
-            rc = slash > dst ? mkdir_p(dst, 0755) : 0;
-            *slash = '/';
-            if (rc)
-                break;
+        const rp_root *root = replay_state_root_of(st, e->path);
+        if (!o->root && root && !strcmp(root->path, e->path)) {
+            const char *slash = strrchr(rel, '/'); /* the root's own parents: plain folders */
+            if (slash) {
+                char up[PATH_MAX + 8192];
+                snprintf(up, sizeof up, "%.*s", (int)(slash - rel), rel);
+                if ((rc = mkdirs_beneath(tofd, up)))
+                    break;
+            }
+        }
+        const char *name;
+        int pfd = parent_beneath(tofd, rel, &name);
+        if (pfd == -ELOOP || pfd == -EXDEV || pfd == -ENOENT || pfd == -ENOTDIR) {
+            rc = missing(r, e->path,
+                         "not written: a symbolic link or a file is where its folder would be "
+                         "(writing through it would leave the tree)");
+            continue;
+        }
+        if (pfd < 0) {
+            rc = pfd;
+            ptb_errf(eb, rc, "%s/%s: %s", to, rel, ptb_strerror(rc));
+            break;
         }
         switch (e->kind) {
         case RP_DIR:
-            if (*rel && mkdir(dst, 0700) && errno != EEXIST) {
+            if (mkdirat(pfd, name, 0700) && errno != EEXIST) {
                 rc = -errno;
                 break;
             }
             dirs[ndirs] = e;
-            if (!(dir_dst[ndirs++] = strdup(dst)))
+            if (!(dir_dst[ndirs++] = strdup(rel)))
                 rc = PTB_ENOMEM;
             r->dirs++;
             break;
@@ -249,37 +319,54 @@ int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_option
                 if (wr[k].node == e->node)
                     first = wr[k].dst;
             if (first) {
-                if (link(first, dst))
-                    rc = -errno;
+                const char *fname;
+                int ffd = parent_beneath(tofd, first, &fname);
+                if (ffd < 0 || linkat(ffd, fname, pfd, name, 0))
+                    rc = ffd < 0 ? ffd : -errno;
+                if (ffd >= 0)
+                    close(ffd);
                 r->links++;
                 break;
             }
-            rc = write_file(t, e, dst, o->fill_from ? fill : NULL, o, r);
-            if (!rc && e->node->refs > 1 && access(dst, F_OK) == 0) {
+            rc = write_file(t, e, pfd, name, o->fill_from ? fill : NULL, o, r);
+            if (!rc && e->node->refs > 1 && faccessat(pfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
                 wr[nwr].node = e->node;
-                if (!(wr[nwr++].dst = strdup(dst)))
+                if (!(wr[nwr++].dst = strdup(rel)))
                     rc = PTB_ENOMEM;
             }
             break;
         }
         case RP_SYMLINK:
-            if (symlink(e->target, dst))
+            if (symlinkat(e->target, pfd, name))
                 rc = -errno;
             r->symlinks++;
             break;
         case RP_OTHER: rc = missing(r, e->path, "a fifo, socket or device: not rebuilt"); break;
         }
+        close(pfd);
         if (rc && !eb->msg[0])
-            ptb_errf(eb, rc, "%s: %s", dst, ptb_strerror(rc));
+            ptb_errf(eb, rc, "%s/%s: %s", to, rel, ptb_strerror(rc));
         if (o->progress && (i % 1000 == 999 || i + 1 == n))
             cli_progress("replay", tty, i + 1, n, "entries");
     }
     /* folder modes last, deepest first */
-    for (size_t k = ndirs; k-- > 0;)
-        if (dir_dst[k] && chmod(dir_dst[k], dirs[k]->mode) && !rc) {
-            rc = -errno;
-            ptb_errf(eb, rc, "%s: %s", dir_dst[k], strerror(errno));
+    for (size_t k = ndirs; k-- > 0;) {
+        if (!dir_dst[k])
+            continue;
+        const char *name;
+        int pfd = dir_dst[k][0] ? parent_beneath(tofd, dir_dst[k], &name) : -1;
+        int e = pfd >= 0             ? (fchmodat(pfd, name, dirs[k]->mode, 0) ? -errno : 0)
+                : dir_dst[k][0] == 0 ? (chmod(to, dirs[k]->mode) ? -errno : 0)
+                                     : pfd;
+        if (pfd >= 0)
+            close(pfd);
+        if (e && !rc) {
+            rc = e;
+            ptb_errf(eb, rc, "%s/%s: %s", to, dir_dst[k], ptb_strerror(rc));
         }
+    }
+    if (tofd >= 0)
+        close(tofd);
     for (size_t k = 0; k < ndirs; k++)
         free(dir_dst[k]);
     for (size_t k = 0; k < nwr; k++)

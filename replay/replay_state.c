@@ -199,7 +199,8 @@ const rp_root *replay_state_root_of(const replay_state *st, const char *path)
     return best;
 }
 
-/* The folders above path up to its root exist: implied ones are made (mode 0755). */
+/* The folders above path up to its root exist: implied ones are made (mode 0755). 1 (and a
+ * note) when one of them is a symbolic link: the entry is left out. */
 static int parents(replay_state *st, const char *path, uint64_t seq)
 {
     const rp_root *r = replay_state_root_of(st, path);
@@ -215,6 +216,14 @@ static int parents(replay_state *st, const char *path, uint64_t seq)
     for (char *s = p + (rl == 1 ? 1 : rl + 1); !rc && (s = strchr(s, '/')); s++) {
         *s = 0;
         rp_entry *e = replay_state_get(st, p);
+        if (e && e->kind == RP_SYMLINK) { /* the events disagree (a crafted store): left out */
+            *s = '/';
+            rc =
+                note(st, path, "under %.*s, a symbolic link: the store's events disagree; left out",
+                     (int)(s - p), p);
+            free(p);
+            return rc ? rc : 1;
+        }
         if (!e || e->kind != RP_DIR) {
             rp_entry *d = entry_new(p, RP_DIR, 0755, seq);
             if (!d)
@@ -290,39 +299,72 @@ static int move_tree(replay_state *st, const char *from, const char *to)
     return rc;
 }
 
+#define RP_PATH 8192
+
+/* Where link entry e points, plus rest ("" or "/more"), as a normalised absolute path. */
+static void link_target(const rp_entry *e, const char *rest, char out[RP_PATH])
+{
+    char buf[2 * RP_PATH];
+    const char *t = e->target;
+    if (t[0] == '/')
+        snprintf(buf, sizeof buf, "%s%s", t, rest);
+    else {
+        const char *slash = strrchr(e->path, '/');
+        snprintf(buf, sizeof buf, "%.*s/%s%s", (int)(slash - e->path), e->path, t, rest);
+    }
+    size_t ol = 0; /* ./ and ../ of the target, textually */
+    for (char *s = buf; *s;) {
+        char *end = strchr(s, '/');
+        size_t cl = end ? (size_t)(end - s) : strlen(s);
+        if (cl == 0 || (cl == 1 && s[0] == '.')) {
+        } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
+            while (ol > 0 && out[--ol] != '/')
+                ;
+        } else if (ol + cl + 2 < RP_PATH) {
+            out[ol++] = '/';
+            memcpy(out + ol, s, cl);
+            ol += cl;
+        }
+        s += cl + (end ? 1 : 0);
+    }
+    if (!ol)
+        out[ol++] = '/';
+    out[ol] = 0;
+}
+
+/* path with the symbolic links of its folders followed (the recorder names a path as it was
+ * given: `mkdir link/x` makes x where link points), into out. The last part is not followed. */
+static const char *canon(const replay_state *st, const char *path, char out[RP_PATH])
+{
+    snprintf(out, RP_PATH, "%s", path);
+    for (int hops = 0; hops < 40; hops++) {
+        bool moved = false;
+        for (char *q = out + 1; (q = strchr(q, '/')); q++) {
+            *q = 0;
+            rp_entry *e = replay_state_get(st, out);
+            *q = '/';
+            if (e && e->kind == RP_SYMLINK) {
+                char rest[RP_PATH];
+                snprintf(rest, sizeof rest, "%s", q);
+                link_target(e, rest, out);
+                moved = true;
+                break;
+            }
+        }
+        if (!moved)
+            break;
+    }
+    return out;
+}
+
 /* The entry a chmod or write reaches: symbolic links followed (relative to their folder). */
 static rp_entry *follow(replay_state *st, const char *path)
 {
-    rp_entry *e = replay_state_get(st, path);
-    char buf[8192];
+    char buf[RP_PATH];
+    rp_entry *e = replay_state_get(st, canon(st, path, buf));
     for (int hops = 0; e && e->kind == RP_SYMLINK && hops < 40; hops++) {
-        const char *t = e->target;
-        if (t[0] == '/')
-            snprintf(buf, sizeof buf, "%s", t);
-        else {
-            const char *slash = strrchr(e->path, '/');
-            int dl = (int)(slash - e->path);
-            snprintf(buf, sizeof buf, "%.*s/%s", dl, e->path, t);
-        }
-        /* ./ and ../ of the target, textually */
-        char out[8192];
-        size_t ol = 0;
-        for (char *s = buf; *s;) {
-            char *end = strchr(s, '/');
-            size_t cl = end ? (size_t)(end - s) : strlen(s);
-            if (cl == 0 || (cl == 1 && s[0] == '.')) {
-            } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
-                while (ol > 0 && out[--ol] != '/')
-                    ;
-            } else if (ol + cl + 2 < sizeof out) {
-                out[ol++] = '/';
-                memcpy(out + ol, s, cl);
-                ol += cl;
-            }
-            s += cl + (end ? 1 : 0);
-        }
-        out[ol] = 0;
-        e = replay_state_get(st, ol ? out : "/");
+        link_target(e, "", buf);
+        e = replay_state_get(st, canon(st, buf, buf));
     }
     return e && e->kind != RP_SYMLINK ? e : NULL;
 }
@@ -378,7 +420,9 @@ static int on_state(replay_state *st, const Ptb__V1__FileState *fs, uint64_t seq
         }
     }
     int rc = parents(st, fs->path, seq);
-    return rc ? rc : put(st, e);
+    if (rc)
+        entry_free(e);
+    return rc ? (rc > 0 ? 0 : rc) : put(st, e);
 }
 
 /* A file's content set at path: in place when a file is there (its hard links see it too). */
@@ -412,7 +456,9 @@ static int set_content(replay_state *st, const char *path, rp_content c, const u
     }
     n->mode_known = mode_known;
     int rc = parents(st, p, seq);
-    return rc ? rc : put(st, n);
+    if (rc)
+        entry_free(n);
+    return rc ? (rc > 0 ? 0 : rc) : put(st, n);
 }
 
 static int on_event(replay_state *st, const ptb_event *ev)
@@ -421,7 +467,10 @@ static int on_event(replay_state *st, const ptb_event *ev)
     switch (ev->body_case) {
     case PTB__V1__EVENT__BODY_FILE_STATE: return on_state(st, ev->file_state, seq);
     case PTB__V1__EVENT__BODY_FILE_WRITE: {
-        const Ptb__V1__FileWrite *w = ev->file_write;
+        Ptb__V1__FileWrite wc = *ev->file_write;
+        char b1[RP_PATH];
+        wc.path = (char *)canon(st, wc.path, b1);
+        const Ptb__V1__FileWrite *w = &wc;
         if (!replay_state_root_of(st, w->path))
             return 0;
         bool hashed = w->sha256.len == 32;
@@ -475,23 +524,32 @@ static int on_event(replay_state *st, const ptb_event *ev)
         return 0;
     }
     case PTB__V1__EVENT__BODY_FILE_MKDIR: {
-        const Ptb__V1__FileMkdir *m = ev->file_mkdir;
+        Ptb__V1__FileMkdir mc = *ev->file_mkdir;
+        char b1[RP_PATH];
+        mc.path = (char *)canon(st, mc.path, b1);
+        const Ptb__V1__FileMkdir *m = &mc;
         if (m->result != 0 || !replay_state_root_of(st, m->path))
             return 0;
         rp_entry *d = entry_new(m->path, RP_DIR, m->mode, seq);
         if (!d)
             return PTB_ENOMEM;
         int rc = parents(st, m->path, seq);
-        return rc ? rc : put(st, d);
+        if (rc)
+            entry_free(d);
+        return rc ? (rc > 0 ? 0 : rc) : put(st, d);
     }
     case PTB__V1__EVENT__BODY_FILE_UNLINK: {
-        const Ptb__V1__FileUnlink *u = ev->file_unlink;
-        if (u->result == 0)
-            del_tree(st, u->path);
+        char b1[RP_PATH];
+        if (ev->file_unlink->result == 0)
+            del_tree(st, canon(st, ev->file_unlink->path, b1));
         return 0;
     }
     case PTB__V1__EVENT__BODY_FILE_RENAME: {
-        const Ptb__V1__FileRename *r = ev->file_rename;
+        Ptb__V1__FileRename rc0 = *ev->file_rename;
+        char b1[RP_PATH], b2[RP_PATH];
+        rc0.path = (char *)canon(st, rc0.path, b1);
+        rc0.new_path = (char *)canon(st, rc0.new_path, b2);
+        const Ptb__V1__FileRename *r = &rc0;
         if (r->result != 0 || !strcmp(r->path, r->new_path))
             return 0;
         bool from_in = replay_state_root_of(st, r->path) != NULL;
@@ -528,10 +586,15 @@ static int on_event(replay_state *st, const ptb_event *ev)
             e->seq = seq;
         if (!rc && to_in)
             rc = parents(st, r->new_path, seq);
-        return rc;
+        return rc > 0 ? 0 : rc;
     }
     case PTB__V1__EVENT__BODY_FILE_LINK: {
-        const Ptb__V1__FileLink *l = ev->file_link;
+        Ptb__V1__FileLink lc = *ev->file_link;
+        char b1[RP_PATH], b2[RP_PATH];
+        lc.path = (char *)canon(st, lc.path, b1);
+        if (!lc.symbolic)
+            lc.target = (char *)canon(st, lc.target, b2);
+        const Ptb__V1__FileLink *l = &lc;
         if (l->result != 0 || !replay_state_root_of(st, l->path))
             return 0;
         rp_entry *e;
@@ -563,7 +626,9 @@ static int on_event(replay_state *st, const ptb_event *ev)
             }
         }
         int rc = parents(st, l->path, seq);
-        return rc ? rc : put(st, e);
+        if (rc)
+            entry_free(e);
+        return rc ? (rc > 0 ? 0 : rc) : put(st, e);
     }
     case PTB__V1__EVENT__BODY_GAP: {
         const Ptb__V1__Gap *g = ev->gap;

@@ -338,7 +338,7 @@ def exec_cases(top):
     that writes the time diverges, a plain HTTP fetch is served again from the stored packets
     (when they were kept whole) or listed as not replayable (when the snap length cut them)."""
     ws = os.path.join(top, "xmake")
-    ws_ok, _ = w_make(top)
+    ws_ok, _ = w_make(os.path.join(top, "x"))
     shutil.move(ws_ok, ws)
     store = record_cmd(top, "xmake", ws, "make -s -j2 && ./prog")
     j = replay_exec(top, store, "xmake")
@@ -436,6 +436,31 @@ def bad_input(top):
     check(b"first state" in r.stdout and open(top + "/b8/new").read() == "new\n",
           f"--no-snapshot with --root: {r.stdout}")
     r = ptb("replay", "fs", top + "/nothere.ptb", "--to", top + "/b9", ok=(3,))
+    # a link that points out of the tree, and a folder made through it: never followed
+    ws3, outside = os.path.join(top, "escape"), os.path.join(top, "outside")
+    os.makedirs(ws3)
+    os.makedirs(outside)
+    store3, _ = record(top, "escape", ws3, f"ln -s {outside} a && mkdir a/evil && echo x > a/f\n")
+    shutil.rmtree(outside)
+    os.makedirs(outside)
+    r = ptb("replay", "fs", store3, "--to", top + "/b10", "--root", ws3)
+    check(os.listdir(outside) == [], f"escape: replay wrote {os.listdir(outside)} outside the tree")
+    check(os.readlink(top + "/b10/a") == outside and os.listdir(top + "/b10") == ["a"],
+          "escape: the link itself is rebuilt, what went through it is not")
+    # a crafted store: a snapshot that names entries under a link (JSONL import)
+    root = os.path.join(top, "crafted")
+    evs = [{"type": "file.state", "path": root, "kind": "dir", "mode": 493, "root": True},
+           {"type": "file.state", "path": root + "/a", "kind": "symlink", "mode": 511,
+            "target": outside},
+           {"type": "file.state", "path": root + "/a/x", "kind": "dir", "mode": 493},
+           {"type": "file.state", "path": root + "/a/x/f", "kind": "file", "mode": 420,
+            "size": 0, "captured": True, "sha256": hashlib.sha256(b"").hexdigest()}]
+    with open(top + "/crafted.jsonl", "w") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in evs))
+    ptb("import", "--jsonl", top + "/crafted.jsonl", top + "/crafted.ptb")
+    r = ptb("replay", "fs", top + "/crafted.ptb", "--to", top + "/b11", "--root", root, ok=(1,))
+    check(b"symbolic link" in r.stdout and b"a/x" in r.stdout, f"crafted: {r.stdout}")
+    check(os.listdir(outside) == [], f"crafted: replay wrote {os.listdir(outside)} outside")
     r = ptb("replay", "diff", store, "--from", str(last), "--to", "1", ok=(2,))
     print("bad input: checked", flush=True)
 

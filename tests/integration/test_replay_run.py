@@ -41,14 +41,19 @@ def main():
     task = os.path.join(top, "task.json")
     json.dump(spec, open(task, "w"), indent=2)
     run, store = os.path.join(top, "run"), os.path.join(top, "run.ptb")
-    r = subprocess.run([ptb, "run", task, "--out", run, "--store", store], capture_output=True)
+    # the agent finds ptb in PATH, as under `ptb demo`
+    env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(ptb)) + ":" + os.environ["PATH"])
+    r = subprocess.run([ptb, "run", task, "--out", run, "--store", store], capture_output=True,
+                       env=env)
     rf.check(r.returncode == 0, f"ptb run: exit {r.returncode}: {r.stderr.decode()[-2000:]}")
     ws = os.path.join(run, "workspace")
     snaps = os.path.join(run, "tmp", "snaps")
     evs = rf.events(store)
     win = rf.windows(evs, "/tmp/snaps")
+    rf.check(os.path.exists(os.path.join(ws, "final_model", "model.safetensors")),
+             "the agent trained: " + open(os.path.join(run, "agent-stdout.log")).read()[-500:])
     names = sorted(os.listdir(snaps), key=int) if os.path.isdir(snaps) else []
-    rf.check(len(names) >= 4 and len(win) == len(names),
+    rf.check(len(names) >= 5 and len(win) == len(names),
              f"{len(names)} snapshots, {len(win)} windows")
     for n in names:
         lo, hi = win[n]
