@@ -59,8 +59,10 @@ static int open_store(const char *dir, store **s, store_txn **t)
     if (!rc && (rc = store_txn_begin(*s, t)))
         store_close(*s);
     if (rc) {
-        fprintf(stderr, "ptb replay: %s: %s\n", dir,
-                *s && *store_errmsg(*s) ? store_errmsg(*s) : ptb_strerror(rc));
+        if (*s && *store_errmsg(*s)) /* it names the folder */
+            fprintf(stderr, "ptb replay: %s\n", store_errmsg(*s));
+        else
+            fprintf(stderr, "ptb replay: %s: %s\n", dir, ptb_strerror(rc));
         if (*s)
             store_close(*s);
         *s = NULL;

@@ -835,8 +835,10 @@ int replay_exec_main(const char *store_dir, const char *from, const char *until,
     store *src = NULL;
     int rc = store_open(store_dir, NULL, STORE_RDONLY, &src);
     if (rc) {
-        fprintf(stderr, "ptb replay: %s: %s\n", store_dir,
-                src && *store_errmsg(src) ? store_errmsg(src) : ptb_strerror(rc));
+        if (src && *store_errmsg(src)) /* it names the folder */
+            fprintf(stderr, "ptb replay: %s\n", store_errmsg(src));
+        else
+            fprintf(stderr, "ptb replay: %s: %s\n", store_dir, ptb_strerror(rc));
         store_close(src);
         return ptb_exit_code(rc);
     }

@@ -649,8 +649,10 @@ int replay_train_main(const char *store_dir, uint64_t exec_id, const char *work,
     if (!rc)
         rc = store_txn_begin(s, &t);
     if (rc) {
-        fprintf(stderr, "ptb replay: %s: %s\n", store_dir,
-                s && *store_errmsg(s) ? store_errmsg(s) : ptb_strerror(rc));
+        if (s && *store_errmsg(s)) /* it names the folder */
+            fprintf(stderr, "ptb replay: %s\n", store_errmsg(s));
+        else
+            fprintf(stderr, "ptb replay: %s: %s\n", store_dir, ptb_strerror(rc));
         store_close(s);
         return ptb_exit_code(rc);
     }
