@@ -17,5 +17,6 @@ int demo_task_main(int argc, char **argv); /* runner/demo_task.c */
 int run_main(int argc, char **argv);       /* runner/run_cli.c */
 int refs_main(int argc, char **argv);      /* runner/refs_cli.c */
 int replay_main(int argc, char **argv);    /* runner/replay_cli.c */
+int study_main(int argc, char **argv);     /* runner/study_cli.c */
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
     {"replay", replay_main, "rebuild a run's files at any event, re-run its tool calls and training"},
     {"run", run_main, "run an agent on a task (TASK.json), recorded, then evaluate it"},
     {"stats", stats_main, "counts per event type, time span, size, gaps"},
+    {"study", study_main, "run a grid of ptb runs (and audits) here or through Slurm; status, report"},
     {"train", train_main, "fine-tune the reference model on prompt/completion JSONL"},
     {"verify", verify_main, "check a store: structure, hash chain, blobs, indexes"},
 };
