@@ -392,8 +392,10 @@ static int on_state(replay_state *st, const Ptb__V1__FileState *fs, uint64_t seq
         } else {
             del_tree(st, fs->path);
         }
-        r->snapshot = true;
+        r->snapshot = !fs->unwalked;
         r->cut = false;
+        if (fs->unwalked)
+            return 0; /* only a name: what is under it comes with the events */
     }
     if (!replay_state_root_of(st, fs->path))
         return 0;

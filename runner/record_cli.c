@@ -302,6 +302,17 @@ int record_main(int argc, char **argv)
     }
     o.capture_roots = (const char *const *)roots;
     o.n_capture_roots = nr;
+    /* the snapshot: the roots named, else the working directory alone: the temp folder is
+     * shared with every other program (and every other recording) of the machine, and "/" would
+     * be the whole machine */
+    size_t nsnap = nroots ? nr : 0;
+    if (!nroots && nr && !no_capture) {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) && !strcmp(cwd, roots[0]) && strcmp(cwd, "/"))
+            nsnap = 1;
+    }
+    o.snapshot_roots = (const char *const *)roots;
+    o.n_snapshot_roots = nsnap;
 
     int code = PTB_EXIT_OK;
     store *s = NULL;

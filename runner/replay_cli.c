@@ -165,6 +165,20 @@ static int cmd_fs(const replay_args *a)
         code = fail(rc, &eb);
         goto out;
     }
+    /* the state's notes that concern what was written (--root: the ones above or under it) */
+    size_t nnotes = 0;
+    for (size_t i = 0; i < st->nnotes; i++) {
+        const char *np = st->notes[i].path;
+        size_t la = a->root ? strlen(a->root) : 0, b = strlen(np);
+        if (!a->root || (!strncmp(np, a->root, la < b ? la : b) &&
+                         (la == b || (la < b ? np[la] : a->root[b]) == '/')))
+            st->notes[nnotes++] = st->notes[i];
+        else {
+            free(st->notes[i].path);
+            free(st->notes[i].why);
+        }
+    }
+    st->nnotes = nnotes;
     size_t omissions = r.nmissing + st->nnotes;
     char ts[64];
     time_str(st->at_ts, ts, sizeof ts);

@@ -615,11 +615,21 @@ static int run_step(exec_ctx *x, step *s, size_t idx, const char *sdir, ptb_errb
     sandbox sb = {0};
     const char *roots[STEP_ROOTS_MAX];
     strs incomplete = {0};
-    for (size_t i = 0; !rc && i < st->nroots; i++) {
+    /* bound shortest path first: a root inside another (the workspace under /tmp) comes after */
+    size_t order[STEP_ROOTS_MAX];
+    for (size_t i = 0; i < st->nroots; i++) {
+        size_t k = i;
+        for (; k > 0 && strlen(st->roots[order[k - 1]].path) > strlen(st->roots[i].path); k--)
+            order[k] = order[k - 1];
+        order[k] = i;
+    }
+    for (size_t j = 0; !rc && j < st->nroots; j++) {
+        size_t i = j;
+        const rp_root *ro = &st->roots[order[j]];
         snprintf(sb.src[i], PATH_MAX, "%s/root%zu", sdir, i);
-        snprintf(sb.dst[i], PATH_MAX, "%s", st->roots[i].path);
+        snprintf(sb.dst[i], PATH_MAX, "%s", ro->path);
         roots[i] = sb.dst[i];
-        replay_fs_options fo = {.to = sb.src[i], .root = st->roots[i].path, .create_missing = true};
+        replay_fs_options fo = {.to = sb.src[i], .root = ro->path, .create_missing = true};
         replay_fs_result fr;
         rc = replay_fs_write(x->t, st, &fo, &fr, eb);
         for (size_t k = 0; !rc && k < fr.nmissing; k++)

@@ -243,6 +243,23 @@ int tracer_snapshot(tracer *t)
             l = 0;
         walk(&sn, fd, path, l);
     }
+    /* capture roots not walked: named, so that replay knows them (their first state unknown) */
+    for (size_t i = 0; roots != t->o.capture_roots && i < t->o.n_capture_roots; i++) {
+        const char *c = t->o.capture_roots[i];
+        bool walked = false;
+        for (size_t k = 0; k < n && !walked; k++)
+            walked = under(c, roots[k]);
+        struct stat st;
+        if (walked || t->store_err || lstat(c, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        Ptb__V1__FileState fs = PTB__V1__FILE_STATE__INIT;
+        fs.path = (char *)c;
+        fs.kind = (char *)"dir";
+        fs.mode = st.st_mode & 07777;
+        fs.root = true;
+        fs.unwalked = true;
+        emit_state(&sn, &fs);
+    }
     free(path);
     return t->store_err;
 }
