@@ -172,7 +172,7 @@ static int study_rows(const study *st, srow *rows)
             snprintf(w->detail, sizeof w->detail, "Slurm %s%s%s", state[i], *reason[i] ? ": " : "",
                      reason[i]);
         } else if (s) {
-            w->state = s;
+            w->state = !strcmp(s, "failed") ? "failed" : "killed";
             study_run_store(st, r, p, sizeof p);
             store_note(p, note, sizeof note);
             snprintf(w->detail, sizeof w->detail, "%s%s%s; %s",

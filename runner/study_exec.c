@@ -390,15 +390,15 @@ int study_slurm_submit(const study *st, const size_t *todo, size_t n, const char
     snprintf(script, sizeof script, "%s/slurm/array.sh", st->out);
     snprintf(logs, sizeof logs, "%s/slurm/%%A_%%a.log", st->out);
     int rc = 0;
-    FILE *f = fopen(list, "w");
+    FILE *f = dry_run ? NULL : fopen(list, "w");
     for (size_t i = 0; f && i < n; i++)
         fprintf(f, "%s\n", st->runs[todo[i]].id);
-    if (!f || fclose(f))
+    if (!dry_run && (!f || fclose(f)))
         rc = ptb_errf(eb, -errno, "%s: %s", list, strerror(errno));
     snprintf(tmp, sizeof tmp, "%s.tmp", script);
-    if (!rc && !(f = fopen(tmp, "w")))
+    if (!rc && !dry_run && !(f = fopen(tmp, "w")))
         rc = ptb_errf(eb, -errno, "%s: %s", tmp, strerror(errno));
-    if (!rc) {
+    if (!rc && !dry_run) {
         fprintf(f, "#!/bin/sh\n# written by ptb study (docs/commands/ptb-study.md): array task "
                    "$SLURM_ARRAY_TASK_ID runs\n# the run on line $SLURM_ARRAY_TASK_ID + 1 of the "
                    "list given as $1: ptb run, then ptb audit\n"
