@@ -220,11 +220,15 @@ int study_exec_run(const study *st, const study_run *r, const char *self, ptb_er
                          : run_exit == 0 && (audit_exit == 0 || audit_exit == 1 || audit_exit == 6)
                              ? "done"
                              : "failed";
-    char why[256];
+    char why[256], sj[96] = "";
+    if (*sx_env("SLURM_ARRAY_JOB_ID"))
+        snprintf(sj, sizeof sj, " in Slurm job %.30s_%.30s", sx_env("SLURM_ARRAY_JOB_ID"),
+                 sx_env("SLURM_ARRAY_TASK_ID"));
+    else if (*sx_env("SLURM_JOB_ID"))
+        snprintf(sj, sizeof sj, " in Slurm job %.30s", sx_env("SLURM_JOB_ID"));
     if (sx_term)
-        snprintf(why, sizeof why, "killed: %s %s%s%s (a time limit, scancel or preemption)",
-                 strsignal(sx_term), *sx_env("SLURM_JOB_ID") ? "in Slurm job " : "",
-                 sx_env("SLURM_JOB_ID"), "");
+        snprintf(why, sizeof why, "killed: %s%s (a time limit, scancel or preemption)",
+                 strsignal(sx_term), sj);
     else if (run_sig)
         snprintf(why, sizeof why, "ptb run ended by %s", strsignal(run_sig));
     else if (run_exit)
