@@ -458,7 +458,7 @@ static int study_submit(const char *path, const char *dir, bool slurm, bool dry,
     char self[PATH_MAX];
     if (!rc && (rc = study_self(self, sizeof self)))
         snprintf(eb.msg, sizeof eb.msg, "cannot find the ptb binary: %s", strerror(-rc));
-    if (!rc && !dry) {
+    if (!rc) {
         char ob[PATH_MAX];
         snprintf(ob, sizeof ob, "%s", st.out);
         if (mkdir(ob, 0755) && errno != EEXIST)
@@ -466,7 +466,7 @@ static int study_submit(const char *path, const char *dir, bool slurm, bool dry,
         if (!rc)
             rc = study_lock(st.out, &lock, &eb);
     }
-    if (!rc && !dry)
+    if (!rc)
         rc = study_plan_write(&st, &eb);
     if (rc) {
         int x = study_fail(rc, &eb);
@@ -503,6 +503,11 @@ static int study_submit(const char *path, const char *dir, bool slurm, bool dry,
                st.name, st.n, ndone, nfailed, nfailed ? ": --retry-failed" : "", nactive, nt);
     if (!nt)
         goto out;
+    if (dry && !slurm) { /* the runs to do, one id a line (e.g. for another scheduler) */
+        for (size_t k = 0; k < nt; k++)
+            printf("%s\n", st.runs[todo[k]].id);
+        goto out;
+    }
     if (slurm) {
         char jobid[64];
         if ((rc = study_slurm_submit(&st, todo, nt, self, dry, jobid, &eb))) {
@@ -602,8 +607,6 @@ int study_main(int argc, char **argv)
             return cli_usage_error("study", "ptb study STUDY.json takes one study");
         if (outf || plan || strcmp(format, "text"))
             return cli_usage_error("study", "--format, --out and --plan are for report and exec");
-        if (dry && !slurm)
-            return cli_usage_error("study", "--dry-run goes with --slurm");
         return study_submit(verb, dir, slurm, dry, retry, quiet);
     }
     if (dir || slurm || dry || retry)

@@ -188,5 +188,9 @@ sed -i 's|"mem": "500M"|"mem": "500M", "partition": "gpu", "account": "lab", "gp
 check "dry run" 0 "$ptb" study dry.json --slurm --dry-run -q
 grep -qxF "'sbatch' '--parsable' '--job-name=ptb-dry' '--array=0-3%2' '--no-requeue' '--time=4' '--cpus-per-task=1' '--mem=500M' '--partition=gpu' '--account=lab' '--gres=gpu:1' '--constraint=a100' '--output=$tmp/dout/slurm/%A_%a.log' '$tmp/dout/slurm/array.sh' '$tmp/dout/slurm/todo-0.txt'" "$tmp/out" &&
   ok || bad "dry run: $(cat "$tmp/out")"
-[ ! -e dout ] && ok || bad "a dry run wrote the study folder"
+[ -f dout/study.json ] && [ -f dout/specs/add.cheat.json ] && [ ! -e dout/slurm/jobs.json ] &&
+  [ ! -e dout/slurm/todo-0.txt ] && [ -z "$(ls dout/runs)" ] && ok || bad "a dry run: $(find dout)"
+check "dry run here" 0 "$ptb" study dry.json --dry-run -q
+[ "$(cat "$tmp/out" | tr '\n' ' ')" = "add.copier.r1 add.copier.r2 add.cheat.r1 add.cheat.r2 " ] && [ -z "$(ls dout/runs)" ] &&
+  ok || bad "dry run here: $(cat "$tmp/out")"
 finish
