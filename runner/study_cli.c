@@ -81,9 +81,9 @@ typedef struct srow {
 
 static bool slurm_active(const char *s)
 {
-    static const char *const act[] = {"PENDING",    "RUNNING",   "CONFIGURING", "COMPLETING",
-                                      "SUSPENDED",  "REQUEUED",  "REQUEUE_HOLD", "REQUEUE_FED",
-                                      "RESIZING",   "SIGNALING", "STAGE_OUT",   "STOPPED",
+    static const char *const act[] = {"PENDING",       "RUNNING",   "CONFIGURING",  "COMPLETING",
+                                      "SUSPENDED",     "REQUEUED",  "REQUEUE_HOLD", "REQUEUE_FED",
+                                      "RESIZING",      "SIGNALING", "STAGE_OUT",    "STOPPED",
                                       "RESV_DEL_HOLD", NULL};
     for (int i = 0; act[i]; i++)
         if (!strcmp(s, act[i]))
@@ -146,8 +146,8 @@ static int vrank(const char *v)
 
 static int study_rows(const study *st, srow *rows)
 {
-    char (*state)[64] = calloc(st->n ? st->n : 1, 64), (*reason)[64] = calloc(st->n ? st->n : 1, 64),
-         (*job)[64] = calloc(st->n ? st->n : 1, 64);
+    char(*state)[64] = calloc(st->n ? st->n : 1, 64), (*reason)[64] = calloc(st->n ? st->n : 1, 64),
+    (*job)[64] = calloc(st->n ? st->n : 1, 64);
     if (!state || !reason || !job) {
         free(state), free(reason), free(job);
         return PTB_ENOMEM;
@@ -167,8 +167,8 @@ static int study_rows(const study *st, srow *rows)
             w->state = "done";
         } else if (*state[i] && slurm_active(state[i])) {
             bool rq = !strncmp(state[i], "REQUEUE", 7) || !strcmp(reason[i], "BeginTime");
-            w->state = !strcmp(state[i], "PENDING") || rq ? (rq ? "requeued" : "pending")
-                                                          : "running";
+            w->state =
+                !strcmp(state[i], "PENDING") || rq ? (rq ? "requeued" : "pending") : "running";
             snprintf(w->detail, sizeof w->detail, "Slurm %s%s%s", state[i], *reason[i] ? ": " : "",
                      reason[i]);
         } else if (s) {
@@ -250,8 +250,8 @@ static int study_status(const study *st)
         fprintf(stderr, "ptb study: out of memory\n");
         return PTB_EXIT_ERROR;
     }
-    static const char *const states[] = {"done",     "failed", "killed", "running",
-                                         "pending",  "requeued", "todo", NULL};
+    static const char *const states[] = {"done",    "failed",   "killed", "running",
+                                         "pending", "requeued", "todo",   NULL};
     printf("study %s (%s): %zu runs:", st->name, st->out, st->n);
     size_t notdone = 0;
     for (int k = 0; states[k]; k++) {
@@ -343,9 +343,9 @@ static int study_report(const study *st, const char *format, FILE *f)
         }
     }
     bool html = !strcmp(format, "html"), csv = !strcmp(format, "csv");
-    static const char *const cols[] = {"run",   "task",  "agent",   "repeat", "benchmark",
-                                       "state", "score", "base_score", "verdict", "leak",
-                                       "keys",  "ckpt",  "weight",  "counted", "scored", NULL};
+    static const char *const cols[] = {
+        "run",     "task", "agent", "repeat", "benchmark", "state",   "score",  "base_score",
+        "verdict", "leak", "keys",  "ckpt",   "weight",    "counted", "scored", NULL};
     if (html) {
         fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta "
               "http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
@@ -374,8 +374,8 @@ static int study_report(const study *st, const char *format, FILE *f)
     } else {
         fprintf(f, "study %s: %zu runs (%s); violations scored: %s, suspicious: %s\n\n", st->name,
                 st->n, st->out, st->on_violation, st->on_suspicious);
-        fprintf(f, "%-36s %-8s %-8s %-5s %-9s %-10s %-10s %-10s %-10s %6s %s\n", "RUN", "STATE",
-                "SCORE", "BASE", "VERDICT", "LEAK", "KEYS", "CKPT", "", "WEIGHT", "COUNTED");
+        fprintf(f, "%-36s %-8s %-8s %-5s %-10s %-10s %-10s %-10s %6s %s\n", "RUN", "STATE", "SCORE",
+                "BASE", "VERDICT", "LEAK", "KEYS", "CKPT", "WEIGHT", "COUNTED");
     }
     if (html)
         for (size_t a = 0; a < na; a++) {
@@ -400,10 +400,14 @@ static int study_report(const study *st, const char *format, FILE *f)
         fmt_score(scored, sizeof scored, w->counted ? w->scored : -1);
         snprintf(rep, sizeof rep, "%u", r->repeat);
         snprintf(weight, sizeof weight, "%g", r->weight);
-        const char *vals[] = {r->id,      r->task,       r->agent,    rep,        r->benchmark,
-                              w->state,   score,         w->base_score ? "yes" : "no",
-                              w->verdict, w->det[0],     w->det[1],   w->det[2],  weight,
-                              w->counted ? "yes" : "no", scored};
+        const char *vals[] = {r->id,        r->task,
+                              r->agent,     rep,
+                              r->benchmark, w->state,
+                              score,        w->base_score ? "yes" : "no",
+                              w->verdict,   w->det[0],
+                              w->det[1],    w->det[2],
+                              weight,       w->counted ? "yes" : "no",
+                              scored};
         if (html) {
             fprintf(f, "<tr class=\"%s\">", vrank(w->verdict) > 0 ? w->verdict : "");
             for (int c = 0; cols[c]; c++) {
@@ -420,9 +424,9 @@ static int study_report(const study *st, const char *format, FILE *f)
             }
             fputc('\n', f);
         } else {
-            fprintf(f, "%-36s %-8s %-8s %-5s %-9s %-10s %-10s %-10s %-10s %6s %s\n", r->id,
-                    w->state, score, w->base_score ? "yes" : "no", w->verdict, w->det[0],
-                    w->det[1], w->det[2], "", weight, w->counted ? scored : "no");
+            fprintf(f, "%-36s %-8s %-8s %-5s %-10s %-10s %-10s %-10s %6s %s\n", r->id, w->state,
+                    score, w->base_score ? "yes" : "no", w->verdict, w->det[0], w->det[1],
+                    w->det[2], weight, w->counted ? scored : "no");
         }
     }
     if (html) {
@@ -475,8 +479,8 @@ static int study_submit(const char *path, const char *dir, bool slurm, bool dry,
         study_free(&st);
         return x;
     }
-    char (*state)[64] = calloc(st.n, 64), (*reason)[64] = calloc(st.n, 64),
-         (*job)[64] = calloc(st.n, 64);
+    char(*state)[64] = calloc(st.n, 64), (*reason)[64] = calloc(st.n, 64),
+    (*job)[64] = calloc(st.n, 64);
     size_t *todo = calloc(st.n, sizeof *todo), nt = 0, ndone = 0, nfailed = 0, nactive = 0;
     if (!state || !reason || !job || !todo) {
         ret = PTB_EXIT_ERROR;
@@ -496,7 +500,6 @@ static int study_submit(const char *path, const char *dir, bool slurm, bool dry,
             todo[nt++] = i;
         json_decref(res);
     }
-    json_decref(NULL);
     if (!quiet)
         printf("study %s: %zu runs: %zu done, %zu failed (not retried%s), %zu pending or running "
                "in Slurm, %zu to run\n",

@@ -20,7 +20,7 @@
 
 /* ------------------------------------------------------------------ children */
 
-static volatile sig_atomic_t sx_term;   /* SIGTERM/SIGINT seen (Slurm: time limit, scancel) */
+static volatile sig_atomic_t sx_term; /* SIGTERM/SIGINT seen (Slurm: time limit, scancel) */
 static volatile pid_t sx_child;
 
 static void sx_on_term(int sig)
@@ -62,8 +62,8 @@ static int sx_spawn(char *const argv[], int out_fd)
 }
 
 /* Run argv and keep its stdout (at most 64 MiB, malloc'd into *out); its exit status, or -1 when
- * it did not exit normally, -errno when it could not start. */
-static int sx_capture(char *const argv[], char **out)
+ * it did not exit normally, -errno when it could not start; quiet: its stderr to /dev/null. */
+static int sx_capture(char *const argv[], bool quiet, char **out)
 {
     *out = NULL;
     char tmpl[] = "/tmp/ptb-study-out-XXXXXX";
@@ -73,7 +73,7 @@ static int sx_capture(char *const argv[], char **out)
     unlink(tmpl);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     int saved = dup(2);
-    if (devnull >= 0)
+    if (devnull >= 0 && quiet)
         dup2(devnull, 2); /* squeue's "Invalid job id" is ours to interpret */
     int st = sx_spawn(argv, fd);
     dup2(saved, 2);
@@ -201,8 +201,8 @@ int study_exec_run(const study *st, const study_run *r, const char *self, ptb_er
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGINT, &sa, &old_int);
     fprintf(stderr, "ptb study: %s: ptb run %s (attempt %d)\n", r->id, r->spec, attempt);
-    char *run_argv[] = {(char *)self, "run",     r->spec,   "--out", dir,
-                        "--quiet",    "--store", sto,       NULL};
+    char *run_argv[] = {(char *)self, "run",     r->spec, "--out", dir,
+                        "--quiet",    "--store", sto,     NULL};
     if (!st->stores)
         run_argv[6] = NULL;
     int rs = sx_spawn(run_argv, -1);
@@ -242,13 +242,12 @@ int study_exec_run(const study *st, const study_run *r, const char *self, ptb_er
     sx_iso_now(ended, sizeof ended);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    json_t *m = json_pack("{s:i,s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s}",
-                          "version", 1, "run", r->id, "plan_sha256", st->plan_sha256, "status",
-                          status, "run_exit", run_exit, "run_signal", run_sig, "audit_exit",
-                          audit_exit, "reason", why, "started", started, "ended", ended,
-                          "attempt", attempt, "host", host, "slurm_job_id", sx_env("SLURM_JOB_ID"),
-                          "slurm_array", sx_env("SLURM_ARRAY_JOB_ID"), "slurm_task",
-                          sx_env("SLURM_ARRAY_TASK_ID"));
+    json_t *m = json_pack(
+        "{s:i,s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s}", "version", 1, "run", r->id,
+        "plan_sha256", st->plan_sha256, "status", status, "run_exit", run_exit, "run_signal",
+        run_sig, "audit_exit", audit_exit, "reason", why, "started", started, "ended", ended,
+        "attempt", attempt, "host", host, "slurm_job_id", sx_env("SLURM_JOB_ID"), "slurm_array",
+        sx_env("SLURM_ARRAY_JOB_ID"), "slurm_task", sx_env("SLURM_ARRAY_TASK_ID"));
     char tmp[PATH_MAX + 32];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", res, (int)getpid());
     rc = !m || json_dump_file(m, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) || rename(tmp, res)
@@ -332,13 +331,13 @@ int study_slurm_states(const study *st, char (*state)[64], char (*reason)[64], c
         fclose(f);
         char *outp = NULL;
         char *sq[] = {"squeue", "-h", "-r", "-t", "all", "-j", (char *)id, "-o", "%K|%T|%r", NULL};
-        int rc = sx_capture(sq, &outp);
+        int rc = sx_capture(sq, true, &outp);
         bool sacct = false;
         if (rc != 0 || !outp || !*outp) { /* forgotten by slurmctld: accounting, if any */
             free(outp);
             char *sa[] = {"sacct", "-n", "-P", "-X", "-j", (char *)id, "--format=JobID,State",
                           NULL};
-            rc = sx_capture(sa, &outp);
+            rc = sx_capture(sa, true, &outp);
             sacct = rc == 0;
         }
         for (char *save = NULL, *l = rc == 0 && outp ? strtok_r(outp, "\n", &save) : NULL; l;
@@ -430,8 +429,7 @@ int study_slurm_submit(const study *st, const size_t *todo, size_t n, const char
         snprintf(bufs[nb], sizeof bufs[nb], "--array=0-%zu", n - 1);
     av[na++] = bufs[nb++];
     av[na++] = "--no-requeue";
-    snprintf(bufs[nb], sizeof bufs[nb], "--time=%lld",
-             (long long)((st->time_limit_s + 59) / 60));
+    snprintf(bufs[nb], sizeof bufs[nb], "--time=%lld", (long long)((st->time_limit_s + 59) / 60));
     av[na++] = bufs[nb++];
     snprintf(bufs[nb], sizeof bufs[nb], "--cpus-per-task=%u", st->cpus ? st->cpus : 1);
     av[na++] = bufs[nb++];
@@ -470,11 +468,13 @@ int study_slurm_submit(const study *st, const size_t *todo, size_t n, const char
         return 0;
     }
     char *out = NULL;
-    int xs = sx_capture(av, &out);
+    int xs = sx_capture(av, false, &out);
     if (xs != 0 || !out || !*out || (out[0] < '0' || out[0] > '9')) {
         rc = ptb_errf(eb, PTB_EIO, "sbatch %s (%s): the array was not submitted",
-                      xs < 0 ? "could not run" : "failed", xs == 127 ? "not found" : "its "
-                      "message is above");
+                      xs < 0 ? "could not run" : "failed",
+                      xs == 127 ? "not found"
+                                : "its "
+                                  "message is above");
         free(out);
         json_decref(jobs);
         return rc;

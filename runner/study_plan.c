@@ -166,28 +166,28 @@ static int sp_resources(sp_ctx *c, json_t *root, unsigned max_gpus, int64_t long
     json_t *r = json_object_get(root, "resources");
     if (r && !json_is_object(r))
         return sp_err(c, "$.resources", "must be an object");
-    static const char *const keys[] = {"gpus",    "cpus",    "mem",  "time_margin_s",
-                                       "partition", "account", "qos", "gres",
-                                       "extra_sbatch", NULL};
+    static const char *const keys[] = {"gpus",    "cpus", "mem",  "time_margin_s", "partition",
+                                       "account", "qos",  "gres", "extra_sbatch",  NULL};
     int64_t gpus = max_gpus, cpus = 1, margin = 600, throttle = 0;
     const char *mem = NULL, *part = NULL, *acct = NULL, *qos = NULL, *gres = NULL;
     int rc = 0;
-    if (r && ((rc = sp_known(c, r, "$.resources", keys)) ||
-              (rc = sp_int(c, r, "gpus", "$.resources.gpus", 0, 64, &gpus)) ||
-              (rc = sp_int(c, r, "cpus", "$.resources.cpus", 1, 4096, &cpus)) ||
-              (rc = sp_int(c, r, "time_margin_s", "$.resources.time_margin_s", 0, 31536000,
-                           &margin)) ||
-              (rc = sp_string(c, r, "mem", "$.resources.mem", false, &mem)) ||
-              (rc = sp_string(c, r, "partition", "$.resources.partition", false, &part)) ||
-              (rc = sp_string(c, r, "account", "$.resources.account", false, &acct)) ||
-              (rc = sp_string(c, r, "qos", "$.resources.qos", false, &qos)) ||
-              (rc = sp_string(c, r, "gres", "$.resources.gres", false, &gres))))
+    if (r &&
+        ((rc = sp_known(c, r, "$.resources", keys)) ||
+         (rc = sp_int(c, r, "gpus", "$.resources.gpus", 0, 64, &gpus)) ||
+         (rc = sp_int(c, r, "cpus", "$.resources.cpus", 1, 4096, &cpus)) ||
+         (rc = sp_int(c, r, "time_margin_s", "$.resources.time_margin_s", 0, 31536000, &margin)) ||
+         (rc = sp_string(c, r, "mem", "$.resources.mem", false, &mem)) ||
+         (rc = sp_string(c, r, "partition", "$.resources.partition", false, &part)) ||
+         (rc = sp_string(c, r, "account", "$.resources.account", false, &acct)) ||
+         (rc = sp_string(c, r, "qos", "$.resources.qos", false, &qos)) ||
+         (rc = sp_string(c, r, "gres", "$.resources.gres", false, &gres))))
         return rc;
     if (mem) {
         size_t d = strspn(mem, "0123456789");
         if (!d || d > 12 || (mem[d] && (strchr("KMGT", mem[d]) == NULL || mem[d + 1])))
-            return sp_err(c, "$.resources.mem", "must be a size as sbatch --mem takes it "
-                                                "(digits, then K, M, G or T)");
+            return sp_err(c, "$.resources.mem",
+                          "must be a size as sbatch --mem takes it "
+                          "(digits, then K, M, G or T)");
     }
     if ((rc = sp_int(c, root, "throttle", "$.throttle", 1, STUDY_MAX_RUNS, &throttle)))
         return rc;
@@ -249,8 +249,8 @@ static int sp_scoring(sp_ctx *c, json_t *root, json_t *plan, json_t **weights)
             return sp_err(c, p, "must be a number >= 0");
     }
     json_object_set_new(plan, "scoring",
-                        json_pack("{s:s,s:s,s:O}", "violation", viol, "suspicious", susp,
-                                  "weights", *weights ? *weights : json_object()));
+                        json_pack("{s:s,s:s,s:O}", "violation", viol, "suspicious", susp, "weights",
+                                  *weights ? *weights : json_object()));
     if (!*weights)
         json_decref(json_object_get(json_object_get(plan, "scoring"), "weights"));
     return 0;
@@ -346,7 +346,7 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
         rc = ptb_errf(eb, -errno, "%s: %s", fdir, strerror(errno));
         goto done;
     }
-    static const char *const keys[] = {"name",    "out",        "stores",  "tasks",  "agents",
+    static const char *const keys[] = {"name",    "out",       "stores",   "tasks",   "agents",
                                        "repeats", "resources", "throttle", "scoring", NULL};
     const char *name, *o, *so;
     int64_t repeats = 1;
@@ -477,15 +477,17 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
                 for (size_t q = 0; q < json_array_size(runs); q++)
                     if (!strcmp(json_string_value(json_object_get(json_array_get(runs, q), "id")),
                                 id))
-                        rc = sp_err(&c, "$.agents", "two runs would be %s: agent names must "
-                                                    "differ", id);
+                        rc = sp_err(&c, "$.agents",
+                                    "two runs would be %s: agent names must "
+                                    "differ",
+                                    id);
                 if (rc)
                     break;
-                json_array_append_new(
-                    runs, json_pack("{s:s,s:s,s:s,s:I,s:s,s:f,s:s,s:s}", "id", id, "task",
-                                    ts[i].name, "agent", an, "repeat", (json_int_t)k, "benchmark",
-                                    ts[i].bench_name, "weight", weight, "spec", spec,
-                                    "task_file", tp));
+                json_array_append_new(runs,
+                                      json_pack("{s:s,s:s,s:s,s:I,s:s,s:f,s:s,s:s}", "id", id,
+                                                "task", ts[i].name, "agent", an, "repeat",
+                                                (json_int_t)k, "benchmark", ts[i].bench_name,
+                                                "weight", weight, "spec", spec, "task_file", tp));
                 json_array_append_new(hash, json_pack("[s,s]", id, sha));
             }
             if (rc)

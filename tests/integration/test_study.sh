@@ -106,6 +106,15 @@ check "report html" 0 "$ptb" study report st1 --format html --out report.html
 grep -q '<tr class="violation"><td>add.cheat.r1</td>' report.html && ! grep -q '<script' report.html && ok ||
   bad "report html: $(head -c 600 report.html)"
 
+# a benchmark name is free text: escaped in HTML, quoted in CSV
+sed 's|"name": "add", "test_split"|"name": "<script>alert(1)</script>,\\"q\\"", "test_split"|' task.json >task-x.json
+printf '{"name": "x", "out": "xout", "tasks": ["task-x.json"]}' >x.json
+check "plan only" 0 "$ptb" study x.json --dry-run -q
+"$ptb" study report xout --format html | grep -q '<td>&lt;script&gt;alert(1)&lt;/script&gt;,&quot;q&quot;</td><td>todo</td>' &&
+  ! "$ptb" study report xout --format html | grep -qi '<script' && ok || bad "html: a name not escaped"
+"$ptb" study report xout --format csv | grep -qF 'add.own.r1,add,own,1,"<script>alert(1)</script>,""q""",todo,' &&
+  ok || bad "csv: $("$ptb" study report xout --format csv)"
+
 echo "== resubmission: nothing to run; the scoring changed (violations kept)"
 before=$(stat -c %Y st1/results/add.copier.r1.json)
 study s-keep.json s1 st1 keep "$agents"
