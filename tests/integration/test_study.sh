@@ -171,6 +171,7 @@ for _ in $(seq 50); do pgrep -f "$tmp/slow.sh" >/dev/null || break; sleep 0.1; d
 check "status after SIGKILL" 1 "$ptb" study status kout
 grep -qE '^add.slow.r1 +killed .*no result.*store opens: [0-9]+ events, no run.end' "$tmp/out" && ok || bad "status after SIGKILL: $(cat "$tmp/out")"
 "$ptb" stats kout/runs/add.slow.r1/run.ptb >/dev/null && ok || bad "the killed store does not open"
+"$ptb" verify kout/runs/add.slow.r1/run.ptb >"$tmp/verify" 2>&1 && ok || bad "the killed store does not verify: $(cat "$tmp/verify")"
 "$ptb" study k.json -q >kill.out 2>&1 &
 pid=$!
 wait_agent && ok || bad "the slow agent never started again"

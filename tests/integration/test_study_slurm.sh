@@ -3,7 +3,8 @@
 # tiny runs on the CPU (an agent that copies the base model, one that waits for a file) submitted
 # as one job array throttled to 2; one run cancelled with scancel while it runs (its marker says
 # killed, its store opens); status while it runs and after; resubmission runs only that one, as a
-# second array; the report; the daemons stopped. Skipped (77) where Slurm or ptrace cannot run
+# second array; a node that fails under a run (killed, its store opens, run again); the report;
+# the daemons stopped. Skipped (77) where Slurm or ptrace cannot run
 # here. About a minute.
 set -u
 ptb=$1
@@ -113,6 +114,31 @@ grep -qE '^add.slow.r1 +done +'"${arr2}_0"' ' "$tmp/out" && ok || bad "status at
   bad "the second attempt: $(cat st/results/add.slow.r1.json)"
 check "nothing left to submit" 0 "$ptb" study study.json --slurm
 grep -q '4 done, 0 failed (not retried), 0 pending or running in Slurm, 0 to run' "$tmp/out" && ok || bad "again: $(cat "$tmp/out")"
+
+echo "== a node failure while a run runs (another study, one run)"
+sed -e 's/"name": "sst", "out": "st"/"name": "nf", "out": "nst"/' -e 's/"repeats": 2/"repeats": 1/' study.json >nf.json
+python3 -c "import json; s=json.load(open('nf.json')); s['agents']=s['agents'][1:]; json.dump(s, open('nf.json', 'w'))"
+touch slow
+check "submit nf" 0 "$ptb" study nf.json --slurm
+nstate() { "$ptb" study status nst 2>/dev/null | awk '$1 == "add.slow.r1" {print $2}'; }
+for _ in $(seq 120); do [ "$(nstate)" = running ] && break; sleep 0.5; done
+for _ in $(seq 50); do pgrep -f "$tmp/slow.sh" >/dev/null && break; sleep 0.2; done
+node=$(hostname -s)
+scontrol update nodename="$node" state=down reason=ptb-study-test
+for _ in $(seq 60); do [ "$(nstate)" = killed ] && break; sleep 0.5; done
+"$ptb" study status nst >"$tmp/out" 2>&1
+grep '^add.slow.r1 ' "$tmp/out"
+grep -qE '^add.slow.r1 +killed .*NODE_FAIL' "$tmp/out" && ok || bad "node failure: $(cat "$tmp/out")"
+# Slurm ended the job's processes (the run does not go on beside its next attempt)
+for _ in $(seq 50); do pgrep -f "$tmp/slow.sh" >/dev/null || break; sleep 0.2; done
+pgrep -f "$tmp/slow.sh" >/dev/null && bad "node failure: the run's agent still runs" || ok
+[ -d nst/runs/add.slow.r1/run.ptb ] && "$ptb" stats nst/runs/add.slow.r1/run.ptb >/dev/null && ok ||
+  bad "node failure: the store does not open"
+rm slow
+for _ in $(seq 60); do [ "$(sinfo -h -n "$node" -o %T)" = idle ] && break; sleep 0.5; done
+check "resubmit nf" 0 "$ptb" study nf.json --slurm
+for _ in $(seq 120); do [ "$(nstate)" = done ] && break; sleep 0.5; done
+[ "$(nstate)" = done ] && ok || bad "after the node failure: $("$ptb" study status nst 2>&1)"
 
 echo "== report"
 check "report" 0 "$ptb" study report st
