@@ -471,8 +471,24 @@ static int sandbox_child(void *arg, char *msg, size_t cap)
     for (size_t i = 0; i < sb->n; i++)
         if ((src[i] = open(sb->src[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
             return fail_msg(msg, cap, "opening the rebuilt root", sb->src[i]);
+    /* the GPU recorder's socket folder (/tmp/ptb-gpu-...), kept visible in the fresh /tmp */
+    char gdir[PATH_MAX] = "";
+    int gfd = -1;
+    const char *gs = getenv("PTB_GPU_SOCKET");
+    const char *gslash = gs ? strrchr(gs, '/') : NULL;
+    if (gs && !strncmp(gs, "/tmp/", 5) && gslash && (size_t)(gslash - gs) < sizeof gdir) {
+        memcpy(gdir, gs, (size_t)(gslash - gs));
+        gdir[gslash - gs] = 0;
+        gfd = open(gdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"))
         return fail_msg(msg, cap, "a fresh /tmp:", "/tmp");
+    if (gfd >= 0) {
+        char via[64];
+        snprintf(via, sizeof via, "/proc/self/fd/%d", gfd);
+        if (mkdirs(gdir) || mount(via, gdir, NULL, MS_BIND, NULL))
+            return fail_msg(msg, cap, "binding the GPU recorder's socket folder at", gdir);
+    }
     for (size_t i = 0; i < sb->n; i++) {
         int rc = mkdirs(sb->dst[i]);
         if (rc) {
