@@ -12,6 +12,7 @@
  *   OUT/audit/ID.json       ptb audit --format json of the run's store
  *   OUT/results/ID.json     the marker, written atomically at the end of each attempt: status
  *                           done | failed | killed, exit codes, host, Slurm job, times
+ *   OUT/results/ID.lock     flock'd by the attempt running the run
  *   OUT/attempts/ID.N/      an unfinished attempt's run folder (and store), set aside before a
  *                           run is tried again
  *   OUT/slurm/array.sh, OUT/slurm/todo-K.txt (run ids, line i = array task i),
@@ -90,6 +91,10 @@ const char *study_result_status(json_t *res); /* "done", "failed", "killed" or N
  * attempt as killed. self: the ptb binary. Returns the marker's status as 0 (done), 1 (failed),
  * 2 (killed), or a negative code when the attempt could not even start. */
 int study_exec_run(const study *st, const study_run *r, const char *self, ptb_errbuf *eb);
+
+/* Whether an attempt of run r holds its lock OUT/results/ID.lock now (study_exec_run holds it
+ * while it runs: a second attempt of the same run is refused, PTB_ELOCKED). */
+bool study_run_busy(const study *st, const study_run *r);
 
 /* What Slurm says of each run (the latest array that held it): state, reason and job
  * "ARRAY_TASK", or "" when Slurm does not know it (never submitted, or forgotten: squeue, then

@@ -123,18 +123,6 @@ static void store_note(const char *path, char *out, size_t cap)
     store_close(s);
 }
 
-static bool study_locked(const study *st)
-{
-    char p[PATH_MAX + 16];
-    snprintf(p, sizeof p, "%s/study.lock", st->out);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
-    close(fd);
-    return held;
-}
-
 static const char *verdict_rank[] = {"clean", "suspicious", "violation", NULL};
 static int vrank(const char *v)
 {
@@ -153,7 +141,6 @@ static int study_rows(const study *st, srow *rows)
         return PTB_ENOMEM;
     }
     study_slurm_states(st, state, reason, job);
-    bool locked = study_locked(st);
     for (size_t i = 0; i < st->n; i++) {
         const study_run *r = &st->runs[i];
         srow *w = &rows[i];
@@ -171,6 +158,10 @@ static int study_rows(const study *st, srow *rows)
                 !strcmp(state[i], "PENDING") || rq ? (rq ? "requeued" : "pending") : "running";
             snprintf(w->detail, sizeof w->detail, "Slurm %s%s%s", state[i], *reason[i] ? ": " : "",
                      reason[i]);
+        } else if (study_run_busy(st, r)) {
+            w->state = "running";
+            snprintf(w->detail, sizeof w->detail, "%s%s (its attempt holds its lock)",
+                     *state[i] ? "Slurm " : "not under Slurm", state[i]);
         } else if (s) {
             w->state = !strcmp(s, "failed") ? "failed" : "killed";
             study_run_store(st, r, p, sizeof p);
@@ -187,9 +178,6 @@ static int study_rows(const study *st, srow *rows)
             study_run_dir(st, r, p, sizeof p);
             if (access(p, F_OK)) {
                 w->state = "todo";
-            } else if (locked) {
-                w->state = "running";
-                snprintf(w->detail, sizeof w->detail, "here (ptb study holds the lock)");
             } else {
                 w->state = "killed";
                 study_run_store(st, r, p, sizeof p);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -178,7 +179,49 @@ static const char *sx_env(const char *name)
     return v ? v : "";
 }
 
+bool study_run_busy(const study *st, const study_run *r)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/results/%s.lock", st->out, r->id);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) != 0;
+    close(fd);
+    return held;
+}
+
+/* OUT/results/ID.lock, held (flock) for the whole attempt: one attempt of a run at a time,
+ * whoever starts it (a local ptb study, a Slurm task, a scheduler that restarts jobs) */
+static int sx_run_lock(const study *st, const study_run *r, int *fd, ptb_errbuf *eb)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/results/%s.lock", st->out, r->id);
+    if ((*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return ptb_errf(eb, -errno, "%s: %s", p, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    int e = errno;
+    close(*fd);
+    *fd = -1;
+    return e == EWOULDBLOCK
+               ? ptb_errf(eb, PTB_ELOCKED, "%s: another attempt of this run is running", r->id)
+               : ptb_errf(eb, -e, "%s: %s", p, strerror(e));
+}
+
+static int sx_exec_locked(const study *st, const study_run *r, const char *self, ptb_errbuf *eb);
+
 int study_exec_run(const study *st, const study_run *r, const char *self, ptb_errbuf *eb)
+{
+    int fd, rc = sx_run_lock(st, r, &fd, eb);
+    if (rc)
+        return rc;
+    rc = sx_exec_locked(st, r, self, eb);
+    close(fd);
+    return rc;
+}
+
+static int sx_exec_locked(const study *st, const study_run *r, const char *self, ptb_errbuf *eb)
 {
     json_t *old = study_result(st, r);
     bool done = old && study_result_status(old) && !strcmp(study_result_status(old), "done");

@@ -166,6 +166,8 @@ pid=$!
 wait_agent && ok || bad "the slow agent never started"
 check "status while it runs" 1 "$ptb" study status kout
 grep -qE '^add.slow.r1 +running' "$tmp/out" && ok || bad "status while running: $(cat "$tmp/out")"
+check "a second attempt of a running run" 2 "$ptb" study exec kout add.slow.r1
+grep -q 'another attempt of this run is running' "$tmp/err" && ok || bad "second attempt: $(cat "$tmp/err")"
 kill -KILL -- -"$pid"; wait "$pid" 2>/dev/null
 for _ in $(seq 50); do pgrep -f "$tmp/slow.sh" >/dev/null || break; sleep 0.1; done
 check "status after SIGKILL" 1 "$ptb" study status kout
