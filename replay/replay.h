@@ -128,6 +128,12 @@ int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_option
                     replay_fs_result *r, ptb_errbuf *eb);
 void replay_fs_result_free(replay_fs_result *r);
 
+/* A folder to write into: dir made (with its parents) when missing, refused when it is not an
+ * empty folder (PTB_EINVAL: "WHAT DIR is not empty"); dir NULL: a new folder
+ * $TMPDIR/PREFIX-XXXXXX. Its absolute path into out. 0, or an error with eb's message. */
+int replay_new_dir(const char *dir, const char *what, const char *prefix, char *out, size_t cap,
+                   ptb_errbuf *eb);
+
 /* Add a note (path, why printf-style) to a list; 0 or PTB_ENOMEM. */
 int replay_note(rp_note **v, size_t *n, size_t *cap, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -224,26 +224,9 @@ int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_option
         return ptb_errf(eb, PTB_EINVAL, "--root %s is not under a capture root of the store",
                         o->root);
     char to[PATH_MAX];
-    snprintf(to, sizeof to, "%s", o->to);
-    struct stat sb;
-    if (stat(to, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode))
-            return ptb_errf(eb, PTB_EINVAL, "%s exists and is not a folder", to);
-        DIR *d = opendir(to);
-        if (!d)
-            return ptb_errf(eb, -errno, "%s: %s", to, strerror(errno));
-        struct dirent *de;
-        bool empty = true;
-        while (empty && (de = readdir(d)))
-            empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-        closedir(d);
-        if (!empty)
-            return ptb_errf(eb, PTB_EINVAL,
-                            "%s is not empty: give a new or empty folder (nothing was written)",
-                            to);
-    } else if (errno != ENOENT || mkdir_p(to, 0755)) {
-        return ptb_errf(eb, -errno, "%s: %s", to, strerror(errno));
-    }
+    int nrc = replay_new_dir(o->to, "", NULL, to, sizeof to, eb);
+    if (nrc)
+        return nrc;
     rp_entry **v;
     size_t n;
     int rc = replay_state_sorted(st, &v, &n);
@@ -376,6 +359,41 @@ int replay_fs_write(store_txn *t, const replay_state *st, const replay_fs_option
     free(wr);
     free(v);
     return rc;
+}
+
+int replay_new_dir(const char *dir, const char *what, const char *prefix, char *out, size_t cap,
+                   ptb_errbuf *eb)
+{
+    if (!dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(out, cap, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+        return mkdtemp(out) ? 0 : ptb_errf(eb, -errno, "%s: %s", out, strerror(errno));
+    }
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return ptb_errf(eb, PTB_EINVAL, "%s%s: the path is too long", what, dir);
+    struct stat sb;
+    if (stat(p, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return ptb_errf(eb, PTB_EINVAL, "%s%s exists and is not a folder", what, dir);
+        DIR *d = opendir(p);
+        if (!d)
+            return ptb_errf(eb, -errno, "%s%s: %s", what, dir, strerror(errno));
+        struct dirent *de;
+        bool empty = true;
+        while (empty && (de = readdir(d)))
+            empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+        closedir(d);
+        if (!empty)
+            return ptb_errf(eb, PTB_EINVAL,
+                            "%s%s is not empty: give a new or empty folder (nothing was written)",
+                            what, dir);
+    } else if (errno != ENOENT || mkdir_p(p, 0755)) {
+        return ptb_errf(eb, -errno, "%s%s: %s", what, dir, strerror(errno));
+    }
+    if (!realpath(p, out) || strlen(out) >= cap)
+        return ptb_errf(eb, -errno, "%s%s: %s", what, dir, strerror(errno));
+    return 0;
 }
 
 void replay_fs_result_free(replay_fs_result *r)

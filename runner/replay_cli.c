@@ -126,6 +126,22 @@ static void time_str(int64_t ns, char *buf, size_t cap)
     query_time_format(ns, 3, buf, cap);
 }
 
+/* The state after at; with --root a folder outside the store's snapshot roots (or a store with
+ * no snapshot) is taken as a root of unknown first state. *extra: whether it was. */
+static int build_state(store_txn *t, uint64_t at, const char *root, replay_state **st, bool *extra,
+                       ptb_errbuf *eb)
+{
+    const char *roots[1] = {root};
+    *extra = false;
+    int rc = replay_state_build(t, at, NULL, 0, st, eb);
+    if (!root || (!rc && replay_state_root_of(*st, root)) || (rc && rc != PTB_EINVAL))
+        return rc;
+    replay_state_free(*st);
+    memset(eb, 0, sizeof *eb);
+    *extra = true;
+    return replay_state_build(t, at, roots, 1, st, eb);
+}
+
 /* ------------------------------------------------------------------ fs */
 
 static int cmd_fs(const replay_args *a)
@@ -142,18 +158,9 @@ static int cmd_fs(const replay_args *a)
     replay_state *st = NULL;
     replay_fs_result r = {0};
     int rc = replay_parse_at(t, a->at ? a->at : "end", &at, &eb);
-    const char *extra[1] = {a->root};
-    bool extra_root = false;
-    if (!rc && (rc = replay_state_build(t, at, NULL, 0, &st, &eb)) == PTB_EINVAL && a->root) {
-        /* no snapshot: the named folder as a root of unknown first state */
-        memset(&eb, 0, sizeof eb);
-        rc = replay_state_build(t, at, extra, 1, &st, &eb);
-    }
-    if (!rc && a->root && !replay_state_root_of(st, a->root)) {
-        replay_state_free(st);
-        extra_root = true;
-        rc = replay_state_build(t, at, extra, 1, &st, &eb);
-    }
+    bool extra_root;
+    if (!rc)
+        rc = build_state(t, at, a->root, &st, &extra_root, &eb);
     replay_fs_options fo = {.to = a->to,
                             .root = a->root,
                             .create_missing = a->create_missing,
@@ -221,7 +228,6 @@ static int cmd_fs(const replay_args *a)
         printf("%s\n", omissions ? "INCOMPLETE: the tree lacks what is listed above"
                                  : "complete: every entry byte for byte, with its mode");
     }
-    (void)extra_root;
     code = omissions ? PTB_EXIT_FAIL : PTB_EXIT_OK;
 out:
     replay_fs_result_free(&r);
@@ -298,23 +304,16 @@ static int cmd_diff(const replay_args *a)
     rp_entry **va = NULL, **vb = NULL;
     size_t na = 0, nb = 0;
     const char *extra[1] = {a->root};
-    size_t nextra = 0;
     int rc = replay_parse_at(t, a->from, &sa, &eb);
     if (!rc)
         rc = replay_parse_at(t, a->to, &sb, &eb);
     if (!rc && sa > sb)
         rc = ptb_errf(&eb, PTB_EINVAL, "--from (seq %" PRIu64 ") is after --to (seq %" PRIu64 ")",
                       sa, sb);
-    if (!rc && (rc = replay_state_build(t, sb, NULL, 0, &B, &eb)) == PTB_EINVAL && a->root) {
-        memset(&eb, 0, sizeof eb);
-        nextra = 1;
-        rc = replay_state_build(t, sb, extra, 1, &B, &eb);
-    }
-    if (!rc && a->root && !replay_state_root_of(B, a->root)) {
-        replay_state_free(B);
-        nextra = 1;
-        rc = replay_state_build(t, sb, extra, 1, &B, &eb);
-    }
+    bool extra_root = false;
+    if (!rc)
+        rc = build_state(t, sb, a->root, &B, &extra_root, &eb);
+    size_t nextra = extra_root;
     if (!rc && (rc = replay_state_build(t, sa, extra, nextra, &A, &eb)) == PTB_EINVAL) {
         /* A before the snapshot: nothing under the roots yet */
         memset(&eb, 0, sizeof eb);

@@ -878,35 +878,8 @@ int replay_exec_main(const char *store_dir, const char *from, const char *until,
     if ((rc = read_procs(x.t, &x.procs, &x.nprocs)) || (rc = find_steps(&x, &eb)))
         goto fail;
     /* the work folder: new or empty */
-    if (work) {
-        snprintf(wdir, sizeof wdir, "%s", work);
-        if (strlen(work) >= sizeof wdir) {
-            rc = ptb_errf(&eb, PTB_EINVAL, "--work: the path is too long");
-            goto fail;
-        }
-        if (mkdir(wdir, 0755) && errno != EEXIST) {
-            rc = ptb_errf(&eb, -errno, "--work %s: %s", wdir, strerror(errno));
-            goto fail;
-        }
-        DIR *d = opendir(wdir);
-        struct dirent *de;
-        int n = 0;
-        while (d && (de = readdir(d)))
-            n++;
-        if (d)
-            closedir(d);
-        if (n > 2) {
-            rc = ptb_errf(&eb, PTB_EINVAL, "--work %s is not empty", wdir);
-            goto fail;
-        }
-    } else {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(wdir, sizeof wdir, "%s/ptb-replay-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(wdir)) {
-            rc = ptb_errf(&eb, -errno, "%s: %s", wdir, strerror(errno));
-            goto fail;
-        }
-    }
+    if ((rc = replay_new_dir(work, "--work ", "ptb-replay", wdir, sizeof wdir, &eb)))
+        goto fail;
     snprintf(outp, sizeof outp, "%s", out ? out : "");
     if (!out)
         snprintf(outp, sizeof outp, "%s/replay.ptb", wdir);

@@ -592,34 +592,14 @@ static int list_trains(const rt_execs *x, char *buf, size_t cap)
 
 static int work_dir(const char *work, char *out, size_t cap)
 {
-    if (!work) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(out, cap, "%s/ptb-replay-train-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (mkdtemp(out))
-            return 0;
-        fprintf(stderr, "ptb replay: %s: %s\n", out, strerror(errno));
-        return PTB_EXIT_ERROR;
-    }
-    if (mkdir(work, 0755) && errno != EEXIST) {
-        fprintf(stderr, "ptb replay: --work %s: %s\n", work, strerror(errno));
-        return errno == ENOENT ? PTB_EXIT_USAGE : PTB_EXIT_ERROR;
-    }
-    DIR *d = opendir(work);
-    if (!d)
-        return cli_usage_error("replay", "--work %s: %s", work, strerror(errno));
-    struct dirent *de;
-    bool empty = true;
-    while (empty && (de = readdir(d)))
-        empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
-    closedir(d);
-    if (!empty)
-        return cli_usage_error("replay", "--work %s is not empty: give a new or empty folder",
-                               work);
-    if (!realpath(work, out)) {
-        fprintf(stderr, "ptb replay: --work %s: %s\n", work, strerror(errno));
-        return PTB_EXIT_ERROR;
-    }
-    return 0;
+    ptb_errbuf eb = {{0}};
+    int rc = replay_new_dir(work, "--work ", "ptb-replay-train", out, cap, &eb);
+    if (!rc)
+        return 0;
+    if (rc == PTB_EINVAL || rc == -ENOENT || rc == -ENOTDIR)
+        return cli_usage_error("replay", "%s", eb.msg);
+    fprintf(stderr, "ptb replay: %s\n", eb.msg);
+    return PTB_EXIT_ERROR;
 }
 
 static void job_free(job *j)
