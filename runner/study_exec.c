@@ -488,7 +488,7 @@ int study_slurm_submit(const study *st, const size_t *todo, size_t n, const char
             snprintf(bufs[nb], sizeof bufs[nb], "%s%s", opt[i], val[i]);
             av[na++] = bufs[nb++];
         }
-    for (size_t i = 0; st->extra_sbatch && st->extra_sbatch[i] && na < 56; i++)
+    for (size_t i = 0; st->extra_sbatch && st->extra_sbatch[i] && na < 58; i++) /* <= 32 */
         av[na++] = st->extra_sbatch[i];
     snprintf(bufs[nb], sizeof bufs[nb], "--output=%s", logs);
     av[na++] = bufs[nb++];

@@ -192,8 +192,8 @@ static int sp_resources(sp_ctx *c, json_t *root, unsigned max_gpus, int64_t long
     if ((rc = sp_int(c, root, "throttle", "$.throttle", 1, STUDY_MAX_RUNS, &throttle)))
         return rc;
     json_t *extra = json_array(), *x = r ? json_object_get(r, "extra_sbatch") : NULL;
-    if (x && !json_is_array(x))
-        rc = sp_err(c, "$.resources.extra_sbatch", "must be an array of strings");
+    if (x && (!json_is_array(x) || json_array_size(x) > 32))
+        rc = sp_err(c, "$.resources.extra_sbatch", "must be an array of at most 32 strings");
     for (size_t i = 0; !rc && x && i < json_array_size(x); i++) {
         json_t *v = json_array_get(x, i);
         char p[96];
