@@ -3,9 +3,9 @@
 # tiny runs on the CPU (an agent that copies the base model, one that waits for a file) submitted
 # as one job array throttled to 2; one run cancelled with scancel while it runs (its marker says
 # killed, its store opens); status while it runs and after; resubmission runs only that one, as a
-# second array; a node that fails under a run (killed, its store opens, run again); the report;
-# the daemons stopped. Skipped (77) where Slurm or ptrace cannot run
-# here. About a minute.
+# second array; a node that fails under a run (killed, its store opens, run again); a run over
+# its time limit (killed by Slurm's SIGTERM: marker, run.end); the report; the daemons stopped.
+# Skipped (77) where Slurm or ptrace cannot run here. About 2 minutes (the time limit).
 set -u
 ptb=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -139,6 +139,21 @@ for _ in $(seq 60); do [ "$(sinfo -h -n "$node" -o %T)" = idle ] && break; sleep
 check "resubmit nf" 0 "$ptb" study nf.json --slurm
 for _ in $(seq 120); do [ "$(nstate)" = done ] && break; sleep 0.5; done
 [ "$(nstate)" = done ] && ok || bad "after the node failure: $("$ptb" study status nst 2>&1)"
+
+echo "== a time limit (extra_sbatch --time=1 after ptb's own --time: 60-90 s)"
+sed -e 's/"name": "nf", "out": "nst"/"name": "tl", "out": "tst"/' -e 's/"time_margin_s": 60}/"time_margin_s": 60, "extra_sbatch": ["--time=1"]}/' nf.json >tl.json
+touch slow
+check "submit tl" 0 "$ptb" study tl.json --slurm
+tstate() { "$ptb" study status tst 2>/dev/null | awk '$1 == "add.slow.r1" {print $2}'; }
+t1=$SECONDS
+for _ in $(seq 240); do [ "$(tstate)" = killed ] && break; sleep 0.5; done
+"$ptb" study status tst >"$tmp/out" 2>&1
+grep '^add.slow.r1 ' "$tmp/out"
+echo "  killed $((SECONDS - t1)) s after submission"
+grep -qE '^add.slow.r1 +killed .*killed: Terminated .*Slurm TIMEOUT; store opens: [0-9]+ events, run.end: ' "$tmp/out" &&
+  ok || bad "time limit: $(cat "$tmp/out")"
+[ "$(field tst/results/add.slow.r1.json status)" = killed ] && ok || bad "time limit: no marker killed"
+rm slow
 
 echo "== report"
 check "report" 0 "$ptb" study report st
