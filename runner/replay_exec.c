@@ -73,7 +73,8 @@ static int cmp_str(const void *a, const void *b)
 
 static void strs_sort(strs *s)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_str);
+    if (s->n > 1) /* qsort of a NULL array is undefined, also for no element */
+        qsort(s->v, s->n, sizeof *s->v, cmp_str);
 }
 
 /* ------------------------------------------------------------------ what a step did */
@@ -235,7 +236,8 @@ static int read_procs(store_txn *t, proc_rec **out, size_t *n)
         free(v);
         return rc;
     }
-    qsort(v, k, sizeof *v, cmp_proc);
+    if (k > 1)
+        qsort(v, k, sizeof *v, cmp_proc);
     *out = v;
     *n = k;
     return 0;
@@ -836,9 +838,10 @@ static const char *state_name(int st)
 static json_t *strs_json(const strs *s)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < s->n; i++)
-        json_array_append_new(a, json_string(s->v[i]) ? json_string(s->v[i])
-                                                      : json_string("(not UTF-8)"));
+    for (size_t i = 0; i < s->n; i++) {
+        json_t *j = json_string(s->v[i]); /* NULL: not UTF-8 */
+        json_array_append_new(a, j ? j : json_string("(not UTF-8)"));
+    }
     return a;
 }
 
