@@ -330,7 +330,7 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
            *specs = json_object(), *runs = json_array(), *hash = json_array(), *weights = NULL;
     char dir[PATH_MAX], *slash, *out = NULL, *stores = NULL;
     task_spec *ts = NULL;
-    size_t nt = 0;
+    size_t nt = 0, nts = 0; /* specs loaded; entries of ts (calloc'd: free is safe on each) */
     int rc = 0;
     if (!root) {
         rc = ptb_errf(eb, je.line > 0 ? PTB_EPARSE : -ENOENT, "%s: %s", path, je.text);
@@ -396,6 +396,7 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
         goto done;
     size_t ntask = json_array_size(tasks);
     ts = calloc(ntask, sizeof *ts);
+    nts = ts ? ntask : 0;
     unsigned max_gpus = 0;
     int64_t longest = 0;
     size_t nagents = agents ? json_array_size(agents) : 1;
@@ -463,8 +464,10 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
                         *q = '_';
             }
             snprintf(ap, sizeof ap, "$.agents[%zu]", a);
-            if ((rc = sp_spec(&c, tp, &ts[i], ag, ap, &text)))
+            if ((rc = sp_spec(&c, tp, &ts[i], ag, ap, &text))) {
+                free(text);
                 break;
+            }
             char sha[65];
             sp_sha_hex(text, strlen(text), sha);
             snprintf(fname, sizeof fname, "%s.%s.json", ts[i].name, an);
@@ -520,7 +523,7 @@ int study_load(const char *path, const char *out_override, study *st, ptb_errbuf
     json_object_set(plan, "specs", specs);
     rc = sp_from_plan(plan, out, st, eb);
 done:
-    for (size_t i = 0; i < nt; i++)
+    for (size_t i = 0; i < nts; i++) /* also the one a failed iteration had loaded */
         task_spec_free(&ts[i]);
     free(ts);
     free(out);
