@@ -93,6 +93,10 @@ rp_entry *replay_state_get(const replay_state *st, const char *path);
 /* The entries sorted by path (folders before what they hold); *out malloc'd, entries borrowed. */
 int replay_state_sorted(const replay_state *st, rp_entry ***out, size_t *n);
 
+/* in ("/" and relative parts), absolute, with "", "." and ".." resolved textually (no link
+ * followed) into out (cap bytes; strlen(in) + 2 always suffice). Returns its length. */
+size_t replay_path_normalise(const char *in, char *out, size_t cap);
+
 /* The root path is under (or equal to), or NULL. */
 const rp_root *replay_state_root_of(const replay_state *st, const char *path);
 

@@ -301,6 +301,29 @@ static int move_tree(replay_state *st, const char *from, const char *to)
 
 #define RP_PATH 8192
 
+size_t replay_path_normalise(const char *in, char *out, size_t cap)
+{
+    size_t ol = 0;
+    for (const char *s = in; *s;) {
+        const char *end = strchr(s, '/');
+        size_t cl = end ? (size_t)(end - s) : strlen(s);
+        if (cl == 0 || (cl == 1 && s[0] == '.')) {
+        } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
+            while (ol > 0 && out[--ol] != '/')
+                ;
+        } else if (ol + cl + 2 < cap) {
+            out[ol++] = '/';
+            memcpy(out + ol, s, cl);
+            ol += cl;
+        }
+        s += cl + (end ? 1 : 0);
+    }
+    if (!ol && cap > 1)
+        out[ol++] = '/';
+    out[ol] = 0;
+    return ol;
+}
+
 /* Where link entry e points, plus rest ("" or "/more"), as a normalised absolute path. */
 static void link_target(const rp_entry *e, const char *rest, char out[RP_PATH])
 {
@@ -312,24 +335,7 @@ static void link_target(const rp_entry *e, const char *rest, char out[RP_PATH])
         const char *slash = strrchr(e->path, '/');
         snprintf(buf, sizeof buf, "%.*s/%s%s", (int)(slash - e->path), e->path, t, rest);
     }
-    size_t ol = 0; /* ./ and ../ of the target, textually */
-    for (char *s = buf; *s;) {
-        char *end = strchr(s, '/');
-        size_t cl = end ? (size_t)(end - s) : strlen(s);
-        if (cl == 0 || (cl == 1 && s[0] == '.')) {
-        } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
-            while (ol > 0 && out[--ol] != '/')
-                ;
-        } else if (ol + cl + 2 < RP_PATH) {
-            out[ol++] = '/';
-            memcpy(out + ol, s, cl);
-            ol += cl;
-        }
-        s += cl + (end ? 1 : 0);
-    }
-    if (!ol)
-        out[ol++] = '/';
-    out[ol] = 0;
+    replay_path_normalise(buf, out, RP_PATH);
 }
 
 /* path with the symbolic links of its folders followed (the recorder names a path as it was

@@ -219,25 +219,7 @@ char *replay_train_abs_path(const char *cwd, const char *p)
         return NULL;
     }
     snprintf(in, n, "%s/%s", p[0] == '/' ? "" : cwd, p);
-    size_t ol = 0;
-    for (char *s = in; *s;) {
-        char *end = strchr(s, '/');
-        size_t cl = end ? (size_t)(end - s) : strlen(s);
-        if (cl == 0 || (cl == 1 && s[0] == '.')) {
-            /* nothing */
-        } else if (cl == 2 && s[0] == '.' && s[1] == '.') {
-            while (ol > 0 && out[--ol] != '/')
-                ;
-        } else {
-            out[ol++] = '/';
-            memcpy(out + ol, s, cl);
-            ol += cl;
-        }
-        s += cl + (end ? 1 : 0);
-    }
-    if (!ol)
-        out[ol++] = '/';
-    out[ol] = 0;
+    replay_path_normalise(in, out, n);
     free(in);
     return out;
 }
