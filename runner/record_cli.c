@@ -44,6 +44,7 @@ enum {
     OPT_GPU,
     OPT_BUDGET,
     OPT_KILL_AFTER,
+    OPT_SPIN,
 };
 
 static const cli_option record_opts[] = {
@@ -66,6 +67,7 @@ static const cli_option record_opts[] = {
     {"gpu", 0, "on|off", OPT_GPU},
     {"budget", 0, "SECONDS", OPT_BUDGET},
     {"kill-after", 0, "SECONDS", OPT_KILL_AFTER},
+    {"wait-spin", 0, "MICROSECONDS", OPT_SPIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -226,6 +228,12 @@ int record_main(int argc, char **argv)
                 return cli_usage_error("record", "--kill-after: '%s' is not 0..86400 seconds",
                                        c.optarg);
             o.term_grace_ms = (int)grace * 1000;
+            break;
+        case OPT_SPIN:
+            if (!cli_parse_u64(c.optarg, &grace) || grace > 100000)
+                return cli_usage_error("record", "--wait-spin: '%s' is not 0..100000 microseconds",
+                                       c.optarg);
+            o.spin_us = (int)grace;
             break;
         case OPT_ALL_OPENS: o.record_all_opens = true; break;
         case OPT_QUIET: quiet = true; break;

@@ -43,6 +43,9 @@ typedef struct tracer_options {
     int64_t budget_ms;
     int term_grace_ms;     /* default 10,000 */
     bool record_all_opens; /* also file.open under /usr, /lib, ... (default false) */
+    /* before sleeping for the next stop, poll for it this long while the machine has a CPU no
+     * one wants (tracer_loop.c, wait_stop); 0: sleep at once (default 200) */
+    int spin_us;
     /* >= 0: the command runs in this network namespace (setns before exec; default -1) */
     int netns_fd;
     /* called (on the tracer's thread, before the tracee goes on) for every TCP/UDP socket whose

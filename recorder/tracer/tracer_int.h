@@ -82,7 +82,11 @@ typedef struct tracer {
     uint64_t visit_stamp;  /* passes over all processes (tracer_proc.visit) */
     struct sockdiag *diag; /* sock_diag handle, opened at the first socket event */
     bool diag_failed;
-    char *buf; /* scratch for file contents, TRACER_COPY_BUF */
+    char *buf;      /* scratch for file contents, TRACER_COPY_BUF */
+    int loadavg_fd; /* /proc/loadavg, for wait_stop's runnable count (-1: not open) */
+    long ncpus;     /* CPUs the tracer may run on */
+    bool spare;     /* a CPU to spare, as last read (at spare_checked_ns) */
+    int64_t spare_checked_ns;
 } tracer;
 
 /* ---- tracer_filter.c */

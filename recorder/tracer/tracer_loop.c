@@ -48,13 +48,19 @@ void tracer_options_default(tracer_options *o)
     o->term_grace_ms = 10000;
     o->snapshot = true;
     o->snapshot_entries_max = 1000000;
+    o->spin_us = 200;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mono_ns() / 1000000;
 }
 
 static volatile sig_atomic_t got_signal, alarm_fired;
@@ -356,6 +362,52 @@ static void child_main(char *const argv[], int gofd, int errfd, const tracer_opt
     _exit(why.err == ENOENT && why.stage == 2 ? 127 : 126);
 }
 
+/* Whether the machine has a CPU that no runnable task wants: /proc/loadavg's fourth field is
+ * "runnable/threads" now, the tracer itself included. */
+static bool cpu_to_spare(tracer *t)
+{
+    char b[128];
+    ssize_t n = t->loadavg_fd >= 0 ? pread(t->loadavg_fd, b, sizeof b - 1, 0) : -1;
+    if (n <= 0)
+        return false;
+    b[n] = 0;
+    const char *p = b;
+    for (int field = 0; field < 3 && p; field++)
+        if ((p = strchr(p, ' ')))
+            p++;
+    return p && strtol(p, NULL, 10) <= t->ncpus;
+}
+
+/* The next stop of any thread of the tree (waitpid(-1, __WALL)). A stop wakes the sleeping
+ * tracer, and the tracer's resume wakes the tracee, each on another CPU: where waking a
+ * sleeping CPU is dear (a virtual machine: an inter-processor interrupt, a VM exit), those two
+ * wake-ups are most of what a stop costs (tar of /usr/include under ptb record on this project's
+ * 2-CPU VM: 2.5-4.4 s sleeping at once, 1.3 s polling; docs/BENCHMARKS.md). So, while no
+ * runnable task waits for a CPU, the tracer first polls for up to spin_us, and catches the next
+ * stop of a tree that stops every few microseconds without sleeping. On a busy machine it sleeps
+ * at once: the poll would take a CPU from the tree. Returns as waitpid, or 0 when a signal
+ * arrived during the poll (the loop looks at it first). */
+static pid_t wait_stop(tracer *t, int *st)
+{
+    int64_t now = t->o.spin_us > 0 ? mono_ns() : 0;
+    if (now && now - t->spare_checked_ns > 1000000) { /* /proc/loadavg at most once a ms */
+        t->spare_checked_ns = now;
+        t->spare = cpu_to_spare(t);
+    }
+    if (now && t->spare) {
+        int64_t end = now + (int64_t)t->o.spin_us * 1000;
+        do {
+            pid_t tid = waitpid(-1, st, __WALL | WNOHANG);
+            if (tid != 0)
+                return tid;
+            if (got_signal || alarm_fired)
+                return 0;
+            sched_yield(); /* a task that wants this CPU gets it */
+        } while (mono_ns() < end);
+    }
+    return waitpid(-1, st, __WALL);
+}
+
 static int loop(tracer *t)
 {
     bool grace_armed = false;
@@ -381,7 +433,9 @@ static int loop(tracer *t)
             deadlines(t);
         }
         int st;
-        pid_t tid = waitpid(-1, &st, __WALL);
+        pid_t tid = wait_stop(t, &st);
+        if (tid == 0)
+            continue;
         if (tid < 0) {
             if (errno == EINTR)
                 continue;
@@ -442,7 +496,7 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     memset(r, 0, sizeof *r);
     if (!argv || !argv[0])
         return ptb_errf(eb, PTB_EINVAL, "no command to run");
-    tracer t = {.s = s, .o = *o, .r = r, .eb = eb};
+    tracer t = {.s = s, .o = *o, .r = r, .eb = eb, .loadavg_fd = -1};
     if (!(t.buf = malloc(1u << 20)))
         return ptb_errf(eb, PTB_ENOMEM, "out of memory");
     if (o->snapshot && tracer_snapshot(&t)) {
@@ -489,6 +543,14 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
     }
     t.root = pid;
     tracer_thread_add(&t, pid);
+    if (o->spin_us > 0) {
+        cpu_set_t cs;
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        t.ncpus = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : online;
+        if (online > 0 && online < t.ncpus)
+            t.ncpus = online;
+        t.loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    }
     for (int i = 0; i < 4; i++)
         sigaction(sigs[i], i < 2 ? &sa : &ign, &old[i]);
     sigaction(SIGALRM, &sal, &oldal);
@@ -526,6 +588,8 @@ int tracer_run(store *s, const tracer_options *o, char *const argv[], tracer_res
             tracer_thread_remove(&t, t.thr[i]), i = (size_t)-1;
     free(t.thr);
     free(t.buf);
+    if (t.loadavg_fd >= 0)
+        close(t.loadavg_fd);
     sockdiag_close(t.diag);
     if (!rc && t.store_err)
         rc = t.store_err;
