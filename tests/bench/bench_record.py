@@ -7,17 +7,20 @@ capture on: the workload's directory is the capture root), `strace -f` and
 does the work of recording, as ptb does). Each is run --runs times (default 5) after one warm-up
 run; the table gives the median wall time and the ratio to native.
 
-ptb runs twice: with content capture (the default) and with --no-capture, to show what the
-capture costs apart from the tracing.
+ptb runs three times: with content capture (the default), with --no-capture, to show what the
+capture costs apart from the tracing, and with --no-capture --wait-spin 0 (the recorder sleeps
+at once for each stop instead of polling while a CPU is spare), to show what the polling gives.
 
 Workloads: a fork+exec storm (1000 x /bin/true from one shell), tar of /usr/include into the
 work directory, dd bs=1 of 200 KB, and a make -j2 build of a generated C project (60 files).
 
-usage: bench_record.py PTB [--runs N] [--only NAME] [--json FILE]
+usage: bench_record.py PTB [--runs N] [--only NAME] [--json FILE] [--strace CMD]
+  --strace CMD   how to run strace (default "strace"; tests/gpu/run.sh passes its packed one)
 """
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -67,13 +70,16 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only")
     ap.add_argument("--json")
+    ap.add_argument("--strace", default="strace")
     a = ap.parse_args()
+    strace = shlex.split(a.strace)
     ptb = os.path.abspath(a.ptb)
     top = tempfile.mkdtemp(prefix="ptb-bench-record-")
     results = []
     try:
         names = [a.only] if a.only else list(WORKLOADS)
-        print(f"{'workload':<10} {'native s':>9} {'ptb s':>9} {'nocap s':>9} {'strace s':>9} "
+        print(f"{'workload':<10} {'native s':>9} {'ptb s':>9} {'nocap s':>9} {'nospin s':>9} "
+              f"{'strace s':>9} "
               f"{'strace-bpf s':>12} {'ptb/nat':>8} {'nocap/nat':>9} {'strace/nat':>10} "
               f"{'bpf/nat':>8} {'bpf/ptb':>8} {'bpf/nocap':>9}")
         for name in names:
@@ -87,9 +93,12 @@ def main():
                                 os.path.join(top, "s.ptb"), "--capture-root", d, "--"] + cmd,
                 "ptb-nocap": lambda: [ptb, "record", "-q", "--net", "off", "--store",
                                       os.path.join(top, "s.ptb"), "--no-capture", "--"] + cmd,
-                "strace": lambda: ["strace", "-f", "-qq", "-o", os.path.join(top, "st.out"),
+                "ptb-nospin": lambda: [ptb, "record", "-q", "--net", "off", "--store",
+                                       os.path.join(top, "s.ptb"), "--no-capture",
+                                       "--wait-spin", "0", "--"] + cmd,
+                "strace": lambda: strace + ["-f", "-qq", "-o", os.path.join(top, "st.out"),
                                    "-e", "trace=" + TRACE] + cmd,
-                "strace-bpf": lambda: ["strace", "-f", "-qq", "--seccomp-bpf", "-o",
+                "strace-bpf": lambda: strace + ["-f", "-qq", "--seccomp-bpf", "-o",
                                        os.path.join(top, "st.out"), "-e", "trace=" + TRACE] + cmd,
             }
             times = {}
@@ -108,10 +117,12 @@ def main():
             n = times["native"]
             row = {"workload": name, **{k + "_s": v for k, v in times.items()},
                    "ptb_ratio": times["ptb"] / n, "ptb_nocap_ratio": times["ptb-nocap"] / n,
+                   "ptb_nospin_ratio": times["ptb-nospin"] / n,
                    "strace_ratio": times["strace"] / n,
                    "strace_bpf_ratio": times["strace-bpf"] / n}
             results.append(row)
             print(f"{name:<10} {n:9.3f} {times['ptb']:9.3f} {times['ptb-nocap']:9.3f} "
+                  f"{times['ptb-nospin']:9.3f} "
                   f"{times['strace']:9.3f} {times['strace-bpf']:12.3f} {row['ptb_ratio']:8.2f} "
                   f"{row['ptb_nocap_ratio']:9.2f} {row['strace_ratio']:10.2f} "
                   f"{row['strace_bpf_ratio']:8.2f} {times['strace-bpf'] / times['ptb']:8.2f} "

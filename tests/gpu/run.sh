@@ -44,12 +44,27 @@
 #                                  test, test_replay_train.sh)
 #   tests/gpu/run.sh pack-ckpt BUILD  only what audit-ckpt needs, from an existing build folder,
 #                                  into $PTB_GPUPACK (LD_LIBRARY_PATH instead of an RPATH)
+#   tests/gpu/run.sh record-bench OUT  ptb record against strace on this machine's CPUs
+#                                  (issue 3; tests/bench/bench_record.py, strace packed by
+#                                  pack-strace, which pack also runs)
 #   tests/gpu/run.sh run2 OUT      on a machine with two GPUs: a torchrun DDP run (2 processes,
 #                                  NCCL) recorded; kernels of both devices, NCCL kernels included,
 #                                  tied to the right process and device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PACK=${PTB_GPUPACK:-.gpupack} # another folder: a pack of one mode's programs (pack-ckpt)
+
+# strace for the record benchmark (the GPU machine has none): Debian's, with the libraries it
+# loads, run through the machine's own loader with --library-path (which the traced programs
+# do not inherit, as they would LD_LIBRARY_PATH)
+pack_strace() {
+  mkdir -p $PACK/strace && cp -L "$(command -v strace)" $PACK/strace/strace.bin || return 1
+  ldd $PACK/strace/strace.bin | awk '$3 ~ /^\// {print $3}' |
+    grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
+    while read -r l; do cp -L "$l" $PACK/strace/; done
+  printf '#!/bin/sh\nd=$(dirname "$0")\nexec /lib64/ld-linux-x86-64.so.2 --library-path "$d" "$d/strace.bin" "$@"\n' \
+    >$PACK/strace/strace && chmod +x $PACK/strace/strace
+}
 
 pack() {
   local b=build-gpupack
@@ -103,6 +118,7 @@ pack() {
       realpath "$PTB_AUDIT_STORES" >$PACK/audit/origin || return 1
   fi
   # the injection library runs inside CUDA programs: it must need nothing but libc and libdl
+  pack_strace || return 1
   echo "libptbgpu.so needs:"; ldd $PACK/libptbgpu.so | awk '{print "  " $1}'
   du -sh $PACK
 }
@@ -474,6 +490,22 @@ replay_train() {
   return $rc
 }
 
+# ptb record against strace (issue 3) on this machine's CPUs: tests/bench/bench_record.py with
+# the packed ptb and strace; OUT/record-bench.{txt,json}, and what the machine is.
+record_bench() {
+  local out=${1:?usage: run.sh record-bench OUT}
+  mkdir -p "$out"
+  {
+    nproc; grep -m1 "model name" /proc/cpuinfo; uname -r; cat /proc/loadavg
+    for c in tar make cc dd; do command -v $c || echo "$c: missing"; done
+    $PACK/strace/strace -V | head -1
+  } >"$out/record-bench-machine.txt" 2>&1
+  cat "$out/record-bench-machine.txt"
+  python3 tests/bench/bench_record.py "$PWD/$PACK/ptb" --runs "${PTB_BENCH_RUNS:-3}" \
+    --strace "$PWD/$PACK/strace/strace" --json "$out/record-bench.json" 2>&1 |
+    tee "$out/record-bench.txt"
+}
+
 # Proof 5 alone, with its checks.
 rate_only() {
   local out=${1:?usage: run.sh rate OUT}
@@ -502,6 +534,8 @@ audit) shift; o=${1:?usage: run.sh audit OUT}; r=0; audit_leak "$o" || r=1; audi
   audit_e2e "$o" || r=1; exit $r ;;
 pack-ckpt) shift; pack_ckpt_copy "${1:?usage: run.sh pack-ckpt BUILD}" ;;
 replay-train) shift; replay_train "$@" ;;
+pack-strace) pack_strace ;;
+record-bench) shift; record_bench "$@" ;;
 lm) shift; T_JSON=$(mktemp /tmp/ptb-lm-XXXXXX.json); lm "$@"; rc=$?; rm -f "$T_JSON"; exit $rc ;;
-*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit-e2e OUT | audit OUT | pack-ckpt BUILD | replay-train OUT" >&2; exit 2 ;;
+*) echo "usage: tests/gpu/run.sh pack | run OUT | run2 OUT | rate OUT | lm OUT | rungpu OUT | audit-leak OUT | audit-ckpt OUT | audit-e2e OUT | audit OUT | pack-ckpt BUILD | replay-train OUT | pack-strace | record-bench OUT" >&2; exit 2 ;;
 esac
