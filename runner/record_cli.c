@@ -34,7 +34,7 @@ enum {
     OPT_GRACE,
     OPT_ALL_OPENS,
     OPT_QUIET,
-    OPT_ZLIB,
+    OPT_COMPRESS,
     OPT_NET,
     OPT_NET_FILTER,
     OPT_NO_NAT,
@@ -57,7 +57,7 @@ static const cli_option record_opts[] = {
     {"grace", 0, "SECONDS", OPT_GRACE},
     {"all-opens", 0, NULL, OPT_ALL_OPENS},
     {"quiet", 'q', NULL, OPT_QUIET},
-    {"zlib-level", 0, "N", OPT_ZLIB},
+    {"compress", 0, "CODEC[:LEVEL]", OPT_COMPRESS},
     {"net", 0, "MODE", OPT_NET},
     {"net-filter", 0, "EXPR", OPT_NET_FILTER},
     {"no-nat", 0, NULL, OPT_NO_NAT},
@@ -97,6 +97,32 @@ static bool parse_size(const char *s, uint64_t *out)
         return false;
     *out = (uint64_t)v << shift;
     return true;
+}
+
+/* --compress CODEC[:LEVEL]: zstd (levels 1..19, default 1), zlib (1..9, default 6) or none. */
+static bool parse_compress(const char *s, store_options *so)
+{
+    static const struct {
+        const char *name;
+        store_codec codec;
+        int level, max;
+    } codecs[] = {{"zstd", STORE_CODEC_ZSTD, 1, 19},
+                  {"zlib", STORE_CODEC_ZLIB, 6, 9},
+                  {"none", STORE_CODEC_NONE, 0, 0}};
+    const char *colon = strchr(s, ':');
+    size_t n = colon ? (size_t)(colon - s) : strlen(s);
+    for (size_t i = 0; i < sizeof codecs / sizeof codecs[0]; i++) {
+        if (strlen(codecs[i].name) != n || strncmp(s, codecs[i].name, n))
+            continue;
+        unsigned long long level = (unsigned long long)codecs[i].level;
+        if (colon && (!codecs[i].max || !cli_parse_u64(colon + 1, &level) || level < 1 ||
+                      level > (unsigned long long)codecs[i].max))
+            return false;
+        so->blob_codec = codecs[i].codec;
+        so->blob_level = (int)level;
+        return true;
+    }
+    return false;
 }
 
 static int append_start(store *s, int argc, char **argv)
@@ -190,7 +216,9 @@ int record_main(int argc, char **argv)
     cli c;
     cli_init(&c, "record", record_opts, argc, argv);
     int opt, cmd_at = -1;
-    unsigned long long grace, zl = 1;
+    unsigned long long grace;
+    store_options so;
+    store_options_default(&so);
     while (cmd_at < 0 && (opt = cli_next(&c)) != CLI_END) {
         switch (opt) {
         case OPT_STORE: dir = c.optarg; break;
@@ -237,9 +265,11 @@ int record_main(int argc, char **argv)
             break;
         case OPT_ALL_OPENS: o.record_all_opens = true; break;
         case OPT_QUIET: quiet = true; break;
-        case OPT_ZLIB:
-            if (!cli_parse_u64(c.optarg, &zl) || zl > 9)
-                return cli_usage_error("record", "--zlib-level: '%s' is not 0..9", c.optarg);
+        case OPT_COMPRESS:
+            if (!parse_compress(c.optarg, &so))
+                return cli_usage_error("record",
+                                       "--compress: '%s' is not zstd[:1..19], zlib[:1..9] or none",
+                                       c.optarg);
             break;
         case OPT_NET:
             no.mode = c.optarg;
@@ -324,9 +354,6 @@ int record_main(int argc, char **argv)
 
     int code = PTB_EXIT_OK;
     store *s = NULL;
-    store_options so;
-    store_options_default(&so);
-    so.zlib_level = (int)zl;
     int rc = store_open(dir, &so, STORE_CREATE | STORE_EXCL, &s);
     if (rc) {
         if (rc == PTB_EEXIST)

@@ -5,7 +5,7 @@ pkgs=(
   build-essential cmake pkg-config      # toolchain
   liblmdb-dev lmdb-utils                # the store
   libprotobuf-c-dev protobuf-c-compiler # events
-  zlib1g-dev libssl-dev                 # blob compression, SHA-256
+  zlib1g-dev libzstd-dev libssl-dev     # blob compression (zlib: older stores), SHA-256
   libjansson-dev                        # JSON
   libcurl4-openssl-dev                  # ptb eval's openai backend: HTTP client
   libcmocka-dev                         # unit tests

@@ -2,19 +2,21 @@
  *
  * Layout, key encodings and value formats: schemas/store.md. In short: `events` maps an 8-byte
  * big-endian seq to the protobuf bytes of a ptb.v1.Event (seq omitted, interned strings replaced
- * by ids), `blobs` maps SHA-256 to zlib bytes, `strings`/`strings_r` intern paths, hosts and
+ * by ids), `blobs` maps SHA-256 to the content (zstd, zlib or as is), `strings`/`strings_r` intern paths, hosts and
  * names, the `ix_*` databases hold posting lists per (value, first seq), `batches` holds the
  * time range of every committed batch, `chain` the hash chain, `meta` the run metadata.
  *
- * Writing: any number of producer threads call store_append() / store_blob_put(); records go
+ * Writing: any number of producer threads call store_append() / store_blob_give(); records go
  * through one bounded queue to one writer thread, which commits a batch every `batch_events`
  * events or `batch_ms` milliseconds (group commit). A full queue blocks the producer (never
- * drops), unless it asked for STORE_APPEND_NOWAIT. Each commit extends the hash chain.
+ * drops), unless it asked for STORE_APPEND_NOWAIT. Each commit extends the hash chain. Blobs are
+ * compressed on the store's compression threads, off the producer's thread; their place in the
+ * queue is taken when they are given, so they are committed in order with the events.
  *
  * Reading: a read transaction is a consistent snapshot; cursors iterate by seq, by time range,
  * or by an index. A store may be read while it is written (readers see committed batches).
  *
- * Threads: store_append, store_blob_put, store_flush are thread-safe. A store_txn and its
+ * Threads: store_append, store_blob_give, store_blob_put, store_flush are thread-safe. A store_txn and its
  * cursors belong to one thread at a time. */
 #ifndef PTB_STORE_H
 #define PTB_STORE_H
@@ -43,6 +45,13 @@ typedef enum store_sync {
     STORE_SYNC_FULL = 2, /* fully durable commits */
 } store_sync;
 
+/* How blob contents are stored (byte 0 of a `blobs` value, schemas/store.md). */
+typedef enum store_codec {
+    STORE_CODEC_NONE = 0, /* as is */
+    STORE_CODEC_ZLIB = 1, /* zlib (RFC 1950), levels 1..9 */
+    STORE_CODEC_ZSTD = 2, /* zstd (RFC 8878), levels 1..19 */
+} store_codec;
+
 typedef struct store_options {
     uint32_t batch_events;   /* commit after this many events (default 65536) */
     uint32_t batch_ms;       /* ... or this many ms after the first uncommitted one (default 50) */
@@ -55,7 +64,9 @@ typedef struct store_options {
     size_t map_size_initial; /* first LMDB map size (default 1 GiB); grows by itself */
     size_t map_size_max;     /* largest map size (default 1 TiB) */
     store_sync sync;         /* default STORE_SYNC_DATA */
-    int zlib_level;          /* blob compression level (default 6) */
+    store_codec blob_codec;  /* blob compression (default STORE_CODEC_ZSTD); a blob that does not
+                                shrink is stored as is whatever the codec */
+    int blob_level;          /* its level (default 1): zlib 1..9, zstd 1..19; ignored for none */
 } store_options;
 
 /* Fill *opt with the defaults above. */
@@ -105,11 +116,22 @@ enum {
  * PTB_EREADONLY. */
 int store_append(store *s, const ptb_event *ev, unsigned flags, uint64_t *seq_out);
 
-/* Store a blob: SHA-256 of the bytes into sha256_out (32 bytes), zlib-compressed, deduplicated.
- * data is borrowed for the call. Over blob_max: PTB_ETOOBIG; over the budget: PTB_EBUDGET.
- * In both cases sha256_out is still filled and the store appends a `gap` event (source "blob",
- * reason "blob_cap"/"blob_budget", size, sha256, what) so the omission is on record. what (may
- * be NULL) names the content, e.g. its path. */
+/* Give a blob to the store: data (len bytes, from malloc; NULL when len is 0) whose SHA-256 the
+ * caller computed. The store owns data from the call on, whatever it returns (it frees it with
+ * free()). Returns once the blob is queued: it is compressed on the store's compression threads
+ * (store_options.blob_codec) and committed in queue order, so an event appended after this call
+ * returns is never committed before the blob. Deduplicated by sha256: a blob already stored or
+ * queued is not stored again (0). Bytes waiting to be compressed count in the queue's bound:
+ * the call waits while too many are in flight. The budget is charged len + 9 bytes here and
+ * corrected to the stored size once compressed. Over blob_max: PTB_ETOOBIG; over the budget:
+ * PTB_EBUDGET; in both cases the store appends a `gap` event (source "blob", reason
+ * "blob_cap"/"blob_budget", size, sha256, what) so the omission is on record. what (may be NULL,
+ * borrowed for the call) names the content, e.g. its path. Other errors: PTB_EINVAL,
+ * PTB_EREADONLY, and the writer's error once it stopped (a failed compression stops it too). */
+int store_blob_give(store *s, void *data, size_t len, const uint8_t sha256[32], const char *what);
+
+/* Store a copy of a blob: its SHA-256 into sha256_out (32 bytes, filled also on PTB_ETOOBIG and
+ * PTB_EBUDGET), then as store_blob_give. data is borrowed for the call. */
 int store_blob_put(store *s, const void *data, size_t len, const char *what,
                    uint8_t sha256_out[32]);
 
@@ -127,7 +149,8 @@ typedef struct store_write_stats {
     uint64_t batches;    /* commits */
     uint64_t blobs_new;  /* blobs stored */
     uint64_t blobs_dup;  /* blobs already present */
-    uint64_t blob_bytes; /* compressed blob bytes stored */
+    uint64_t blob_bytes; /* stored blob bytes (values, headers included) */
+    uint64_t blobs_mt;   /* blobs compressed by zstd's own worker threads */
     uint64_t map_grows;  /* map size increases */
     uint64_t waits;      /* producer waits on a full queue */
 } store_write_stats;
@@ -254,7 +277,8 @@ int store_string_get(store_txn *t, uint32_t sid, const char **str, size_t *len);
 uint32_t store_string_count(store_txn *t);
 
 /* Blob: decompressed bytes into *data (caller frees with free()). PTB_ENOTFOUND if absent,
- * PTB_ECORRUPT if it does not inflate or its hash differs. */
+ * PTB_ECORRUPT (the reason in store_errmsg) if its codec is unknown, it does not decompress to
+ * its recorded length, or its hash differs. */
 int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *len);
 bool store_blob_exists(store_txn *t, const uint8_t sha256[32]);
 

@@ -5,46 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <stdio.h>
-#include <zlib.h>
 
 /* ------------------------------------------------------------ blobs */
-
-__attribute__((noinline)) static int g_uncompress(uint8_t *out, uLongf *dl, const uint8_t *in,
-                                                  size_t n)
-{
-    int zrc;
-    STORE_GUARDED(zrc, uncompress(out, dl, in, n));
-    return zrc;
-}
-
-static int blob_inflate(const MDB_val *v, const uint8_t sha256[32], void **data, size_t *len)
-{
-    const uint8_t *p = v->mv_data;
-    if (v->mv_size < STORE_BLOB_HDR || p[0] != 1)
-        return PTB_ECORRUPT;
-    uint64_t raw = store_get_u64(p + 1);
-    if (raw > ((uint64_t)1 << 40))
-        return PTB_ECORRUPT;
-    uint8_t *out = malloc(raw ? raw : 1);
-    if (!out)
-        return PTB_ENOMEM;
-    uLongf dl = raw;
-    int zrc = g_uncompress(out, &dl, p + STORE_BLOB_HDR, v->mv_size - STORE_BLOB_HDR);
-    if (zrc != Z_OK || dl != raw) {
-        free(out);
-        return PTB_ECORRUPT;
-    }
-    uint8_t h[32];
-    unsigned int hl = 32;
-    EVP_Digest(out, raw, h, &hl, EVP_sha256(), NULL);
-    if (memcmp(h, sha256, 32) != 0) {
-        free(out);
-        return PTB_ECORRUPT;
-    }
-    *data = out;
-    *len = raw;
-    return 0;
-}
 
 int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *len)
 {
@@ -52,7 +14,7 @@ int store_blob_get(store_txn *t, const uint8_t sha256[32], void **data, size_t *
     int rc = store_mdb_get(store_txn_mdb(t), store_txn_store(t)->dbi[STORE_DB_BLOBS], &k, &v);
     if (rc)
         return rc;
-    return blob_inflate(&v, sha256, data, len);
+    return store_blob_decode(v.mv_data, v.mv_size, sha256, &store_txn_store(t)->err, data, len);
 }
 
 bool store_blob_exists(store_txn *t, const uint8_t sha256[32])

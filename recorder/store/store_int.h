@@ -32,7 +32,7 @@ extern const char *const store_db_names[STORE_DB_COUNT];
 #define STORE_POSTING_KEY 16 /* u64 BE value, u64 BE first seq */
 #define STORE_BATCH_VAL 24   /* u64 BE last seq, i64 BE ts_min, i64 BE ts_max */
 #define STORE_CHAIN_FIXED 96 /* see store.md, `chain` */
-#define STORE_BLOB_HDR 9     /* u8 codec, u64 BE raw length */
+#define STORE_BLOB_HDR 9     /* u8 codec (store_codec), u64 BE raw length */
 
 /* ------------------------------------------------------------ byte helpers */
 
@@ -180,6 +180,14 @@ int store_tail_foreach(store_txn *t, int (*fn)(void *arg, uint64_t seq, const st
 /* The LMDB txn and store of a read snapshot (store_read.c). */
 MDB_txn *store_txn_mdb(store_txn *t);
 store *store_txn_store(store_txn *t);
+
+/* Decode a `blobs` value of n bytes (val may lie in the LMDB map: read under the fault guard)
+ * stored under sha256: *data gets the raw bytes (caller frees with free()), *len their count.
+ * PTB_ECORRUPT, with the reason in eb, for an unknown codec, a length the data does not have or
+ * cannot have, data that does not decode, or content whose SHA-256 differs; PTB_ENOMEM.
+ * (store_compress.c) */
+int store_blob_decode(const void *val, size_t n, const uint8_t sha256[32], ptb_errbuf *eb,
+                      void **data, size_t *len);
 
 /* Writer start/stop (store_writer.c). */
 int store_writer_start(store *s);

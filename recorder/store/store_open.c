@@ -224,6 +224,7 @@ static int queue_open(store *s)
     pthread_cond_init(&q->cond_writer, NULL);
     pthread_cond_init(&q->cond_space, NULL);
     pthread_cond_init(&q->cond_committed, NULL);
+    pthread_cond_init(&q->cond_jobs, NULL);
     q->cap = s->opt.queue_bytes & ~(uint64_t)7;
     if (q->cap < (1u << 16))
         q->cap = 1u << 16;
@@ -251,6 +252,7 @@ static void queue_free(store *s)
     pthread_cond_destroy(&q->cond_writer);
     pthread_cond_destroy(&q->cond_space);
     pthread_cond_destroy(&q->cond_committed);
+    pthread_cond_destroy(&q->cond_jobs);
     free(q);
     s->q = NULL;
 }
@@ -391,6 +393,13 @@ int store_open(const char *dir, const store_options *opt, unsigned flags, store 
         return PTB_ENOMEM;
     if (s->opt.batch_events == 0 || s->opt.event_max == 0 || s->opt.queue_bytes < 4096)
         return ptb_errf(&s->err, PTB_EINVAL, "bad store options");
+    int lmax = s->opt.blob_codec == STORE_CODEC_ZLIB   ? 9
+               : s->opt.blob_codec == STORE_CODEC_ZSTD ? 19
+                                                       : 0;
+    if ((unsigned)s->opt.blob_codec > STORE_CODEC_ZSTD ||
+        (lmax && (s->opt.blob_level < 1 || s->opt.blob_level > lmax)))
+        return ptb_errf(&s->err, PTB_EINVAL, "bad store options: blob codec %d, level %d",
+                        (int)s->opt.blob_codec, s->opt.blob_level);
     store_guard_install();
 
     struct stat st;

@@ -6,8 +6,8 @@
  * 4. The chain, batch by batch: the digest recomputed from the events (dense seqs, each one
  *    decodes), the strings and the blob keys of the batch; the link head = SHA-256(prev||digest);
  *    the batch's entry in `batches` (seq range and time span recomputed).
- * 5. Blobs: every blob inflates to bytes whose SHA-256 is its key; every blob is named by exactly
- *    one chain entry.
+ * 5. Blobs: every blob decodes (zstd, zlib or as is) to bytes whose SHA-256 is its key; every
+ *    blob is named by exactly one chain entry.
  * 6. Indexes: the postings recomputed from the decoded events up to ptb.indexed_seq (later
  *    events are the index tail, not indexed yet) and the postings stored in the ix_* databases
  *    are compared as multisets (count plus two 64-bit sums of a mixed hash of
@@ -279,12 +279,12 @@ static int blob_cb(void *arg, const uint8_t sha[32], size_t zlen)
     void *data;
     size_t len;
     int rc = store_blob_get(v->t, sha, &data, &len);
-    if (rc) {
+    if (rc == PTB_ECORRUPT) { /* the message names the blob and says what is wrong */
+        problem(v, "blobs: %s", store_errmsg(v->s));
+    } else if (rc) {
         char hex[65];
         store_hex(sha, 32, hex);
-        problem(v, "blobs: %s (%zu bytes stored) %s", hex, zlen,
-                rc == PTB_ECORRUPT ? "does not inflate to bytes with that SHA-256"
-                                   : ptb_strerror(rc));
+        problem(v, "blobs: %s (%zu bytes stored): %s", hex, zlen, ptb_strerror(rc));
     } else {
         free(data);
     }

@@ -26,7 +26,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 /* ------------------------------------------------------------ time */
 
@@ -83,7 +82,8 @@ void store_options_default(store_options *o)
     o->map_size_initial = 1u << 30;
     o->map_size_max = 1ULL << 40;
     o->sync = STORE_SYNC_DATA;
-    o->zlib_level = 6;
+    o->blob_codec = STORE_CODEC_ZSTD;
+    o->blob_level = 1;
 }
 
 /* ------------------------------------------------------------ producers: append */
@@ -277,61 +277,81 @@ int store_blob_put(store *s, const void *data, size_t len, const char *what, uin
         return ptb_errf(&s->err, PTB_ENOMEM, "SHA-256 failed");
     if (!s->q)
         return PTB_EREADONLY;
-    store_queue *q = s->q;
-    if (len > s->opt.blob_max)
+    if (len > s->opt.blob_max) /* before the copy: the gap needs no bytes */
         return store_blob_gap(s, "blob_cap", len, sha256_out, what, PTB_ETOOBIG);
-
-    int rc = store_blob_claim(q, sha256_out);
-    if (rc == 1)
-        return 0; /* already stored or on its way */
-    if (rc < 0)
-        return ptb_errf(&s->err, rc, "blob lookup: %s", ptb_strerror(rc));
-
-    uLongf zcap = compressBound(len);
-    uint8_t *z = malloc(STORE_BLOB_HDR + zcap);
-    if (!z) {
-        store_blob_unclaim(q, sha256_out, 0);
+    void *copy = malloc(len ? len : 1);
+    if (!copy)
         return ptb_errf(&s->err, PTB_ENOMEM, "blob of %zu bytes: out of memory", len);
-    }
-    z[0] = 1; /* zlib */
-    store_put_u64(z + 1, len);
-    if (compress2(z + STORE_BLOB_HDR, &zcap, data, len, s->opt.zlib_level) != Z_OK) {
-        free(z);
-        store_blob_unclaim(q, sha256_out, 0);
-        return ptb_errf(&s->err, PTB_ENOMEM, "zlib failed on a blob of %zu bytes", len);
-    }
-    size_t zlen = STORE_BLOB_HDR + zcap;
+    memcpy(copy, data, len);
+    return store_blob_give(s, copy, len, sha256_out, what);
+}
 
-    pthread_mutex_lock(&q->mu);
-    if (q->blob_zbytes + zlen > s->opt.blob_budget) {
-        pthread_mutex_unlock(&q->mu);
-        free(z);
-        store_blob_unclaim(q, sha256_out, 0);
-        return store_blob_gap(s, "blob_budget", len, sha256_out, what, PTB_EBUDGET);
+int store_blob_give(store *s, void *data, size_t len, const uint8_t sha256[32], const char *what)
+{
+    if (!s || (!data && len) || !sha256) {
+        free(data);
+        return PTB_EINVAL;
     }
-    q->blob_zbytes += zlen;
-    /* bound the memory of blobs in flight */
-    while (q->inflight_bytes > 0 && q->inflight_bytes + zlen > q->cap && !q->state) {
+    if (!s->q) {
+        free(data);
+        return PTB_EREADONLY;
+    }
+    store_queue *q = s->q;
+    if (len > s->opt.blob_max) {
+        free(data);
+        return store_blob_gap(s, "blob_cap", len, sha256, what, PTB_ETOOBIG);
+    }
+    int rc = store_blob_claim(q, sha256);
+    if (rc) {
+        free(data);
+        if (rc == 1)
+            return 0; /* already stored or on its way */
+        return ptb_errf(&s->err, rc, "blob lookup: %s", ptb_strerror(rc));
+    }
+
+    /* charged at its largest (a blob that does not shrink is stored as is), corrected by the
+     * compressor */
+    uint64_t reserve = (uint64_t)len + STORE_BLOB_HDR;
+    pthread_mutex_lock(&q->mu);
+    if (q->blob_zbytes + reserve > s->opt.blob_budget) {
+        pthread_mutex_unlock(&q->mu);
+        free(data);
+        store_blob_unclaim(q, sha256, 0);
+        return store_blob_gap(s, "blob_budget", len, sha256, what, PTB_EBUDGET);
+    }
+    q->blob_zbytes += reserve;
+    /* bound the memory of blobs in flight, those waiting to be compressed included; a blob
+     * larger than the bound goes when nothing else is in flight */
+    while (q->inflight_bytes > 0 && q->inflight_bytes + len > q->cap && !q->state) {
         q->waits++;
         pthread_cond_wait(&q->cond_space, &q->mu);
     }
     rec_hdr *h = ring_reserve(q, sizeof(rec_blob), false, &rc);
     if (h) {
         rec_blob *b = (rec_blob *)h;
+        memset(b, 0, sizeof *b);
         h->kind = REC_BLOB;
         h->size = sizeof(rec_blob);
-        memcpy(b->sha, sha256_out, 32);
-        b->z = z;
-        b->zlen = zlen;
-        q->inflight_bytes += zlen;
+        memcpy(b->sha, sha256, 32);
+        b->raw_len = len;
+        b->z = data;
+        b->zlen = len;
+        b->reserved = reserve;
+        q->inflight_bytes += len;
+        /* nothing to compress: ready as it is */
+        bool now = len == 0 || s->opt.blob_codec == STORE_CODEC_NONE;
+        if (now)
+            b->state = BLOB_READY;
         ring_publish(q, h);
+        if (!now)
+            store_compress_queue(q, b);
     } else {
-        q->blob_zbytes -= zlen;
+        q->blob_zbytes -= reserve;
     }
     pthread_mutex_unlock(&q->mu);
     if (!h) {
-        free(z);
-        store_blob_unclaim(q, sha256_out, 0);
+        free(data);
+        store_blob_unclaim(q, sha256, 0);
         return ptb_errf(&s->err, rc, "store stopped: %s", q->state_msg);
     }
     return 0;

@@ -1,5 +1,6 @@
-/* Internal to the writer side of the store (store_write.c, store_writer.c, store_intern.c):
- * the producer queue, its records, the string intern table and the blob claim set. */
+/* Internal to the writer side of the store (store_write.c, store_writer.c, store_intern.c,
+ * store_compress.c): the producer queue, its records, the string intern table, the blob claim
+ * set and the compression threads. */
 #ifndef PTB_STORE_WRITE_INT_H
 #define PTB_STORE_WRITE_INT_H
 
@@ -30,11 +31,24 @@ typedef struct rec_event {
     rec_posting post[]; /* npost, then the encoded event */
 } rec_event;
 
+/* A blob's place in the queue, taken when it is given (store_blob_give) and filled by a
+ * compression thread (store_compress.c); the writer does not go past a blob that is still
+ * BLOB_PENDING, so the blob is committed in queue order. state is read and written with atomics:
+ * whoever sees BLOB_READY (acquire) sees codec, z and zlen as the compressor left them. */
+enum { BLOB_PENDING = 0, BLOB_READY = 1, BLOB_FAILED = 2 };
 typedef struct rec_blob {
     rec_hdr h;
     uint8_t sha[32];
-    uint8_t *z; /* owned by the record: STORE_BLOB_HDR + zlib bytes, freed after commit */
+    uint32_t state; /* BLOB_*, atomic */
+    uint32_t codec; /* STORE_CODEC_* of z (codec 0 until READY) */
+    uint64_t raw_len;
+    /* owned by the record, freed after commit (or at close when never written): the raw bytes
+     * while pending, then the stored bytes that follow the value's header (compressed, or the
+     * raw bytes again for codec 0) */
+    uint8_t *z;
     size_t zlen;
+    uint64_t reserved;     /* budget charged at give: raw_len + STORE_BLOB_HDR */
+    struct rec_blob *next; /* the compressors' queue (store_queue.jobs) */
 } rec_blob;
 
 typedef struct rec_meta {
@@ -102,8 +116,10 @@ struct store_queue {
     uint64_t committed_seq;  /* last seq committed */
     uint64_t indexed_seq;    /* last seq whose postings are in the ix_* databases (at open) */
     uint8_t chain_head[32];  /* head after the last commit (writer thread only) */
-    uint64_t inflight_bytes; /* compressed blob bytes queued */
-    uint64_t blob_zbytes;    /* compressed blob bytes stored or queued */
+    uint64_t inflight_bytes; /* blob bytes queued: raw while waiting to be compressed, then
+                                stored bytes until committed */
+    uint64_t blob_zbytes;    /* stored blob bytes (values) committed or queued; a blob waiting to
+                                be compressed counts raw_len + STORE_BLOB_HDR */
     uint64_t waits;
     bool writer_idle;
     bool stop;
@@ -112,6 +128,13 @@ struct store_queue {
     store_write_stats stats;
     pthread_t thread;
     bool thread_started;
+    /* compression threads (store_compress.c); jobs, cond_jobs and cstop under mu */
+    pthread_cond_t cond_jobs; /* a job arrived, or cstop */
+    rec_blob *jobs, *jobs_last;
+    bool cstop;
+    pthread_t *cthreads;
+    int ncthreads;
+    int zstd_workers; /* for a large blob: min(4, CPUs online), set before the threads start */
     intern_table strings;
     blob_set blobs;
     int lock_fd; /* writer.lock, flock'd */
@@ -132,5 +155,20 @@ void store_blob_unclaim(store_queue *q, const uint8_t sha[32], int unused);
 /* store_write.c */
 int store_blob_gap(store *s, const char *reason, size_t len, const uint8_t sha[32],
                    const char *what, int code);
+
+/* store_compress.c: the compression threads. start: min(4, CPUs online) of them, 0 or an error
+ * (none left running). stop: after the writer stopped; each thread ends after its current job,
+ * jobs not started are left in the ring, freed by store_ring_free_blobs. */
+int store_compress_start(store *s);
+void store_compress_stop(store *s);
+/* Queue r (q->mu held; r is a published BLOB_PENDING record). */
+void store_compress_queue(store_queue *q, rec_blob *r);
+/* Fault injection for tests: when set to N > 0, the Nth compression from then on fails as out of
+ * memory (counted down atomically by the compression threads). */
+extern int store_compress_fault;
+
+/* store_writer.c: free the bytes of the blob records in ring positions [from, to) (no
+ * compressor may hold one of them); returns how many bytes that freed. */
+uint64_t store_ring_free_blobs(store_queue *q, uint64_t from, uint64_t to);
 
 #endif

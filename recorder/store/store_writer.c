@@ -45,6 +45,7 @@ typedef struct batch {
     /* bytes on their way into the digest: many small updates cost more than the hashing */
     uint8_t hbuf[32768];
     size_t hlen;
+    bool blob_failed; /* the scan reached a blob whose compression failed */
 } batch;
 
 static void batch_hash(batch *b, const void *p, size_t n)
@@ -220,12 +221,18 @@ static int write_event(store *s, batch *b, rec_event *e)
 
 static int write_blob(store *s, batch *b, rec_blob *r)
 {
-    MDB_val key = {32, r->sha}, val = {r->zlen, r->z};
-    int rc = mdb_put(b->txn, s->dbi[STORE_DB_BLOBS], &key, &val, MDB_NOOVERWRITE);
+    /* the value: the header, then the record's bytes, written in place */
+    MDB_val key = {32, r->sha}, val = {STORE_BLOB_HDR + r->zlen, NULL};
+    int rc = mdb_put(b->txn, s->dbi[STORE_DB_BLOBS], &key, &val, MDB_NOOVERWRITE | MDB_RESERVE);
     if (rc == MDB_KEYEXIST)
         return 0;
     if (rc)
         return rc;
+    uint8_t *v = val.mv_data;
+    v[0] = (uint8_t)r->codec;
+    store_put_u64(v + 1, r->raw_len);
+    if (r->zlen)
+        memcpy(v + STORE_BLOB_HDR, r->z, r->zlen);
     if (b->nblobs == b->blobs_cap) {
         size_t nc = b->blobs_cap ? b->blobs_cap * 2 : 64;
         uint8_t(*nb)[32] = realloc(b->blob_sha, nc * 32);
@@ -235,7 +242,7 @@ static int write_blob(store *s, batch *b, rec_blob *r)
         b->blobs_cap = nc;
     }
     memcpy(b->blob_sha[b->nblobs++], r->sha, 32);
-    b->blob_bytes += r->zlen;
+    b->blob_bytes += STORE_BLOB_HDR + r->zlen;
     return 0;
 }
 
@@ -402,9 +409,7 @@ static int batch_commit(store *s, batch *b, bool flush_index)
     return 0;
 }
 
-/* Free the compressed bytes of the blob records in ring positions [from, to); returns how many
- * bytes that freed. */
-static uint64_t ring_free_blobs(store_queue *q, uint64_t from, uint64_t to)
+uint64_t store_ring_free_blobs(store_queue *q, uint64_t from, uint64_t to)
 {
     uint64_t freed = 0;
     while (from < to) {
@@ -427,7 +432,7 @@ static uint64_t ring_free_blobs(store_queue *q, uint64_t from, uint64_t to)
 /* Free the ring space of committed records and wake whoever waits. */
 static void batch_release(store_queue *q, batch *b)
 {
-    uint64_t freed_blob = ring_free_blobs(q, q->tail, b->scan);
+    uint64_t freed_blob = store_ring_free_blobs(q, q->tail, b->scan);
     pthread_mutex_lock(&q->mu);
     q->tail = b->scan;
     q->inflight_bytes -= freed_blob;
@@ -612,7 +617,19 @@ static int index_tail_load(store *s, batch *b)
     return 0;
 }
 
-/* Process records from b->scan until the batch is full or the snapshot ends. */
+/* The state of the blob record at ring position pos, BLOB_READY for any other record. */
+static uint32_t ring_blob_state(store_queue *q, uint64_t pos)
+{
+    uint64_t off = pos % q->cap;
+    rec_hdr *h = (rec_hdr *)(q->buf + off);
+    if (q->cap - off < sizeof(rec_hdr) || h->kind != REC_BLOB)
+        return BLOB_READY;
+    return __atomic_load_n(&((rec_blob *)h)->state, __ATOMIC_ACQUIRE);
+}
+
+/* Process records from b->scan until the batch is full, the snapshot ends, or a blob is not
+ * compressed yet (the scan waits there: what follows it is committed after it) or failed
+ * (b->blob_failed). */
 static int writer_process(store *s, batch *b, uint64_t head)
 {
     store_queue *q = s->q;
@@ -624,6 +641,11 @@ static int writer_process(store *s, batch *b, uint64_t head)
             b->scan += room;
             continue;
         }
+        uint32_t bst = ring_blob_state(q, b->scan);
+        if (bst == BLOB_FAILED)
+            b->blob_failed = true;
+        if (bst != BLOB_READY)
+            return 0;
         if (!b->txn && (rc = batch_begin(s, b)))
             return rc;
         switch (h->kind) {
@@ -662,11 +684,13 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&q->mu);
         for (;;) {
-            bool pending = b.scan < q->head;
+            /* a blob still being compressed holds up the scan (and a stop) */
+            bool blocked = b.scan < q->head && ring_blob_state(q, b.scan) == BLOB_PENDING;
+            bool pending = b.scan < q->head && !blocked;
             bool open = b.txn != NULL;
             bool due = open && (q->flush_ticket >= b.last_ticket ||
                                 store_now_mono_ns() - b.t_start >= batch_ns);
-            if (pending || due || q->stop)
+            if (pending || due || (q->stop && !blocked))
                 break;
             /* sleep until the batch is due, or batch_ms when no batch is open: producers
              * wake us only past wake_bytes (ring_publish) */
@@ -693,8 +717,8 @@ static void *writer_main(void *arg)
 
         int rc = writer_process(s, &b, head);
         bool commit =
-            b.txn && (rc != 0 || b.events >= s->opt.batch_events || used * 2 >= q->cap ||
-                      flush_ticket >= b.last_ticket ||
+            b.txn && (rc != 0 || b.blob_failed || b.events >= s->opt.batch_events ||
+                      used * 2 >= q->cap || flush_ticket >= b.last_ticket ||
                       store_now_mono_ns() - b.t_start >= batch_ns || (stopping && b.scan >= head));
         bool drained = stopping && b.scan >= head;
         bool flush_index =
@@ -732,6 +756,10 @@ static void *writer_main(void *arg)
             batch_release(q, &b);
             batch_reset(&b, b.scan);
         }
+        if (b.blob_failed) { /* the compressor set the store's error; what came before is in */
+            writer_fail(q, PTB_ENOMEM, "a blob could not be compressed");
+            break;
+        }
         if (stopping && !b.txn && b.scan >= head) {
             pthread_mutex_lock(&q->mu);
             bool more = b.scan < q->head;
@@ -749,10 +777,6 @@ static void *writer_main(void *arg)
             break;
         }
     }
-    /* free blob buffers of records that will never be written */
-    pthread_mutex_lock(&q->mu);
-    ring_free_blobs(q, q->tail, q->head);
-    pthread_mutex_unlock(&q->mu);
     batch_free(&b);
     return NULL;
 }
@@ -762,9 +786,14 @@ static void *writer_main(void *arg)
 int store_writer_start(store *s)
 {
     store_queue *q = s->q;
-    int rc = pthread_create(&q->thread, NULL, writer_main, s);
+    int rc = store_compress_start(s);
     if (rc)
+        return rc;
+    rc = pthread_create(&q->thread, NULL, writer_main, s);
+    if (rc) {
+        store_compress_stop(s);
         return -rc;
+    }
     q->thread_started = true;
     return 0;
 }
@@ -780,5 +809,11 @@ int store_writer_stop(store *s)
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
     q->thread_started = false;
+    /* then the compressors (the writer waited for every blob it could write), and the bytes of
+     * blob records that will never be written */
+    store_compress_stop(s);
+    pthread_mutex_lock(&q->mu);
+    store_ring_free_blobs(q, q->tail, q->head);
+    pthread_mutex_unlock(&q->mu);
     return q->state;
 }

@@ -172,8 +172,10 @@ int tracer_content(tracer *t, int fd, const char *path, bool capture, uint64_t *
     EVP_MD_CTX_free(md);
     *size = have;
     if (ok && capture) {
-        uint8_t bsha[32];
-        int rc = store_blob_put(t->s, all, have, path, bsha);
+        /* the buffer and its hash go to the store as they are: compressed on its threads while
+         * the tracee goes on */
+        int rc = store_blob_give(t->s, all, have, sha, path);
+        all = NULL; /* the store's now, whatever it returned */
         if (rc == 0)
             *captured = true;
         else if (rc != PTB_ETOOBIG && rc != PTB_EBUDGET) /* those two make their own gap */

@@ -8,6 +8,7 @@ status and the events of the store (`ptb query --format jsonl`).
 usage: test_record_cases.py PTB [CASE...]     (exit 77: ptrace not permitted here)
 """
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -307,6 +308,46 @@ def case_big_file():
           fw[0]["sha256"] == h.hexdigest(), f"big file: file.write {fw}")
     check(len(gaps) == 1 and gaps[0].get("sha256") == h.hexdigest(), f"big file: gap {gaps}")
     os.unlink(os.path.join(wd, "big"))
+
+
+COMPRESS_GEN = """
+import os
+open('text', 'w').write('the quick brown fox jumps over the lazy dog ' * 50000)
+open('rand', 'wb').write(os.urandom(1 << 20))
+open('lines', 'w').write(''.join('%d: a line of the log\\n' % i for i in range(400000)))
+open('one', 'w').write('x')
+open('empty', 'w').close()
+"""
+
+
+def case_compress():
+    """Captured contents under each --compress: every blob decodes to its file (ptb verify),
+    compressible ones take less room than with none; bad values are usage errors."""
+    sizes = {}
+    for spec in ("zstd", "zstd:19", "zlib", "zlib:1", "none"):
+        name = "compress-" + spec.replace(":", "-")
+        r, s, wd = record(name, ["python3", "-c", COMPRESS_GEN], "--no-snapshot",
+                          "--compress", spec)
+        check(r.returncode == 0, f"compress {spec}: status {r.returncode} {r.stderr[-300:]!r}")
+        fw = {os.path.basename(e["path"]): e for e in of_type(events(s), "file.write")}
+        for f in ("text", "rand", "lines", "one", "empty"):
+            with open(os.path.join(wd, f), "rb") as fh:
+                h = hashlib.sha256(fh.read()).hexdigest()
+            e = fw.get(f, {})
+            check(e.get("captured") and e.get("sha256") == h, f"compress {spec}: {f}: {e}")
+        v = subprocess.run([PTB, "verify", s], capture_output=True)
+        check(v.returncode == 0, f"compress {spec}: verify {v.returncode} {v.stdout[-300:]!r}")
+        st = subprocess.run([PTB, "stats", s, "--format", "json"], capture_output=True)
+        sizes[spec] = json.loads(st.stdout).get("blob_zbytes") if st.returncode == 0 else None
+    if all(sizes.values()):
+        check(sizes["zstd"] < sizes["none"] / 4 and sizes["zlib"] < sizes["none"] / 4,
+              f"compress: stored blob bytes {sizes}")
+    for bad in ("zstd:0", "zstd:20", "zlib:0", "zlib:10", "none:1", "lz4", "zstd:", "zstd:x", ""):
+        r = subprocess.run([PTB, "record", "--store", os.path.join(TOP, "bad.ptb"),
+                            "--compress", bad, "--", "true"], capture_output=True)
+        check(r.returncode == 2 and b"--compress" in r.stderr,
+              f"compress {bad!r}: {r.returncode} {r.stderr!r}")
+        check(not os.path.exists(os.path.join(TOP, "bad.ptb")), f"compress {bad!r}: no store")
 
 
 def case_disk_full():

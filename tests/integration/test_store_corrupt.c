@@ -6,7 +6,10 @@
  *  - targeted: one byte of a random key or value of each named database is flipped (offsets found
  *    through liblmdb's map); `store_verify` must report a problem, and the real `ptb verify` must
  *    exit 1 (problems found) or 4 (corrupt) with a message;
- *  - random: 1..4 bytes anywhere in data.mdb are flipped.
+ *  - random: 1..4 bytes anywhere in data.mdb are flipped;
+ *  - crafted: a blob's value replaced by one with an unknown codec, a raw length its data does not
+ *    have (each codec), data that does not decode, a value shorter than its header: readers get
+ *    PTB_ECORRUPT with a message, verify reports it.
  * Each check runs in a child process that also walks the store with every reader call (cursors
  * by seq and index, strings, blobs, summary); the parent asserts the child was not killed by a
  * signal. Fixed seed.
@@ -26,6 +29,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "common/test_events.h"
 #include "store.h"
@@ -298,6 +303,133 @@ static void test_random(void **state)
            random_rounds);
 }
 
+/* The first blob of the pristine store: its key and content (content freed by the caller). */
+static void first_blob(uint8_t key[32], uint8_t **content, size_t *len)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    MDB_val k, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    assert_int_equal(mdb_env_open(env, pristine, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+    assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+    memcpy(key, k.mv_data, 32);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    store *s;
+    store_txn *t;
+    assert_int_equal(store_open(pristine, NULL, STORE_RDONLY, &s), 0);
+    assert_int_equal(store_txn_begin(s, &t), 0);
+    void *d;
+    assert_int_equal(store_blob_get(t, key, &d, len), 0);
+    *content = d;
+    store_txn_end(t);
+    store_close(s);
+}
+
+/* Replace the value of blob key in the work copy. */
+static void put_blob_value(const uint8_t key[32], const void *val, size_t n)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 32);
+    assert_int_equal(mdb_env_open(env, work, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
+    MDB_val k = {32, (void *)key}, v = {n, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static size_t value(uint8_t *out, unsigned codec, uint64_t raw, const void *data, size_t n)
+{
+    out[0] = (uint8_t)codec;
+    for (int i = 0; i < 8; i++)
+        out[1 + i] = (uint8_t)(raw >> (56 - 8 * i));
+    memcpy(out + 9, data, n);
+    return 9 + n;
+}
+
+static void test_crafted_blobs(void **state)
+{
+    (void)state;
+    uint8_t key[32], *content;
+    size_t len;
+    first_blob(key, &content, &len);
+    assert_true(len > 100);
+    size_t cap = 2 * len + 1024;
+    uint8_t *zl = malloc(cap), *zs = malloc(cap), *v = malloc(cap + 9), *bad = malloc(len);
+    uLongf zln = cap;
+    assert_int_equal(compress2(zl, &zln, content, len, 6), Z_OK);
+    size_t zsn = ZSTD_compress(zs, cap, content, len, 1);
+    assert_false(ZSTD_isError(zsn));
+    memcpy(bad, content, len);
+    bad[len / 2] ^= 1;
+    static const char *const names[] = {
+        "codec 7", "codec 0, length + 1", "codec 0, content changed", "codec 1, length + 1",
+        "codec 1, length 2^50", "codec 1, not zlib", "codec 2, length - 1", "codec 2, length + 1",
+        "codec 2, not zstd", "codec 2, data cut", "5 bytes", "header only, codec 2",
+        /* the real values decode: the codecs themselves are right */
+        "codec 2", "codec 1", "codec 0"};
+    for (int i = 0; i < 15; i++) {
+        bool good = i >= 12;
+        size_t n = 0;
+        switch (i) {
+        case 0: n = value(v, 7, len, content, len); break;
+        case 1: n = value(v, 0, len + 1, content, len); break;
+        case 2: n = value(v, 0, len, bad, len); break;
+        case 3: n = value(v, 1, len + 1, zl, zln); break;
+        case 4: n = value(v, 1, 1ULL << 50, zl, zln); break;
+        case 5: n = value(v, 1, len, content, len); break;
+        case 6: n = value(v, 2, len - 1, zs, zsn); break;
+        case 7: n = value(v, 2, len + 1, zs, zsn); break;
+        case 8: n = value(v, 2, len, content, len / 2); break;
+        case 9: n = value(v, 2, len, zs, zsn / 2); break;
+        case 10: n = value(v, 1, len, zl, 0) - 4; break;
+        case 11: n = value(v, 2, len, zs, 0); break;
+        case 12: n = value(v, 2, len, zs, zsn); break;
+        case 13: n = value(v, 1, len, zl, zln); break;
+        case 14: n = value(v, 0, len, content, len); break;
+        }
+        fresh_copy();
+        put_blob_value(key, v, n);
+        store *s;
+        store_txn *t;
+        assert_int_equal(store_open(work, NULL, STORE_RDONLY, &s), 0);
+        assert_int_equal(store_txn_begin(s, &t), 0);
+        void *d = NULL;
+        size_t dl;
+        int rc = store_blob_get(t, key, &d, &dl);
+        if (good) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(dl, len);
+            assert_memory_equal(d, content, len);
+            free(d);
+        } else {
+            if (rc != PTB_ECORRUPT)
+                fail_msg("%s: store_blob_get gave %d, not PTB_ECORRUPT", names[i], rc);
+            assert_null(d);
+            if (!strstr(store_errmsg(s), "blob "))
+                fail_msg("%s: no message (%s)", names[i], store_errmsg(s));
+            printf("# %s: %s\n", names[i], store_errmsg(s));
+        }
+        store_txn_end(t);
+        store_close(s);
+        if (check_copy(names[i]) != !good)
+            fail_msg("%s: verify found %s", names[i], good ? "a problem" : "nothing");
+    }
+    free(zl), free(zs), free(v), free(bad), free(content);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -313,7 +445,8 @@ int main(int argc, char **argv)
     snprintf(pristine, sizeof pristine, "%s/pristine.ptb", tmpl);
     snprintf(work, sizeof work, "%s/work.ptb", tmpl);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_targeted),
-                                       cmocka_unit_test(test_random)};
+                                       cmocka_unit_test(test_random),
+                                       cmocka_unit_test(test_crafted_blobs)};
     int rc = cmocka_run_group_tests(tests, build_store, NULL);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
