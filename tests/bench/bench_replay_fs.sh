@@ -19,10 +19,10 @@
 #    `tar -xf p1.tar`. The trees of the first round are compared with the real ones (type,
 #    mode, size, link target of every entry; `diff -r` of the contents): the benchmark fails on
 #    any difference.
-# 4. The final tree stored again by `ptb record --zlib-level 0 --capture-root WS -- true` (the
-#    snapshot), and `ptb replay fs` of that store at its last seq: replay without zlib's work.
+# 4. The final tree stored again by `ptb record --compress none --capture-root WS -- true` (the
+#    snapshot), and `ptb replay fs` of that store at its last seq: replay without decompression.
 # 5. The snapshot `ptb record` takes before the command starts: `ptb record --capture-root WS
-#    -- true` on the final tree with the snapshot (contents stored, zlib level 1 as by default,
+#    -- true` on the final tree with the snapshot (contents stored, zstd level 1 as by default,
 #    and level 0), with the snapshot but every content over --capture-file-max (hashes only),
 #    and with --no-snapshot.
 # Prints a report and, last, one JSON line. Everything lives in a /tmp/ptb-replayfs-* folder,
@@ -430,13 +430,13 @@ for at in ("last", "middle"):
     out[f"ratio_{at}"] = round(out[f"replay_{at}"]["median_s"] / out[f"tar_{at}"]["median_s"], 2)
 
 # ------------------------------------------------------------------ replay without inflation
-# The final tree as the snapshot of `ptb record --zlib-level 0 -- true` stores it (blobs as
+# The final tree as the snapshot of `ptb record --compress none -- true` stores it (blobs as
 # stored deflate blocks: inflating them is a copy and an Adler-32): `ptb replay fs` of that
-# store at its last seq rebuilds the same tree through the same blob reads, without zlib's work.
+# store at its last seq rebuilds the same tree through the same blob reads, without decompression.
 s0 = f"{tmp}/S0"
 settle()
 r0 = run([ptb, "record", "--net", "off", "--gpu", "off", "--capture-root", ws,
-          "--capture-file-max", "1G", "--capture-total-max", "64G", "--zlib-level", "0",
+          "--capture-file-max", "1G", "--capture-total-max", "64G", "--compress", "none",
           "--store", s0, "--", "true"])
 last0 = q(s0, "evt.type = run.end")[-1]["seq"]
 v = []
@@ -452,16 +452,16 @@ out["replay_last_level0"]["store_bytes"] = sum(os.path.getsize(os.path.join(s0, 
                                                for f in os.listdir(s0))
 out["ratio_last_level0"] = round(out["replay_last_level0"]["median_s"] /
                                  out["tar_last"]["median_s"], 2)
-row("replay_last_level0", out["replay_last_level0"], "replay_last, zlib level 0")
+row("replay_last_level0", out["replay_last_level0"], "replay_last, stored as is")
 log(f"replay / tar: last {out['ratio_last']}x, middle {out['ratio_middle']}x; from a store of "
-    f"zlib level 0: {out['ratio_last_level0']}x (every rebuilt tree equal to the real one; "
+    f"stored as is: {out['ratio_last_level0']}x (every rebuilt tree equal to the real one; "
     f"middle: {mid_files} files, {mid_bytes / 1e6:.1f} MB)")
 
 # ------------------------------------------------------------------ the snapshot's cost
 # (after the runs above: from here on removing a store costs no timed run anything)
 snap = {"snapshot": ["--capture-file-max", "1G", "--capture-total-max", "64G"],
         "snapshot_zlib0": ["--capture-file-max", "1G", "--capture-total-max", "64G",
-                           "--zlib-level", "0"],
+                           "--compress", "none"],
         "snapshot_hash_only": ["--capture-file-max", "1"],
         "no_snapshot": ["--no-snapshot"]}
 st = {k: [] for k in snap}
@@ -491,7 +491,7 @@ for k in snap:
     log(f"{k:20}{m:9.3f} s  (user {out[k]['user_s']:.2f}, sys {out[k]['sys_s']:.2f}; "
         f"{nbytes / 1e6 / m:.0f} MB/s)")
 out["snapshot_cost_s"] = round(out["snapshot"]["median_s"] - out["no_snapshot"]["median_s"], 3)
-log(f"the snapshot adds {out['snapshot_cost_s']:.3f} s (zlib level 0: "
+log(f"the snapshot adds {out['snapshot_cost_s']:.3f} s (stored as is: "
     f"{out['snapshot_zlib0']['median_s'] - out['no_snapshot']['median_s']:.3f} s; hashes only: "
     f"{out['snapshot_hash_only']['median_s'] - out['no_snapshot']['median_s']:.3f} s); "
     f"{out.get('snapshot_states')} file.state events, store {out.get('snapshot_store_bytes', 0) / 1e6:.1f} MB")
