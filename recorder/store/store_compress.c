@@ -276,6 +276,33 @@ static int blob_bad(ptb_errbuf *eb, const uint8_t sha256[32], size_t n, const ch
     return ptb_errf(eb, PTB_ECORRUPT, "blob %s (%zu bytes stored): %s", hex, n, why);
 }
 
+/* One zstd decompression context per thread, kept between blobs (a replay or an audit decodes
+ * thousands of small ones: a context is ~100 KB to allocate and set up each time); freed when
+ * the thread exits. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static void dctx_free(void *p)
+{
+    ZSTD_freeDCtx(p);
+}
+
+static void dctx_key_make(void)
+{
+    pthread_key_create(&dctx_key, dctx_free);
+}
+
+static ZSTD_DCtx *thread_dctx(void)
+{
+    pthread_once(&dctx_once, dctx_key_make);
+    ZSTD_DCtx *dc = pthread_getspecific(dctx_key);
+    if (!dc && (dc = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, dc) != 0) {
+        ZSTD_freeDCtx(dc);
+        dc = NULL;
+    }
+    return dc;
+}
+
 int store_blob_decode(const void *val, size_t n, const uint8_t sha256[32], ptb_errbuf *eb,
                       void **data, size_t *len)
 {
@@ -300,16 +327,14 @@ int store_blob_decode(const void *val, size_t n, const uint8_t sha256[32], ptb_e
         return blob_bad(eb, sha256, n, why);
     }
     uint8_t *out = malloc(raw ? raw : 1);
-    ZSTD_DCtx *dc = codec == STORE_CODEC_ZSTD ? ZSTD_createDCtx() : NULL;
+    ZSTD_DCtx *dc = codec == STORE_CODEC_ZSTD ? thread_dctx() : NULL;
     if (!out || (codec == STORE_CODEC_ZSTD && !dc)) {
         free(out);
-        ZSTD_freeDCtx(dc);
         return ptb_errf(eb, PTB_ENOMEM, "blob of %llu bytes: out of memory",
                         (unsigned long long)raw);
     }
     const char *bad = NULL;
     int rc = g_decode_data(codec, p + STORE_BLOB_HDR, dn, out, raw, dc, &bad);
-    ZSTD_freeDCtx(dc);
     if (!rc) {
         uint8_t h[32];
         unsigned int hl = 32;
